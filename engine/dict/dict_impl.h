@@ -1,0 +1,155 @@
+// DictImpl: the engine behind zcipc::ZeroCopyDict. It owns the mapping and
+// the writer lock, and composes the layout, the index, the allocator and the
+// write protocol.
+//
+// The write protocol (every mutation, under the writer lock):
+//   1. Take the lock. If the header's intent record is not kNone, the last
+//      holder died mid-operation: Repair() first (repair.cc).
+//   2. Record the intent (op, slot, blocks, phase kStarted), op stored last
+//      with release.
+//   3. Stage the new bytes where no reader looks: a fresh block (insert,
+//      relocation) or the journal (in-place update). Phase kStaged.
+//   4. Publish under the slot's seqlock: the slot points at the new block,
+//      or the block's value is overwritten from the same bytes.
+//      Phase kPublished.
+//   5. Free what is no longer referenced, update counters, clear the intent.
+// A kill before step 3 completes rolls back (the slot never changed); a
+// kill after it rolls forward (the staged bytes are complete). Either way the
+// allocator is then rebuilt from the slots, so a half-done split or coalesce
+// cannot leak or double-own a block.
+//
+// Thread safety: thread-safe (see ZeroCopyDict).
+
+#ifndef ZCIPC_ENGINE_DICT_DICT_IMPL_H_
+#define ZCIPC_ENGINE_DICT_DICT_IMPL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/alloc/allocator.h"
+#include "engine/index/index.h"
+#include "engine/layout/layout.h"
+#include "engine/lock/writer_lock.h"
+#include "zcipc/zero_copy_dict.h"
+
+namespace zcipc {
+namespace internal {
+
+// Test-only: called at every step of the write protocol with the step's
+// name ("insert.staged", ...). A torture test installs a hook that kills the
+// process at the Nth step to exercise every repair path.
+using CrashHook = void (*)(const char* step);
+void SetCrashHookForTesting(CrashHook hook);
+
+class DictImpl {
+ public:
+  static absl::StatusOr<std::unique_ptr<DictImpl>> Create(
+      absl::string_view name, const Options& options);
+  static absl::StatusOr<std::unique_ptr<DictImpl>> Attach(
+      absl::string_view name, const Options& options);
+  static ZeroCopyDict Wrap(std::unique_ptr<DictImpl> impl) {
+    return ZeroCopyDict(std::move(impl));
+  }
+
+  ~DictImpl();
+
+  absl::Status Put(absl::string_view key, absl::string_view value);
+  absl::Status Erase(absl::string_view key);
+  absl::Status GetLocked(absl::string_view key, std::string* value);
+
+  // The lock-free lookup: fn(entry) runs with the seqlock open (maybe more
+  // than once); OK once a run was validated.
+  template <typename Fn>
+  absl::Status Find(absl::string_view key, Fn&& fn) const {
+    if (key.size() > kMaxKeySize) return KeyTooLong("Get", key.size());
+    index::Backoff backoff([this] { return RepairIfWriterDead(); });
+    absl::Status s =
+        index_.Find(key, index::HashKey(key), backoff, std::forward<Fn>(fn));
+    if (backoff.retries() != 0) {
+      read_retries_.fetch_add(backoff.retries(), std::memory_order_relaxed);
+    }
+    return s;
+  }
+
+  absl::Status ForEach(
+      absl::FunctionRef<void(absl::string_view, absl::string_view)> fn) const;
+  uint64_t Size() const {
+    return header_->size.load(std::memory_order_relaxed);
+  }
+  Stats GetStats() const;
+  AllocatorStats GetAllocatorStats();
+  absl::Status Check();
+
+  const std::string& name() const { return name_; }
+
+ private:
+  DictImpl(std::string name, const Options& options, char* base,
+           const layout::Geometry& geometry, int fd);
+
+  // Opens a failure message with the dict and the operation.
+  std::string Where(absl::string_view op) const;
+  absl::Status KeyTooLong(absl::string_view op, uint64_t size) const;
+
+  // Takes the writer lock and repairs a dead writer's leftovers.
+  absl::Status LockForWrite(absl::string_view op);
+  void Unlock() { lock_.Unlock(); }
+
+  // Called by a reader stuck on an odd sequence: if the lock is free, the
+  // writer is dead; repair. OK when the lock is busy (keep waiting).
+  absl::Status RepairIfWriterDead() const;
+
+  // --- repair.cc ---
+  // Finishes or undoes the operation in the intent record, then rebuilds
+  // the allocator and the counters from the slots. Idempotent. Lock held.
+  absl::Status Repair();
+  // Rebuilds the index from the heap's allocated blocks (a purge died).
+  absl::Status RebuildIndexFromHeap();
+  absl::Status RebuildAllocatorFromSlots();
+
+  // --- check.cc ---
+  absl::Status CheckLocked() const;
+
+  // The steps of the write protocol (write.cc). Lock held.
+  absl::Status Insert(uint64_t slot, uint64_t hash, absl::string_view key,
+                      absl::string_view value);
+  absl::Status UpdateInPlace(uint64_t slot, const index::Entry& e,
+                             absl::string_view value);
+  absl::Status Relocate(uint64_t slot, uint64_t old_block, uint64_t hash,
+                        absl::string_view key, absl::string_view value);
+  absl::Status EraseSlot(uint64_t slot, uint64_t block);
+  absl::Status Purge();
+  void BeginIntent(layout::Op op, uint64_t slot, uint64_t old_block,
+                   uint64_t hash);
+  void SetPhase(uint64_t phase);
+  void EndIntent();
+  // Writes key and value into the (allocated) entry block.
+  void WriteEntry(uint64_t block, absl::string_view key,
+                  absl::string_view value);
+  absl::Status HeapFull(absl::string_view op, uint64_t needed) const;
+
+  std::string name_;
+  Options options_;
+  char* base_;
+  layout::Geometry geometry_;
+  layout::Header* header_;
+  char* journal_;
+  index::Index index_;
+  alloc::Allocator alloc_;
+  // mutable: a reader that finds a dead writer takes the lock to repair.
+  mutable lock::WriterLock lock_;
+  mutable std::atomic<uint64_t> read_retries_{0};
+
+  friend class zcipc::ZeroCopyDict;
+};
+
+}  // namespace internal
+}  // namespace zcipc
+
+#endif  // ZCIPC_ENGINE_DICT_DICT_IMPL_H_

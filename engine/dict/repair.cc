@@ -1,0 +1,177 @@
+// Crash repair. A writer can be killed at any instruction; the kernel then
+// releases its flock, and the next process to take the lock (a writer, or a
+// reader stuck on the dead writer's odd sequence) finds the intent record
+// and calls Repair() before anything else.
+//
+// Per operation, from the intent's op and phase:
+//   kInsert         phase >= kStaged: the new block is complete; point the
+//                   slot at it (roll forward). Else restore the slot's old
+//                   marker (empty or tombstone): the insert never happened.
+//   kUpdateInPlace  phase >= kStaged: copy the value again from the journal
+//                   (roll forward). Else the block was not touched.
+//   kRelocate       phase >= kStaged: point the slot at the new block, else
+//                   at the old one.
+//   kErase          the old block is intact until the slot is a tombstone,
+//                   so finishing is always possible: make it a tombstone.
+//   kPurge          the slots are half rebuilt, but no block was allocated or
+//                   freed since the purge began, so the heap's allocated
+//                   blocks are exactly the live entries: rebuild the index
+//                   from them.
+// Then, whatever the op: close every odd slot sequence (and the table's),
+// rebuild the allocator's free lists from the blocks the slots reference
+// (this frees a block allocated but never published, or not yet freed, and
+// undoes any half-done split or coalesce), recount size and tombstones, and
+// clear the intent. Every step is idempotent, so a repairer that dies is
+// itself repaired by the next process.
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "engine/dict/dict_impl.h"
+
+namespace zcipc {
+namespace internal {
+
+using layout::Op;
+
+absl::Status DictImpl::RebuildIndexFromHeap() {
+  std::vector<alloc::Block> blocks;
+  absl::Status s = alloc_.Check(&blocks);
+  if (!s.ok()) return s;
+  if (blocks.size() > geometry_.max_items) {
+    return absl::DataLossError(
+        absl::StrCat(blocks.size(), " allocated blocks exceed max_items"));
+  }
+  std::vector<index::Index::Live> live;
+  live.reserve(blocks.size());
+  for (const alloc::Block& b : blocks) {
+    index::Entry e;
+    if (!index_.ParseEntry(b.offset, &e)) {
+      return absl::DataLossError(
+          absl::StrCat("allocated block ", b.offset, " is not an entry"));
+    }
+    live.push_back({0, index::HashKey(absl::string_view(e.key, e.key_len)),
+                    b.offset});
+  }
+  index_.Rebuild(live);
+  return absl::OkStatus();
+}
+
+absl::Status DictImpl::RebuildAllocatorFromSlots() {
+  std::vector<index::Index::Live> live;
+  absl::Status s = index_.CollectLive(&live);
+  if (!s.ok()) return s;
+  std::vector<alloc::Block> used;
+  used.reserve(live.size());
+  for (const auto& l : live) {
+    uint64_t size = alloc_.AllocatedSize(l.block);
+    index::Entry e;
+    if (size == 0 || !index_.ParseEntry(l.block, &e)) {
+      return absl::DataLossError(absl::StrCat(
+          "slot ", l.slot, " points at block ", l.block,
+          " which is not an allocated entry"));
+    }
+    used.push_back({l.block, size});
+  }
+  s = alloc_.Rebuild(std::move(used));
+  if (!s.ok()) return s;
+  uint64_t tombstones = 0;
+  for (uint64_t i = 0; i < index_.slot_count(); ++i) {
+    if (index_.slot(i).block.load(std::memory_order_relaxed) ==
+        layout::kTombstoneBlock) {
+      ++tombstones;
+    }
+  }
+  header_->size.store(live.size(), std::memory_order_relaxed);
+  header_->tombstones.store(tombstones, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status DictImpl::Repair() {
+  layout::Intent& in = header_->intent;
+  auto op = static_cast<Op>(in.op.load(std::memory_order_acquire));
+  uint64_t phase = in.phase.load(std::memory_order_acquire);
+  uint64_t slot = in.slot.load(std::memory_order_relaxed);
+  uint64_t old_block = in.old_block.load(std::memory_order_relaxed);
+  uint64_t new_block = in.new_block.load(std::memory_order_relaxed);
+  uint64_t hash = in.hash.load(std::memory_order_relaxed);
+  bool staged = phase >= layout::kPhaseStaged;
+  bool slot_op = op == Op::kInsert || op == Op::kUpdateInPlace ||
+                 op == Op::kRelocate || op == Op::kErase;
+  if (slot_op && slot >= index_.slot_count()) {
+    return absl::DataLossError(
+        absl::StrCat("intent names slot ", slot, " out of range"));
+  }
+  if (op != Op::kNone) {
+    header_->repairs_total.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  switch (op) {
+    case Op::kNone:
+      break;
+    case Op::kInsert:
+      if (staged) {
+        index_.Publish(slot, hash, new_block);
+      } else {
+        layout::Slot& s = index_.slot(slot);
+        index_.Publish(slot, s.hash.load(std::memory_order_relaxed),
+                       old_block);
+      }
+      break;
+    case Op::kUpdateInPlace:
+      if (staged) {
+        uint64_t len = in.value_len.load(std::memory_order_relaxed);
+        index::Entry e;
+        if (len > layout::kJournalBytes || !index_.ParseEntry(old_block, &e) ||
+            len > e.value_room) {
+          return absl::DataLossError("journal does not fit its block");
+        }
+        layout::Slot& s = index_.slot(slot);
+        seqlock::WriteBegin(s.seq);
+        relaxed::Store64(base_ + old_block + layout::kEntryValueLenOffset, len);
+        relaxed::CopyToShared(const_cast<char*>(e.value), journal_, len);
+        seqlock::WriteEnd(s.seq);
+      }
+      break;
+    case Op::kRelocate: {
+      layout::Slot& s = index_.slot(slot);
+      index_.Publish(slot, s.hash.load(std::memory_order_relaxed),
+                     staged ? new_block : old_block);
+      break;
+    }
+    case Op::kErase: {
+      layout::Slot& s = index_.slot(slot);
+      index_.Publish(slot, s.hash.load(std::memory_order_relaxed),
+                     layout::kTombstoneBlock);
+      break;
+    }
+    case Op::kPurge: {
+      absl::Status s = RebuildIndexFromHeap();
+      if (!s.ok()) return s;
+      break;
+    }
+    default:
+      return absl::DataLossError(absl::StrCat(
+          "intent record holds unknown op ", static_cast<uint64_t>(op)));
+  }
+
+  // Leftover odd sequences without an intent are corruption, not a crash,
+  // but closing them is still the only way forward for readers.
+  uint64_t closed = index_.CloseOpenSlots();
+  if (seqlock::IsWriting(
+          header_->table_seq.load(std::memory_order_relaxed))) {
+    seqlock::WriteEnd(header_->table_seq);
+    ++closed;
+  }
+  if (op == Op::kNone && closed == 0) return absl::OkStatus();
+  if (op == Op::kNone) {
+    header_->repairs_total.fetch_add(1, std::memory_order_relaxed);
+  }
+  absl::Status s = RebuildAllocatorFromSlots();
+  if (!s.ok()) return s;
+  in.op.store(static_cast<uint64_t>(Op::kNone), std::memory_order_release);
+  return absl::OkStatus();
+}
+
+}  // namespace internal
+}  // namespace zcipc

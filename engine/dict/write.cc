@@ -1,0 +1,190 @@
+// The write protocol's steps (see dict_impl.h for the protocol as a whole and
+// repair.cc for what happens when a writer dies between two of them).
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "engine/dict/dict_impl.h"
+
+namespace zcipc {
+namespace internal {
+
+namespace {
+
+CrashHook g_crash_hook = nullptr;
+
+// Marks a step of the write protocol for the crash-point tests.
+inline void Step(const char* step) {
+  if (g_crash_hook != nullptr) g_crash_hook(step);
+}
+
+}  // namespace
+
+void SetCrashHookForTesting(CrashHook hook) { g_crash_hook = hook; }
+
+using layout::Op;
+
+void DictImpl::BeginIntent(Op op, uint64_t slot, uint64_t old_block,
+                           uint64_t hash) {
+  layout::Intent& in = header_->intent;
+  in.phase.store(layout::kPhaseStarted, std::memory_order_relaxed);
+  in.slot.store(slot, std::memory_order_relaxed);
+  in.old_block.store(old_block, std::memory_order_relaxed);
+  in.new_block.store(0, std::memory_order_relaxed);
+  in.hash.store(hash, std::memory_order_relaxed);
+  // Release: a repairer that sees the op sees its fields.
+  in.op.store(static_cast<uint64_t>(op), std::memory_order_release);
+}
+
+void DictImpl::SetPhase(uint64_t phase) {
+  // Release: the staged bytes are complete before the phase says so.
+  header_->intent.phase.store(phase, std::memory_order_release);
+}
+
+void DictImpl::EndIntent() {
+  header_->writes_total.fetch_add(1, std::memory_order_relaxed);
+  header_->intent.op.store(static_cast<uint64_t>(Op::kNone),
+                           std::memory_order_release);
+}
+
+void DictImpl::WriteEntry(uint64_t block, absl::string_view key,
+                          absl::string_view value) {
+  char* p = base_ + block;
+  relaxed::Store64(p + layout::kEntryValueLenOffset, value.size());
+  relaxed::Store64(p + layout::kEntryKeyLenOffset, key.size());
+  char* k = p + layout::kEntryHeaderSize;
+  relaxed::CopyToShared(k, key.data(), key.size());
+  relaxed::CopyToShared(k + index::Pad8(key.size()), value.data(),
+                        value.size());
+}
+
+absl::Status DictImpl::HeapFull(absl::string_view op, uint64_t needed) const {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      Where(op), ": heap full: no free block of ", needed, " bytes (",
+      header_->allocator.free_bytes.load(std::memory_order_relaxed),
+      " bytes free of ", geometry_.heap_size, ")"));
+}
+
+absl::Status DictImpl::Insert(uint64_t slot, uint64_t hash,
+                              absl::string_view key, absl::string_view value) {
+  uint64_t old = index_.slot(slot).block.load(std::memory_order_relaxed);
+  uint64_t size = alloc::Allocator::BlockSizeFor(
+      index::EntryPayload(key.size(), value.size()));
+  BeginIntent(Op::kInsert, slot, old, hash);
+  Step("insert.begin");
+  absl::StatusOr<uint64_t> block = alloc_.Allocate(size);
+  if (!block.ok()) {
+    if (absl::IsResourceExhausted(block.status())) {
+      header_->intent.op.store(0, std::memory_order_release);
+      return HeapFull("Put", size);
+    }
+    return block.status();  // DataLoss: the intent stays, repair follows
+  }
+  header_->intent.new_block.store(*block, std::memory_order_relaxed);
+  Step("insert.allocated");
+  WriteEntry(*block, key, value);
+  SetPhase(layout::kPhaseStaged);
+  Step("insert.staged");
+  index_.Publish(slot, hash, *block);
+  SetPhase(layout::kPhasePublished);
+  Step("insert.published");
+  header_->size.fetch_add(1, std::memory_order_relaxed);
+  if (old == layout::kTombstoneBlock) {
+    header_->tombstones.fetch_sub(1, std::memory_order_relaxed);
+  }
+  EndIntent();
+  return absl::OkStatus();
+}
+
+absl::Status DictImpl::UpdateInPlace(uint64_t slot, const index::Entry& e,
+                                     absl::string_view value) {
+  uint64_t block = index_.slot(slot).block.load(std::memory_order_relaxed);
+  BeginIntent(Op::kUpdateInPlace, slot, block, 0);
+  // Redo copy first: if we die while overwriting the value, repair copies
+  // it again from here.
+  memcpy(journal_, value.data(), value.size());
+  header_->intent.value_len.store(value.size(), std::memory_order_relaxed);
+  SetPhase(layout::kPhaseStaged);
+  Step("update.staged");
+  layout::Slot& s = index_.slot(slot);
+  seqlock::WriteBegin(s.seq);
+  char* p = base_ + block;
+  relaxed::Store64(p + layout::kEntryValueLenOffset, value.size());
+  relaxed::CopyToShared(const_cast<char*>(e.value), value.data(),
+                        value.size());
+  Step("update.copied");
+  seqlock::WriteEnd(s.seq);
+  SetPhase(layout::kPhasePublished);
+  Step("update.published");
+  EndIntent();
+  return absl::OkStatus();
+}
+
+absl::Status DictImpl::Relocate(uint64_t slot, uint64_t old_block,
+                                uint64_t hash, absl::string_view key,
+                                absl::string_view value) {
+  uint64_t size = alloc::Allocator::BlockSizeFor(
+      index::EntryPayload(key.size(), value.size()));
+  BeginIntent(Op::kRelocate, slot, old_block, hash);
+  Step("relocate.begin");
+  // Allocate before freeing: if the heap is full the old value stays.
+  absl::StatusOr<uint64_t> block = alloc_.Allocate(size);
+  if (!block.ok()) {
+    if (absl::IsResourceExhausted(block.status())) {
+      header_->intent.op.store(0, std::memory_order_release);
+      return HeapFull("Put", size);
+    }
+    return block.status();
+  }
+  header_->intent.new_block.store(*block, std::memory_order_relaxed);
+  Step("relocate.allocated");
+  WriteEntry(*block, key, value);
+  SetPhase(layout::kPhaseStaged);
+  Step("relocate.staged");
+  index_.Publish(slot, hash, *block);
+  SetPhase(layout::kPhasePublished);
+  Step("relocate.published");
+  absl::Status s = alloc_.Free(old_block);
+  if (!s.ok()) return s;  // the intent stays: repair rebuilds the heap
+  Step("relocate.freed");
+  EndIntent();
+  return absl::OkStatus();
+}
+
+absl::Status DictImpl::EraseSlot(uint64_t slot, uint64_t block) {
+  uint64_t hash = index_.slot(slot).hash.load(std::memory_order_relaxed);
+  BeginIntent(Op::kErase, slot, block, hash);
+  Step("erase.begin");
+  index_.Publish(slot, hash, layout::kTombstoneBlock);
+  SetPhase(layout::kPhasePublished);
+  Step("erase.published");
+  absl::Status s = alloc_.Free(block);
+  if (!s.ok()) return s;
+  Step("erase.freed");
+  header_->size.fetch_sub(1, std::memory_order_relaxed);
+  uint64_t tombstones =
+      header_->tombstones.fetch_add(1, std::memory_order_relaxed) + 1;
+  EndIntent();
+  if (tombstones > geometry_.slot_count / layout::kPurgeDivisor) {
+    return Purge();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DictImpl::Purge() {
+  std::vector<index::Index::Live> live;
+  absl::Status s = index_.CollectLive(&live);
+  if (!s.ok()) return s;
+  BeginIntent(Op::kPurge, 0, 0, 0);
+  Step("purge.begin");
+  index_.Rebuild(live);
+  Step("purge.rebuilt");
+  header_->tombstones.store(0, std::memory_order_relaxed);
+  header_->purges_total.fetch_add(1, std::memory_order_relaxed);
+  header_->intent.op.store(static_cast<uint64_t>(Op::kNone),
+                           std::memory_order_release);
+  return absl::OkStatus();
+}
+
+}  // namespace internal
+}  // namespace zcipc

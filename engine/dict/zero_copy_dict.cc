@@ -1,0 +1,143 @@
+// zcipc::ZeroCopyDict: the public handle, forwarding to DictImpl.
+
+#include "zcipc/zero_copy_dict.h"
+
+#include "absl/strings/str_cat.h"
+#include "engine/dict/dict_impl.h"
+#include "engine/layout/layout.h"
+#include "engine/platform/platform.h"
+
+namespace zcipc {
+
+namespace {
+
+absl::Status MovedFrom() {
+  return absl::FailedPreconditionError(
+      "zcipc::ZeroCopyDict: use of a moved-from handle");
+}
+
+absl::StatusOr<ZeroCopyDict> Wrap(
+    absl::StatusOr<std::unique_ptr<internal::DictImpl>> impl) {
+  if (!impl.ok()) return impl.status();
+  return internal::DictImpl::Wrap(*std::move(impl));
+}
+
+}  // namespace
+
+ZeroCopyDict::ZeroCopyDict(std::unique_ptr<internal::DictImpl> impl)
+    : impl_(std::move(impl)) {}
+ZeroCopyDict::ZeroCopyDict(ZeroCopyDict&& other) noexcept = default;
+ZeroCopyDict& ZeroCopyDict::operator=(ZeroCopyDict&& other) noexcept = default;
+ZeroCopyDict::~ZeroCopyDict() = default;
+
+absl::StatusOr<ZeroCopyDict> ZeroCopyDict::Create(absl::string_view name,
+                                                  const Options& options) {
+  return Wrap(internal::DictImpl::Create(name, options));
+}
+
+absl::StatusOr<ZeroCopyDict> ZeroCopyDict::Attach(absl::string_view name,
+                                                  const Options& options) {
+  return Wrap(internal::DictImpl::Attach(name, options));
+}
+
+absl::StatusOr<ZeroCopyDict> ZeroCopyDict::OpenOrCreate(
+    absl::string_view name, const Options& options) {
+  // Attach first (the common case); create if absent; if another process
+  // created it in between, attach to theirs; if it was unlinked in between,
+  // go round again.
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<ZeroCopyDict> d = Attach(name, options);
+    if (!absl::IsNotFound(d.status()) || attempt == 8) return d;
+    d = Create(name, options);
+    if (!absl::IsAlreadyExists(d.status())) return d;
+  }
+}
+
+absl::Status ZeroCopyDict::Unlink(absl::string_view name) {
+  absl::Status s = layout::ValidateName(name);
+  if (!s.ok()) return s;
+  s = platform::ShmUnlink(layout::ShmName(name),
+                          absl::StrCat("dict '", name, "': Unlink"));
+  if (absl::IsNotFound(s)) {
+    return absl::NotFoundError(absl::StrCat("dict '", name, "' does not exist"));
+  }
+  return s;
+}
+
+absl::Status ZeroCopyDict::Put(absl::string_view key, absl::string_view value) {
+  if (!impl_) return MovedFrom();
+  return impl_->Put(key, value);
+}
+
+absl::Status ZeroCopyDict::Get(absl::string_view key,
+                               std::string* value) const {
+  if (!impl_) return MovedFrom();
+  return impl_->Find(key, [value](const index::Entry& e) {
+    value->resize(e.value_len);
+    relaxed::CopyFromShared(&(*value)[0], e.value, e.value_len);
+  });
+}
+
+absl::StatusOr<std::string> ZeroCopyDict::Get(absl::string_view key) const {
+  std::string value;
+  absl::Status s = Get(key, &value);
+  if (!s.ok()) return s;
+  return value;
+}
+
+absl::Status ZeroCopyDict::Read(
+    absl::string_view key,
+    absl::FunctionRef<void(absl::string_view)> fn) const {
+  if (!impl_) return MovedFrom();
+  return impl_->Find(key, [fn](const index::Entry& e) {
+    fn(absl::string_view(e.value, e.value_len));
+  });
+}
+
+absl::Status ZeroCopyDict::GetLocked(absl::string_view key,
+                                     std::string* value) const {
+  if (!impl_) return MovedFrom();
+  return impl_->GetLocked(key, value);
+}
+
+absl::Status ZeroCopyDict::Erase(absl::string_view key) {
+  if (!impl_) return MovedFrom();
+  return impl_->Erase(key);
+}
+
+absl::StatusOr<bool> ZeroCopyDict::Contains(absl::string_view key) const {
+  if (!impl_) return MovedFrom();
+  absl::Status s = impl_->Find(key, [](const index::Entry&) {});
+  if (s.ok()) return true;
+  if (absl::IsNotFound(s)) return false;
+  return s;
+}
+
+uint64_t ZeroCopyDict::Size() const { return impl_ ? impl_->Size() : 0; }
+
+absl::Status ZeroCopyDict::ForEach(
+    absl::FunctionRef<void(absl::string_view key, absl::string_view value)>
+        fn) const {
+  if (!impl_) return MovedFrom();
+  return impl_->ForEach(fn);
+}
+
+Stats ZeroCopyDict::GetStats() const {
+  return impl_ ? impl_->GetStats() : Stats();
+}
+
+AllocatorStats ZeroCopyDict::GetAllocatorStats() const {
+  return impl_ ? impl_->GetAllocatorStats() : AllocatorStats();
+}
+
+absl::Status ZeroCopyDict::Check() const {
+  if (!impl_) return MovedFrom();
+  return impl_->Check();
+}
+
+const std::string& ZeroCopyDict::name() const {
+  static const std::string* const kEmpty = new std::string;
+  return impl_ ? impl_->name() : *kEmpty;
+}
+
+}  // namespace zcipc

@@ -1,0 +1,102 @@
+#include "engine/index/index.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace zcipc {
+namespace index {
+
+absl::Status Index::Corrupt(uint64_t block) {
+  return absl::DataLossError(
+      absl::StrCat("index corrupt: a slot points at block ", block,
+                   " whose header is out of bounds"));
+}
+
+absl::Status Index::FindForWrite(absl::string_view key, uint64_t hash,
+                                 uint64_t* found, uint64_t* insert_at) const {
+  constexpr uint64_t kNone = ~uint64_t{0};
+  *found = kNone;
+  *insert_at = kNone;
+  uint64_t i = hash & mask_;
+  for (uint64_t probes = 0; probes <= mask_; ++probes, i = (i + 1) & mask_) {
+    const layout::Slot& slot = slots_[i];
+    uint64_t block = slot.block.load(std::memory_order_relaxed);
+    if (block == layout::kEmptyBlock) {
+      if (*insert_at == kNone) *insert_at = i;
+      return absl::OkStatus();
+    }
+    if (block == layout::kTombstoneBlock) {
+      if (*insert_at == kNone) *insert_at = i;
+      continue;
+    }
+    if (slot.hash.load(std::memory_order_relaxed) != hash) continue;
+    Entry e;
+    if (!ParseEntry(block, &e)) return Corrupt(block);
+    if (e.key_len == key.size() &&
+        relaxed::EqualsShared(e.key, key.data(), key.size())) {
+      *found = i;
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Index::Publish(uint64_t i, uint64_t hash, uint64_t block) {
+  layout::Slot& slot = slots_[i];
+  seqlock::WriteBegin(slot.seq);
+  slot.hash.store(hash, std::memory_order_relaxed);
+  slot.block.store(block, std::memory_order_relaxed);
+  seqlock::WriteEnd(slot.seq);
+}
+
+absl::Status Index::CollectLive(std::vector<Live>* live) const {
+  live->clear();
+  for (uint64_t i = 0; i <= mask_; ++i) {
+    const layout::Slot& slot = slots_[i];
+    uint64_t block = slot.block.load(std::memory_order_relaxed);
+    if (block == layout::kEmptyBlock || block == layout::kTombstoneBlock) {
+      continue;
+    }
+    uint64_t hash = slot.hash.load(std::memory_order_relaxed);
+    live->push_back({i, hash, block});
+  }
+  return absl::OkStatus();
+}
+
+void Index::Rebuild(const std::vector<Live>& live) {
+  seqlock::WriteBegin(header_->table_seq);
+  // Readers wait while table_seq is odd, and a reader that started before
+  // validates table_seq afterwards, so slots may change freely in here. Each
+  // slot's own sequence still moves on, so no reader can mistake a slot's
+  // new content for the version it read before the purge.
+  for (uint64_t i = 0; i <= mask_; ++i) {
+    layout::Slot& slot = slots_[i];
+    uint64_t s = slot.seq.load(std::memory_order_relaxed);
+    slot.seq.store((s | 1) + 1, std::memory_order_relaxed);
+    slot.block.store(layout::kEmptyBlock, std::memory_order_relaxed);
+    slot.hash.store(0, std::memory_order_relaxed);
+  }
+  for (const Live& e : live) {
+    uint64_t i = e.hash & mask_;
+    while (slots_[i].block.load(std::memory_order_relaxed) !=
+           layout::kEmptyBlock) {
+      i = (i + 1) & mask_;
+    }
+    slots_[i].hash.store(e.hash, std::memory_order_relaxed);
+    slots_[i].block.store(e.block, std::memory_order_relaxed);
+  }
+  seqlock::WriteEnd(header_->table_seq);
+}
+
+uint64_t Index::CloseOpenSlots() {
+  uint64_t closed = 0;
+  for (uint64_t i = 0; i <= mask_; ++i) {
+    if (seqlock::IsWriting(slots_[i].seq.load(std::memory_order_relaxed))) {
+      seqlock::WriteEnd(slots_[i].seq);
+      ++closed;
+    }
+  }
+  return closed;
+}
+
+}  // namespace index
+}  // namespace zcipc

@@ -1,0 +1,251 @@
+// The index: an open-addressing hash table with linear probing over a
+// power-of-two array of slots (engine/layout/layout.h), keyed by XXH3-64,
+// with one seqlock per slot and one for the whole table.
+//
+// Thread safety
+//   1. Exactly one writer at a time (the writer lock holder) changes slots,
+//      and only between seqlock::WriteBegin/WriteEnd of the slot's seq.
+//   2. A key never moves between slots while it is live, except in a purge:
+//      a replacement changes the slot's block, an erase its block to
+//      kTombstoneBlock. So a reader that probes from the key's home slot and
+//      validates the slot it found cannot miss a key that was live for the
+//      whole lookup.
+//   3. A purge (rebuilding the table without tombstones) moves keys; it runs
+//      inside the table-level seqlock (Header::table_seq), which every lookup
+//      reads before and validates after.
+//   4. A slot goes from empty to non-empty only by an insert, and back only
+//      in a purge; so a lookup that reaches an empty slot may stop there
+//      (after validating table_seq): an insert it did not see had not
+//      completed when it looked.
+//   5. A probe examines at most slot_count slots, so a full table (live
+//      entries plus tombstones) still answers NotFound.
+//   6. Readers never store to shared memory. Entries are read through
+//      engine/layout/relaxed.h, and every offset and length is checked
+//      against the geometry before use (ParseEntry), so a torn read retries
+//      instead of faulting.
+
+#ifndef ZCIPC_ENGINE_INDEX_INDEX_H_
+#define ZCIPC_ENGINE_INDEX_INDEX_H_
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "engine/index/seqlock.h"
+#include "engine/layout/layout.h"
+#include "engine/layout/relaxed.h"
+#include "engine/platform/platform.h"
+#include "zcipc/zero_copy_dict.h"
+
+namespace zcipc {
+namespace index {
+
+inline uint64_t HashKey(absl::string_view key) {
+  return XXH3_64bits_withSeed(key.data(), key.size(), layout::kHashSeed);
+}
+
+inline constexpr uint64_t Pad8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
+
+// The payload an entry needs after the block tag.
+inline constexpr uint64_t EntryPayload(uint64_t key_len, uint64_t value_len) {
+  return layout::kEntryHeaderSize - 8 + Pad8(key_len) + value_len;
+}
+
+// An entry block, parsed and bounds-checked.
+struct Entry {
+  const char* key;
+  uint64_t key_len;
+  const char* value;
+  uint64_t value_len;
+  uint64_t block_size;   // the block's true size (from its tag)
+  uint64_t value_room;   // bytes available for the value in this block
+};
+
+// Waits out a slot or table whose seqlock is odd: spins, then yields, and
+// every kStallNanos calls on_stall (the dict tries the writer lock without
+// blocking and, if it gets it, the writer is dead: it repairs). Counts
+// retries for the statistics.
+class Backoff {
+ public:
+  static constexpr uint64_t kStallNanos = 2'000'000;  // 2 ms
+
+  explicit Backoff(absl::FunctionRef<absl::Status()> on_stall)
+      : on_stall_(on_stall) {}
+
+  absl::Status Wait() {
+    ++retries_;
+    if (++spins_ < 128) {
+      platform::CpuRelax();
+      return absl::OkStatus();
+    }
+    uint64_t now = platform::MonotonicNanos();
+    if (since_ == 0) since_ = now;
+    if (now - since_ >= kStallNanos) {
+      since_ = now;
+      absl::Status s = on_stall_();
+      if (!s.ok()) return s;
+    }
+    platform::YieldThread();
+    return absl::OkStatus();
+  }
+  // A retry that needs no waiting (a validation failed).
+  void Retry() { ++retries_; }
+  uint64_t retries() const { return retries_; }
+
+ private:
+  absl::FunctionRef<absl::Status()> on_stall_;
+  uint64_t spins_ = 0;
+  uint64_t since_ = 0;
+  uint64_t retries_ = 0;
+};
+
+class Index {
+ public:
+  Index(char* base, const layout::Geometry& g, layout::Header* header)
+      : base_(base),
+        header_(header),
+        slots_(reinterpret_cast<layout::Slot*>(base + g.slots_offset)),
+        mask_(g.slot_count - 1),
+        heap_lo_(g.heap_offset),
+        heap_hi_(g.heap_offset + g.heap_size) {}
+
+  uint64_t slot_count() const { return mask_ + 1; }
+  layout::Slot& slot(uint64_t i) { return slots_[i]; }
+  const layout::Slot& slot(uint64_t i) const { return slots_[i]; }
+
+  // Parses the entry block at `block`: false if any offset or length is out
+  // of bounds (a torn read or corruption). Loads are relaxed atomics.
+  bool ParseEntry(uint64_t block, Entry* e) const {
+    if (block < heap_lo_ || block >= heap_hi_ ||
+        heap_hi_ - block < layout::kMinBlock || (block & 15) != 0) {
+      return false;
+    }
+    const char* p = base_ + block;
+    uint64_t tag = relaxed::Load64(p);
+    uint64_t size = tag & ~uint64_t{15};
+    uint64_t value_len = relaxed::Load64(p + layout::kEntryValueLenOffset);
+    uint64_t key_len = relaxed::Load64(p + layout::kEntryKeyLenOffset);
+    if ((tag & 1) != 0 || size < layout::kMinBlock || size > heap_hi_ - block ||
+        key_len > kMaxKeySize) {
+      return false;
+    }
+    uint64_t value_at = layout::kEntryHeaderSize + Pad8(key_len);
+    if (value_at > size || value_len > size - value_at) return false;
+    e->key = p + layout::kEntryHeaderSize;
+    e->key_len = key_len;
+    e->value = p + value_at;
+    e->value_len = value_len;
+    e->block_size = size;
+    e->value_room = size - value_at;
+    return true;
+  }
+
+  // The lock-free lookup. On a hit calls fn(entry) with the slot's seqlock
+  // open, then validates; if a writer raced, fn runs again. Returns OK after
+  // a validated run, NotFound (no message), or DataLoss for an entry whose
+  // bounds are wrong while its slot is stable (corruption).
+  template <typename Fn>
+  absl::Status Find(absl::string_view key, uint64_t hash, Backoff& backoff,
+                    Fn&& fn) const {
+    for (;;) {
+      uint64_t ts = seqlock::ReadBegin(header_->table_seq);
+      if (seqlock::IsWriting(ts)) {
+        absl::Status s = backoff.Wait();
+        if (!s.ok()) return s;
+        continue;
+      }
+      uint64_t i = hash & mask_;
+      bool restart = false;
+      for (uint64_t probes = 0; probes <= mask_ && !restart;) {
+        const layout::Slot& slot = slots_[i];
+        uint64_t s1 = seqlock::ReadBegin(slot.seq);
+        if (seqlock::IsWriting(s1)) {
+          absl::Status s = backoff.Wait();
+          if (!s.ok()) return s;
+          continue;  // the same slot again
+        }
+        uint64_t block = slot.block.load(std::memory_order_relaxed);
+        if (block == layout::kEmptyBlock) break;
+        if (block == layout::kTombstoneBlock ||
+            slot.hash.load(std::memory_order_relaxed) != hash) {
+          i = (i + 1) & mask_;
+          ++probes;
+          continue;
+        }
+        Entry e;
+        bool parsed = ParseEntry(block, &e);
+        bool match = parsed && e.key_len == key.size() &&
+                     relaxed::EqualsShared(e.key, key.data(), key.size());
+        if (match) fn(e);
+        if (!seqlock::ReadValidate(slot.seq, s1)) {
+          backoff.Retry();
+          continue;  // the slot changed under us: look at it again
+        }
+        if (!seqlock::Unchanged(header_->table_seq, ts)) {
+          backoff.Retry();
+          restart = true;
+          continue;
+        }
+        if (!parsed) return Corrupt(block);
+        if (match) return absl::OkStatus();
+        i = (i + 1) & mask_;
+        ++probes;
+      }
+      if (restart) continue;
+      if (!seqlock::ReadValidate(header_->table_seq, ts)) {
+        backoff.Retry();
+        continue;
+      }
+      return absl::NotFoundError("");
+    }
+  }
+
+  // --- Writer side: the caller holds the writer lock. -----------------
+
+  // Probes for `key`. *found = the slot holding it, or ~0 if absent;
+  // *insert_at = where an insert would go (the first tombstone on the path,
+  // else the empty slot that ended it; ~0 if the table has neither).
+  // DataLoss for a live slot whose block does not parse.
+  absl::Status FindForWrite(absl::string_view key, uint64_t hash,
+                            uint64_t* found, uint64_t* insert_at) const;
+
+  // Writes `hash` and `block` into slot i under its seqlock.
+  void Publish(uint64_t i, uint64_t hash, uint64_t block);
+
+  // Every live slot's block, and its hash. Skips nothing; DataLoss if a live
+  // slot's block does not parse or its hash disagrees with its key.
+  struct Live {
+    uint64_t slot;
+    uint64_t hash;
+    uint64_t block;
+  };
+  absl::Status CollectLive(std::vector<Live>* live) const;
+
+  // Rebuilds the table from `live` (hash, block), no tombstones, inside the
+  // table seqlock. Used by the purge and by the crash repair.
+  void Rebuild(const std::vector<Live>& live);
+
+  // Makes every odd slot sequence even (repair, under the lock).
+  uint64_t CloseOpenSlots();
+
+ private:
+  static absl::Status Corrupt(uint64_t block);
+
+  char* base_;
+  layout::Header* header_;
+  layout::Slot* slots_;
+  uint64_t mask_;
+  uint64_t heap_lo_;
+  uint64_t heap_hi_;
+};
+
+}  // namespace index
+}  // namespace zcipc
+
+#endif  // ZCIPC_ENGINE_INDEX_INDEX_H_

@@ -1,0 +1,143 @@
+#include "engine/layout/layout.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "zcipc/zero_copy_dict.h"
+
+namespace zcipc {
+namespace layout {
+
+namespace {
+
+constexpr uint64_t RoundUp(uint64_t x, uint64_t to) {
+  return (x + to - 1) / to * to;
+}
+
+// FNV-1a over 64-bit words: the fingerprint only has to differ when the
+// layout does, and be stable across builds that agree.
+constexpr uint64_t Mix(uint64_t h, uint64_t v) {
+  for (int i = 0; i < 8; ++i) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+constexpr uint64_t ComputeFingerprint() {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (uint64_t v :
+       {uint64_t{sizeof(Header)}, uint64_t{sizeof(Slot)},
+        uint64_t{sizeof(Intent)}, uint64_t{sizeof(AllocatorControl)},
+        uint64_t{kCacheLineSize}, uint64_t{kPageSize}, kHashId, kHashSeed,
+        uint64_t{kAlignLog}, uint64_t{kSLLog}, uint64_t{kFLCount}, kMinBlock,
+        kEntryHeaderSize, kJournalBytes, kMaxLoadNum, kMaxLoadDen,
+        uint64_t{offsetof(Header, table_seq)},
+        uint64_t{offsetof(Header, intent)},
+        uint64_t{offsetof(Header, allocator)}, uint64_t{sizeof(void*)}}) {
+    h = Mix(h, v);
+  }
+  return h;
+}
+
+}  // namespace
+
+uint64_t LayoutFingerprint() {
+  static constexpr uint64_t kFingerprint = ComputeFingerprint();
+  return kFingerprint;
+}
+
+absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
+                             absl::string_view dict, Geometry* out) {
+  if (max_items == 0 || max_items > kMaxItems) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dict '", dict, "': max_items ", max_items,
+                     " out of range [1, ", kMaxItems, "]"));
+  }
+  if (heap_size < kMinHeapSize || heap_size > kMaxHeapSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dict '", dict, "': heap_size ", heap_size,
+                     " out of range [", kMinHeapSize, ", ", kMaxHeapSize, "]"));
+  }
+  // Smallest power of two with max_items / slot_count <= 3/4.
+  uint64_t needed = (max_items * kMaxLoadDen + kMaxLoadNum - 1) / kMaxLoadNum;
+  uint64_t slots = 16;
+  while (slots < needed) slots <<= 1;
+  Geometry g;
+  g.max_items = max_items;
+  g.slot_count = slots;
+  g.slots_offset = RoundUp(kJournalOffset + kJournalBytes, kPageSize);
+  g.heap_offset = RoundUp(g.slots_offset + slots * sizeof(Slot), kPageSize);
+  g.heap_size = RoundUp(heap_size, kAlign);
+  g.segment_size = RoundUp(g.heap_offset + g.heap_size, kPageSize);
+  *out = g;
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHeader(const Header& header, uint64_t file_size,
+                            absl::string_view dict, Geometry* geometry) {
+  uint64_t magic = header.magic.load(std::memory_order_acquire);
+  if (magic != kMagic) {
+    return absl::DataLossError(
+        absl::StrCat("dict '", dict, "': bad magic 0x", absl::Hex(magic),
+                     " (not a zcipc dict, or never finished creating)"));
+  }
+  if (header.version != kVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("dict '", dict, "': format version ", header.version,
+                     ", this build reads version ", kVersion));
+  }
+  if (header.fingerprint != LayoutFingerprint()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dict '", dict, "': layout fingerprint 0x",
+        absl::Hex(header.fingerprint), " differs from this build's 0x",
+        absl::Hex(LayoutFingerprint()), " (built with another layout)"));
+  }
+  if (header.header_size != sizeof(Header)) {
+    return absl::DataLossError(absl::StrCat(
+        "dict '", dict, "': header size ", header.header_size, " is corrupt"));
+  }
+  Geometry g;
+  absl::Status s = ComputeGeometry(header.max_items, header.heap_size, dict, &g);
+  if (!s.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "dict '", dict, "': corrupt header geometry: ", s.message()));
+  }
+  if (g.slot_count != header.slot_count ||
+      g.slots_offset != header.slots_offset ||
+      g.heap_offset != header.heap_offset || g.heap_size != header.heap_size ||
+      g.segment_size != header.segment_size ||
+      header.journal_offset != kJournalOffset) {
+    return absl::DataLossError(absl::StrCat(
+        "dict '", dict, "': header region offsets are inconsistent"));
+  }
+  if (file_size != header.segment_size) {
+    return absl::DataLossError(absl::StrCat(
+        "dict '", dict, "': segment is ", file_size, " bytes, header says ",
+        header.segment_size, " (truncated or corrupt)"));
+  }
+  *geometry = g;
+  return absl::OkStatus();
+}
+
+absl::Status ValidateName(absl::string_view name) {
+  bool ok = !name.empty() && name.size() <= kMaxNameLength && name != "." &&
+            name != "..";
+  for (char c : name) {
+    if (!ok) break;
+    ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "invalid dict name '", absl::CHexEscape(name.substr(0, 64)),
+      name.size() > 64 ? "...'" : "'",
+      ": use 1 to ", kMaxNameLength,
+      " characters from [A-Za-z0-9._-], not '.' or '..'"));
+}
+
+std::string ShmName(absl::string_view name) {
+  return absl::StrCat("/", kShmPrefix, name);
+}
+
+}  // namespace layout
+}  // namespace zcipc

@@ -1,0 +1,270 @@
+// The shared-memory layout of a dict: one segment, `/dev/shm/zcipc.<name>`.
+//
+//   +--------------------------+ 0
+//   | Header (8 KiB)           |  identity, counters, lock words, the intent
+//   |                          |  record, the allocator's control block
+//   +--------------------------+ kJournalOffset
+//   | Journal (kJournalBytes)  |  redo copy of an in-place value update
+//   +--------------------------+ slots_offset (page aligned)
+//   | Slot[slot_count]         |  the index: 32-byte slots, 2 per cache line
+//   +--------------------------+ heap_offset (page aligned)
+//   | Heap (heap_size bytes)   |  blocks: one per entry, key and value inside
+//   +--------------------------+ segment_size
+//
+// Everything is addressed by offsets from the segment start, never pointers,
+// so every process may map the segment anywhere. All shared structs are
+// standard-layout with fixed sizes and offsets (static_asserts below), and
+// every atomic is lock-free, so it works across processes.
+//
+// Identity. The header starts with a magic, the format version and a layout
+// fingerprint (the sizes of every shared struct, the cache-line size, the
+// hash function id, the allocator's parameters). Create fills everything
+// else first and stores the magic last, with release; Attach loads it with
+// acquire, so an attacher never sees a half-built dict. Attach then checks
+// the version and fingerprint (FailedPrecondition when they differ: a
+// different build) and that the region offsets recomputed from max_items and
+// heap_size equal the stored ones and the file's real size equals
+// segment_size (DataLoss when not: truncated or corrupt).
+//
+// Slots. A slot is {seq, hash, block, reserved}. `block` is the heap offset
+// of the entry's block, or kEmptyBlock (never used) or kTombstoneBlock
+// (erased). `hash` is the key's XXH3-64, so a probe rejects a different key
+// without touching the heap. `seq` is the slot's seqlock (see
+// engine/index/seqlock.h): even when stable, odd while a writer changes the
+// slot or its block's bytes.
+//
+// Entry blocks. A live entry's block is
+//   [tag u64][value_len u64][key_len u64][key, padded to 8][value]
+// where `tag` is the allocator's boundary tag (true block size and flags, see
+// engine/alloc/allocator.h). Key and value are contiguous with the slot's
+// pointer, so a hit touches the slot and one block.
+//
+// Untrusted input. Another process (or a bug, or a disk image) may have
+// written anything into the segment. Every offset and length read from it is
+// bounds-checked against the geometry this process computed at Attach before
+// it is used, on the read path too; a torn read during a writer's update may
+// see garbage lengths, and the check turns those into a retry, not a fault.
+
+#ifndef ZCIPC_ENGINE_LAYOUT_LAYOUT_H_
+#define ZCIPC_ENGINE_LAYOUT_LAYOUT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace zcipc {
+namespace layout {
+
+// Fixed, not std::hardware_destructive_interference_size (which varies with
+// compiler flags and would make two builds disagree about the layout).
+inline constexpr size_t kCacheLineSize = 64;
+inline constexpr uint64_t kPageSize = 4096;
+
+inline constexpr uint64_t kMagic = 0x5a43495043444943ull;  // "CIDCPICZ" LE
+inline constexpr uint32_t kVersion = 1;
+
+// Hash: XXH3 64-bit with this seed. Changing either changes kHashId.
+inline constexpr uint64_t kHashSeed = 0x9e3779b97f4a7c15ull;
+inline constexpr uint64_t kHashId = 0x0301;  // XXH3_64bits_withSeed, v1
+
+// Slot.block markers. Real block offsets are >= heap_offset > 1.
+inline constexpr uint64_t kEmptyBlock = 0;
+inline constexpr uint64_t kTombstoneBlock = 1;
+
+// Allocator parameters (TLSF). Blocks are multiples of kAlign bytes, at least
+// kMinBlock. Sizes below kSmallBlock sit in first-level class 0, split
+// linearly into kSLCount classes of kAlign bytes; above, each power of two is
+// a first-level class split into kSLCount second-level classes.
+inline constexpr int kAlignLog = 4;
+inline constexpr uint64_t kAlign = 1ull << kAlignLog;
+inline constexpr int kSLLog = 4;
+inline constexpr int kSLCount = 1 << kSLLog;
+inline constexpr int kFLShift = kSLLog + kAlignLog;
+inline constexpr uint64_t kSmallBlock = 1ull << kFLShift;
+inline constexpr int kFLCount = 40;  // enough for kMaxHeapSize
+inline constexpr uint64_t kMinBlock = 32;
+
+// Entry block: [tag][value_len][key_len][key (padded to 8)][value].
+inline constexpr uint64_t kEntryHeaderSize = 24;
+inline constexpr uint64_t kEntryValueLenOffset = 8;
+inline constexpr uint64_t kEntryKeyLenOffset = 16;
+
+// In-place value updates up to this size are crash-safe through the journal;
+// larger replacements relocate (new block, then free the old one).
+inline constexpr uint64_t kJournalBytes = 4096;
+
+// Limits on Options.
+inline constexpr uint64_t kMaxItems = 1ull << 32;
+inline constexpr uint64_t kMinHeapSize = 4096;
+inline constexpr uint64_t kMaxHeapSize = 1ull << 40;
+// Slots are sized so max_items fit at load <= kMaxLoadNum / kMaxLoadDen.
+inline constexpr uint64_t kMaxLoadNum = 3;
+inline constexpr uint64_t kMaxLoadDen = 4;
+// Tombstones are purged when they pass slot_count / kPurgeDivisor.
+inline constexpr uint64_t kPurgeDivisor = 8;
+
+// One index slot. Written only by the lock holder, under the slot's seqlock;
+// read lock-free by everyone (so every field is an atomic).
+struct alignas(32) Slot {
+  std::atomic<uint64_t> seq;    // seqlock: odd while being written
+  std::atomic<uint64_t> hash;   // XXH3-64 of the key (stale when not live)
+  std::atomic<uint64_t> block;  // heap offset, kEmptyBlock or kTombstoneBlock
+  std::atomic<uint64_t> reserved;
+};
+
+// What a writer is doing, recorded before it touches anything shared. A
+// process that takes the lock and finds op != kNone knows the previous holder
+// died in the middle and repairs before anything else (engine/dict/repair.cc
+// has the rules per op and phase).
+enum class Op : uint64_t {
+  kNone = 0,
+  kInsert = 1,         // new key into `slot`, new block `new_block`
+  kUpdateInPlace = 2,  // value of `slot` rewritten inside `old_block`
+  kRelocate = 3,       // value of `slot` moved from `old_block` to new_block
+  kErase = 4,          // `slot` becomes a tombstone, `old_block` freed
+  kPurge = 5,          // the whole index is being rebuilt
+  kRepair = 6,         // a repair itself (re-run if found)
+  kFormat = 7,         // Create is initialising (never published)
+};
+
+// Phases: kStarted -> kStaged (the new bytes are complete: the new block
+// written, or the journal filled) -> kPublished (the slot points at the new
+// state). Repair rolls back before kStaged and forward from it.
+inline constexpr uint64_t kPhaseStarted = 0;
+inline constexpr uint64_t kPhaseStaged = 1;
+inline constexpr uint64_t kPhasePublished = 2;
+
+struct Intent {
+  std::atomic<uint64_t> op;
+  std::atomic<uint64_t> phase;
+  std::atomic<uint64_t> slot;
+  std::atomic<uint64_t> old_block;  // the slot's block before (or a marker)
+  std::atomic<uint64_t> new_block;
+  std::atomic<uint64_t> hash;       // the key's hash (insert)
+  std::atomic<uint64_t> value_len;  // the journal's value length
+  std::atomic<uint64_t> reserved;
+};
+
+// The allocator's control block (engine/alloc). Lists and bitmaps are only
+// touched under the writer lock; the counters are also read lock-free by
+// GetStats, hence atomics.
+struct AllocatorControl {
+  std::atomic<uint64_t> free_bytes;
+  std::atomic<uint64_t> free_blocks;
+  std::atomic<uint64_t> used_bytes;
+  std::atomic<uint64_t> used_blocks;
+  uint64_t fl_bitmap;
+  uint64_t sl_bitmap[kFLCount];
+  uint64_t heads[kFLCount][kSLCount];  // heap offsets of free blocks, 0 = none
+  uint64_t reserved[4];
+};
+
+struct alignas(kCacheLineSize) Header {
+  // Identity (immutable once magic is published). Line 0.
+  std::atomic<uint64_t> magic;
+  uint32_t version;
+  uint32_t header_size;
+  uint64_t fingerprint;
+  uint64_t segment_size;
+  uint64_t max_items;
+  uint64_t slot_count;
+  uint64_t slots_offset;
+  uint64_t heap_offset;
+  // Line 1.
+  uint64_t heap_size;
+  uint64_t journal_offset;
+  uint64_t created_unix_nanos;
+  uint64_t identity_reserved[5];
+
+  // The table-level seqlock, read by every lookup. Line 2, alone.
+  alignas(kCacheLineSize) std::atomic<uint64_t> table_seq;
+
+  // Counters, written under the lock, read lock-free. Line 3.
+  alignas(kCacheLineSize) std::atomic<uint64_t> size;
+  std::atomic<uint64_t> tombstones;
+  std::atomic<uint64_t> writes_total;
+  std::atomic<uint64_t> purges_total;
+  std::atomic<uint64_t> repairs_total;
+
+  // The writer lock's wake-up words (engine/lock). Line 4.
+  alignas(kCacheLineSize) std::atomic<uint32_t> lock_word;
+  std::atomic<uint32_t> lock_waiters;
+  std::atomic<int64_t> lock_owner_pid;
+
+  // Line 5.
+  alignas(kCacheLineSize) Intent intent;
+
+  // Lines 6+.
+  alignas(kCacheLineSize) AllocatorControl allocator;
+};
+
+// Offsets are part of the format: a change must bump kVersion.
+static_assert(std::is_standard_layout<Slot>::value, "Slot layout");
+static_assert(sizeof(Slot) == 32, "Slot size");
+static_assert(offsetof(Slot, seq) == 0 && offsetof(Slot, hash) == 8 &&
+                  offsetof(Slot, block) == 16,
+              "Slot offsets");
+static_assert(sizeof(Intent) == 64, "Intent size");
+static_assert(sizeof(AllocatorControl) == 8 * (4 + 1 + kFLCount +
+                                               kFLCount * kSLCount + 4),
+              "AllocatorControl size");
+static_assert(std::is_standard_layout<Header>::value, "Header layout");
+static_assert(offsetof(Header, magic) == 0, "magic first");
+static_assert(offsetof(Header, version) == 8, "version offset");
+static_assert(offsetof(Header, header_size) == 12, "header_size offset");
+static_assert(offsetof(Header, fingerprint) == 16, "fingerprint offset");
+static_assert(offsetof(Header, segment_size) == 24, "segment_size offset");
+static_assert(offsetof(Header, table_seq) == 2 * kCacheLineSize, "table_seq");
+static_assert(offsetof(Header, size) == 3 * kCacheLineSize, "counters");
+static_assert(offsetof(Header, lock_word) == 4 * kCacheLineSize, "lock");
+static_assert(offsetof(Header, intent) == 5 * kCacheLineSize, "intent");
+static_assert(offsetof(Header, allocator) == 6 * kCacheLineSize, "allocator");
+static_assert(std::atomic<uint64_t>::is_always_lock_free &&
+                  std::atomic<uint32_t>::is_always_lock_free &&
+                  std::atomic<int64_t>::is_always_lock_free,
+              "shared atomics must be lock-free to work across processes");
+static_assert(sizeof(std::atomic<uint64_t>) == 8, "atomic is a plain word");
+
+inline constexpr uint64_t kHeaderRegionSize = 2 * kPageSize;
+static_assert(sizeof(Header) <= kHeaderRegionSize, "Header fits its region");
+inline constexpr uint64_t kJournalOffset = kHeaderRegionSize;
+
+// The fingerprint of this build's layout.
+uint64_t LayoutFingerprint();
+
+// Where everything is, computed from max_items and heap_size alone (so an
+// attacher recomputes it and compares, rather than trusting the header).
+struct Geometry {
+  uint64_t max_items = 0;
+  uint64_t slot_count = 0;
+  uint64_t slots_offset = 0;
+  uint64_t heap_offset = 0;
+  uint64_t heap_size = 0;
+  uint64_t segment_size = 0;
+};
+
+// InvalidArgument (naming `dict`) when the options are out of range.
+absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
+                             absl::string_view dict, Geometry* out);
+
+// Validates a mapped header against the file's real size: FailedPrecondition
+// for another version or fingerprint, DataLoss for a bad magic or geometry.
+// On success fills *geometry from the header.
+absl::Status ValidateHeader(const Header& header, uint64_t file_size,
+                            absl::string_view dict, Geometry* geometry);
+
+// Name rules: [A-Za-z0-9._-], 1..kMaxNameLength chars, not "." or "..".
+absl::Status ValidateName(absl::string_view name);
+// "/zcipc.<name>" for shm_open.
+std::string ShmName(absl::string_view name);
+// The prefix of every dict's file in /dev/shm.
+inline constexpr char kShmPrefix[] = "zcipc.";
+
+}  // namespace layout
+}  // namespace zcipc
+
+#endif  // ZCIPC_ENGINE_LAYOUT_LAYOUT_H_

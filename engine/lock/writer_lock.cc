@@ -1,0 +1,146 @@
+#include "engine/lock/writer_lock.h"
+
+#include <new>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "engine/platform/platform.h"
+
+namespace zcipc {
+namespace lock {
+
+namespace {
+
+// Every live WriterLock, so the child of a fork can reset them all.
+struct Registry {
+  std::mutex mu;
+  std::set<WriterLock*> locks;
+};
+
+Registry& GetRegistry() {
+  static Registry* registry = new Registry;
+  return *registry;
+}
+
+std::once_flag g_fork_handlers_once;
+
+}  // namespace
+
+void WriterLock::PrepareFork() { GetRegistry().mu.lock(); }
+
+void WriterLock::ParentAfterFork() { GetRegistry().mu.unlock(); }
+
+void WriterLock::ChildAfterFork() {
+  // The child has one thread. Another thread of the parent may have held a
+  // handle's mutex at the fork; that thread does not exist here, so the
+  // mutex is re-created unlocked. The descriptor is the parent's open file
+  // description: mark it for reopening.
+  Registry& r = GetRegistry();
+  for (WriterLock* l : r.locks) {
+    new (&l->mu_) std::timed_mutex();
+    l->inherited_ = true;
+  }
+  r.mu.unlock();
+}
+
+WriterLock::WriterLock(int fd, layout::Header* header, std::string dict)
+    : fd_(fd), header_(header), dict_(std::move(dict)) {
+  std::call_once(g_fork_handlers_once, [] {
+    platform::RegisterForkHandlers(&WriterLock::PrepareFork,
+                                   &WriterLock::ParentAfterFork,
+                                   &WriterLock::ChildAfterFork);
+  });
+  std::lock_guard<std::mutex> g(GetRegistry().mu);
+  GetRegistry().locks.insert(this);
+}
+
+WriterLock::~WriterLock() {
+  {
+    std::lock_guard<std::mutex> g(GetRegistry().mu);
+    GetRegistry().locks.erase(this);
+  }
+  platform::Close(fd_);
+}
+
+absl::Status WriterLock::ReopenIfInherited() {
+  if (!inherited_) return absl::OkStatus();
+  absl::StatusOr<int> nfd = platform::Reopen(
+      fd_, "reopen after fork");
+  if (!nfd.ok()) return nfd.status();
+  // Closing our copy of the inherited descriptor does not release the
+  // parent's flock: its open file description stays open in the parent.
+  platform::Close(fd_);
+  fd_ = *nfd;
+  inherited_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status WriterLock::Lock(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  if (!mu_.try_lock_for(absl::ToChronoNanoseconds(timeout))) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("writer lock not acquired within ",
+                     absl::FormatDuration(timeout),
+                     " (held by another thread of this process)"));
+  }
+  absl::Status s = ReopenIfInherited();
+  if (!s.ok()) {
+    mu_.unlock();
+    return s;
+  }
+  for (;;) {
+    uint32_t word = header_->lock_word.load(std::memory_order_acquire);
+    absl::StatusOr<bool> got =
+        platform::TryLockFile(fd_, "flock");
+    if (!got.ok()) {
+      mu_.unlock();
+      return got.status();
+    }
+    if (*got) break;
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      int64_t owner = header_->lock_owner_pid.load(std::memory_order_relaxed);
+      mu_.unlock();
+      return absl::DeadlineExceededError(absl::StrCat(
+          "writer lock not acquired within ",
+          absl::FormatDuration(timeout), " (held by pid ", owner, ")"));
+    }
+    // seq_cst pairs with the releaser's seq_cst bump-then-check: either it
+    // sees this waiter, or the futex sees its bump (the word differs).
+    header_->lock_waiters.fetch_add(1, std::memory_order_seq_cst);
+    platform::FutexWait(&header_->lock_word, word, std::min(left, kMaxSleep));
+    header_->lock_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  header_->lock_owner_pid.store(platform::ProcessId(),
+                                std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+bool WriterLock::TryLock() {
+  if (!mu_.try_lock()) return false;
+  if (!ReopenIfInherited().ok()) {
+    mu_.unlock();
+    return false;
+  }
+  absl::StatusOr<bool> got = platform::TryLockFile(fd_, dict_);
+  if (!got.ok() || !*got) {
+    mu_.unlock();
+    return false;
+  }
+  header_->lock_owner_pid.store(platform::ProcessId(),
+                                std::memory_order_relaxed);
+  return true;
+}
+
+void WriterLock::Unlock() {
+  header_->lock_owner_pid.store(0, std::memory_order_relaxed);
+  platform::UnlockFile(fd_);
+  header_->lock_word.fetch_add(1, std::memory_order_seq_cst);
+  if (header_->lock_waiters.load(std::memory_order_seq_cst) != 0) {
+    platform::FutexWakeAll(&header_->lock_word);
+  }
+  mu_.unlock();
+}
+
+}  // namespace lock
+}  // namespace zcipc

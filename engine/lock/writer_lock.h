@@ -1,0 +1,79 @@
+// The writer lock: one writer at a time across every process and thread.
+//
+// Ownership. The lock is an flock(LOCK_EX) on the segment's own file, so it
+// cannot be deleted or replaced while the dict exists, and the kernel
+// releases it when its holder dies. flock belongs to an open file
+// description, which threads sharing a handle (and a child that inherited a
+// handle across fork) share; so:
+//   - threads: an in-process mutex is taken before the flock;
+//   - fork: a pthread_atfork handler resets every handle's mutex in the child
+//     and marks its descriptor inherited; the child's next lock reopens the
+//     file (a new open file description) before flock-ing, so parent and
+//     child exclude each other.
+//
+// Wake-up. A waiter does not sleep-poll. Before each try it reads the
+// header's lock_word; if the try fails it registers in lock_waiters and
+// futex-waits on lock_word. The releaser bumps lock_word after unlocking
+// and, if anyone waits, wakes them: either the waiter sees the bump before
+// sleeping (the futex returns at once) or it is asleep and woken. The futex
+// only wakes; the flock stays the only owner. A holder that dies wakes
+// nobody, so every wait is bounded by kMaxSleep and then re-tries the flock.
+//
+// Thread safety: thread-safe.
+
+#ifndef ZCIPC_ENGINE_LOCK_WRITER_LOCK_H_
+#define ZCIPC_ENGINE_LOCK_WRITER_LOCK_H_
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "engine/layout/layout.h"
+
+namespace zcipc {
+namespace lock {
+
+class WriterLock {
+ public:
+  // How long a waiter sleeps at most before trying the flock again (bounds
+  // the wait after a holder died without waking anyone).
+  static constexpr absl::Duration kMaxSleep = absl::Milliseconds(20);
+
+  // Takes ownership of `fd`, the segment's descriptor (closed by the
+  // destructor; it is replaced by a reopened one after a fork).
+  WriterLock(int fd, layout::Header* header, std::string dict);
+  ~WriterLock();
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+  // Blocks until the lock is held or `timeout` passes (DeadlineExceeded).
+  absl::Status Lock(absl::Duration timeout);
+  // Takes the lock if it is free right now.
+  bool TryLock();
+  void Unlock();
+
+  int fd() const { return fd_; }
+
+ private:
+  static void PrepareFork();
+  static void ParentAfterFork();
+  static void ChildAfterFork();
+
+  // Reopens the file if this handle was inherited across a fork (called
+  // with mu_ held).
+  absl::Status ReopenIfInherited();
+
+  std::timed_mutex mu_;
+  int fd_;
+  bool inherited_ = false;  // guarded by mu_ (set in the child after fork)
+  layout::Header* header_;
+  std::string dict_;
+};
+
+}  // namespace lock
+}  // namespace zcipc
+
+#endif  // ZCIPC_ENGINE_LOCK_WRITER_LOCK_H_

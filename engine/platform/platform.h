@@ -1,0 +1,88 @@
+// The platform layer: every system call the engine makes (shm_open, mmap,
+// flock, ftruncate, fstat, futex, ...) lives here, and errno becomes an
+// absl::Status here and nowhere else. Linux only for now; another platform
+// would be another platform_<os>.cc behind this same header.
+//
+// Thread safety: every function is thread-safe (they are thin syscalls).
+
+#ifndef ZCIPC_ENGINE_PLATFORM_PLATFORM_H_
+#define ZCIPC_ENGINE_PLATFORM_PLATFORM_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace zcipc {
+namespace platform {
+
+// errno -> Status, with `context` (which names the dict and the operation)
+// first in the message. ENOENT is NotFound, EEXIST AlreadyExists, ENOSPC and
+// ENOMEM ResourceExhausted, EACCES/EPERM PermissionDenied, ...
+absl::Status ErrnoStatus(int err, absl::string_view context);
+
+// The directory POSIX shared-memory names live in (for listing tools).
+inline constexpr char kShmDir[] = "/dev/shm";
+
+// shm_open(O_CREAT | O_EXCL | O_RDWR, 0600). AlreadyExists if present.
+absl::StatusOr<int> ShmCreateExclusive(const std::string& shm_name,
+                                       absl::string_view context);
+// shm_open(O_RDWR). NotFound if absent.
+absl::StatusOr<int> ShmOpen(const std::string& shm_name,
+                            absl::string_view context);
+absl::Status ShmUnlink(const std::string& shm_name, absl::string_view context);
+// Names in kShmDir that start with `prefix` (without the directory).
+std::vector<std::string> ListShm(absl::string_view prefix);
+
+// Sets the file size and reserves its pages (posix_fallocate), so touching
+// the mapping later cannot SIGBUS for lack of space in /dev/shm.
+absl::Status ResizeAndReserve(int fd, uint64_t size, absl::string_view context);
+absl::StatusOr<uint64_t> FileSize(int fd, absl::string_view context);
+// Opens the same file again, through /proc/self/fd: a new open file
+// description, hence a separate flock owner.
+absl::StatusOr<int> Reopen(int fd, absl::string_view context);
+void Close(int fd);
+
+absl::StatusOr<char*> MapShared(int fd, uint64_t size,
+                                absl::string_view context);
+void Unmap(char* addr, uint64_t size);
+
+// flock(LOCK_EX | LOCK_NB): true if acquired, false if another open file
+// description holds it.
+absl::StatusOr<bool> TryLockFile(int fd, absl::string_view context);
+void UnlockFile(int fd);
+
+// Futex on a 32-bit word in shared memory (not FUTEX_PRIVATE: the waiters
+// are other processes). Wait returns when *word != expected, when woken, or
+// after `timeout`, whichever is first; spurious returns are allowed.
+void FutexWait(std::atomic<uint32_t>* word, uint32_t expected,
+               absl::Duration timeout);
+void FutexWakeAll(std::atomic<uint32_t>* word);
+
+int64_t ProcessId();
+// pthread_atfork: prepare runs before fork() in the parent, parent and child
+// after it in each process.
+void RegisterForkHandlers(void (*prepare)(), void (*parent)(),
+                          void (*child)());
+
+// Monotonic clock in nanoseconds (vDSO, no syscall).
+uint64_t MonotonicNanos();
+// A CPU hint for spin-wait loops.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+void YieldThread();
+
+}  // namespace platform
+}  // namespace zcipc
+
+#endif  // ZCIPC_ENGINE_PLATFORM_PLATFORM_H_

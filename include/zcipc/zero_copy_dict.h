@@ -1,0 +1,217 @@
+// zcipc: a named shared-memory dictionary for processes on one machine.
+//
+// A ZeroCopyDict maps byte-string keys to byte-string values inside one POSIX
+// shared-memory segment (`/dev/shm/zcipc.<name>` on Linux). Any number of
+// processes attach to it by name. Reads are lock-free: they validate per-slot
+// sequence numbers (a seqlock) and retry if a writer raced them, so readers
+// never wait for each other and never block writers. Writes are serialised by
+// one writer lock: an flock on the segment's own file, plus an in-process
+// mutex so threads sharing a handle are excluded too. A writer that dies in
+// the middle of an operation leaves an intent record behind; the next process
+// that takes the lock (or a reader that finds a slot stuck) repairs the dict
+// before doing anything else.
+//
+// Thread safety
+//   ZeroCopyDict is thread-safe: any number of threads may call any method on
+//   one handle concurrently, and any number of processes may hold handles to
+//   the same dict. The handle is move-only; a moved-from handle answers every
+//   call with FailedPrecondition (Size() answers 0).
+//
+// Lifetime
+//   A dict lives until Unlink() removes its name (like a file), not until the
+//   last handle closes: the destructor unmaps but never unlinks. Existing
+//   handles keep working on an unlinked dict; new Attach calls fail NotFound.
+//
+// Errors
+//   Every failure is an absl::Status, never an exception:
+//     NotFound            missing key (no message, no allocation) or dict
+//     AlreadyExists       Create over an existing name
+//     InvalidArgument     bad name, key over kMaxKeySize, bad Options
+//     ResourceExhausted   table full (max_items) or heap full
+//     DeadlineExceeded    writer lock not acquired within lock_timeout
+//     FailedPrecondition  format version or layout fingerprint mismatch
+//     DataLoss            bad magic, truncated or inconsistent segment
+//     Internal            a broken invariant or an unexpected system error
+//
+// Example:
+//   absl::StatusOr<zcipc::ZeroCopyDict> dict =
+//       zcipc::ZeroCopyDict::OpenOrCreate("telemetry");
+//   if (!dict.ok()) return dict.status();
+//   absl::Status s = dict->Put("requests", "42");
+//   std::string value;
+//   s = dict->Get("requests", &value);  // value == "42"
+
+#ifndef ZCIPC_ZERO_COPY_DICT_H_
+#define ZCIPC_ZERO_COPY_DICT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace zcipc {
+
+namespace internal {
+class DictImpl;
+}  // namespace internal
+
+// Largest key, in bytes. Longer keys are InvalidArgument.
+inline constexpr uint64_t kMaxKeySize = 64 * 1024;
+// Longest dict name. Names use [A-Za-z0-9._-] and are not "." or "..".
+inline constexpr size_t kMaxNameLength = 200;
+// The on-segment format version this build reads and writes.
+inline constexpr uint32_t kFormatVersion = 1;
+
+// How to size a new dict and how long to wait for the writer lock.
+struct Options {
+  // Entries the table must hold. The slot table is the smallest power of two
+  // that keeps max_items at a load factor <= 0.75. Inserting past max_items
+  // is ResourceExhausted. Used by Create; Attach reads the dict's own.
+  uint64_t max_items = 10000;
+  // Bytes for keys and values (the allocator's heap). Each entry costs its key
+  // and value plus 24 bytes of block header, rounded up to 16 bytes.
+  uint64_t heap_size = 100ull << 20;
+  // How long a writer waits for the lock before DeadlineExceeded; also how
+  // long Attach waits for a dict that is still being created.
+  absl::Duration lock_timeout = absl::Seconds(10);
+};
+
+// A point-in-time view of a dict's counters (read without the lock; each
+// field is exact, the set is not a snapshot if writers are active).
+struct Stats {
+  std::string name;
+  uint32_t format_version = 0;
+  uint64_t segment_size = 0;   // bytes of the shared-memory segment
+  uint64_t max_items = 0;      // the hard limit on live entries
+  uint64_t slot_count = 0;     // slots in the index (a power of two)
+  uint64_t size = 0;           // live entries
+  uint64_t tombstones = 0;     // erased slots not yet purged
+  double load_factor = 0;      // size / slot_count
+  uint64_t heap_size = 0;      // bytes of the heap
+  uint64_t heap_used = 0;      // bytes in allocated blocks (with headers)
+  uint64_t heap_free = 0;      // bytes in free blocks
+  uint64_t writes_total = 0;   // completed writes since creation
+  uint64_t purges_total = 0;   // tombstone purges since creation
+  uint64_t repairs_total = 0;  // crash repairs since creation
+  int64_t writer_pid = 0;      // pid of the current lock holder, 0 if none
+  uint64_t read_retries = 0;   // seqlock retries of this handle's readers
+};
+
+// One size class of the allocator (a TLSF second-level list).
+struct SizeClassStats {
+  uint64_t min_block_size = 0;  // smallest block this class holds
+  uint64_t max_block_size = 0;  // largest block this class holds
+  uint64_t free_blocks = 0;
+  uint64_t free_bytes = 0;
+};
+
+// The allocator's state, read under the writer lock.
+struct AllocatorStats {
+  uint64_t heap_size = 0;
+  uint64_t used_blocks = 0;  // blocks holding entries
+  uint64_t used_bytes = 0;
+  uint64_t free_blocks = 0;
+  uint64_t free_bytes = 0;
+  uint64_t largest_free_block = 0;
+  // 1 - largest_free_block / free_bytes: 0 when all free space is one block.
+  double fragmentation = 0;
+  // Only the classes that hold at least one free block, smallest first.
+  std::vector<SizeClassStats> size_classes;
+  // False when the writer lock could not be taken within lock_timeout: then
+  // the per-class lists were not walked and only the counters above are set.
+  bool exact = false;
+};
+
+class ZeroCopyDict {
+ public:
+  // Creates a new dict. Exclusive: AlreadyExists if `name` exists (nothing is
+  // wiped). InvalidArgument for a bad name or options; ResourceExhausted if
+  // the system cannot provide the memory.
+  static absl::StatusOr<ZeroCopyDict> Create(absl::string_view name,
+                                             const Options& options = {});
+  // Attaches to an existing dict. NotFound if it does not exist. Waits up to
+  // options.lock_timeout for a dict still being created (then DataLoss).
+  // FailedPrecondition for another format version or layout; DataLoss for a
+  // bad magic or a segment whose size or geometry disagrees with its header.
+  // options.max_items and heap_size are ignored: the dict has its own.
+  static absl::StatusOr<ZeroCopyDict> Attach(absl::string_view name,
+                                             const Options& options = {});
+  // Attaches if `name` exists, otherwise creates it with `options`. Safe when
+  // several processes race to open the same name.
+  static absl::StatusOr<ZeroCopyDict> OpenOrCreate(absl::string_view name,
+                                                   const Options& options = {});
+  // Removes the name. Handles already open keep working. NotFound if absent.
+  static absl::Status Unlink(absl::string_view name);
+
+  ZeroCopyDict(ZeroCopyDict&& other) noexcept;
+  ZeroCopyDict& operator=(ZeroCopyDict&& other) noexcept;
+  ZeroCopyDict(const ZeroCopyDict&) = delete;
+  ZeroCopyDict& operator=(const ZeroCopyDict&) = delete;
+  ~ZeroCopyDict();  // unmaps; never unlinks
+
+  // Inserts or replaces. A replacement reuses the value's block when the new
+  // value fits; otherwise it allocates a new block before freeing the old
+  // one, so ResourceExhausted (heap or table full) leaves the dict unchanged.
+  absl::Status Put(absl::string_view key, absl::string_view value);
+
+  // Lock-free lookups. NotFound (no message) if the key is absent.
+  absl::Status Get(absl::string_view key, std::string* value) const;
+  absl::StatusOr<std::string> Get(absl::string_view key) const;
+
+  // Zero-copy: fn sees the value in place. fn may run more than once if a
+  // writer raced; only the run before an OK return saw a consistent value;
+  // fn must not keep the view.
+  absl::Status Read(absl::string_view key,
+                    absl::FunctionRef<void(absl::string_view)> fn) const;
+
+  // The lock-only path: takes the writer lock and copies the value. Slower
+  // than Get; exists to measure and to read when the seqlock path is suspect.
+  absl::Status GetLocked(absl::string_view key, std::string* value) const;
+
+  // Removes the key, leaving a tombstone (purged when they pass 1/8 of the
+  // slots). NotFound if absent.
+  absl::Status Erase(absl::string_view key);
+
+  // Lock-free membership test.
+  absl::StatusOr<bool> Contains(absl::string_view key) const;
+
+  // Live entries (lock-free; 0 for a moved-from handle).
+  uint64_t Size() const;
+
+  // Calls fn for every entry, lock-free, with copies of the key and value.
+  // Each pair is consistent. Every key present for the whole call is visited
+  // exactly once; keys inserted or erased during the call may or may not be.
+  // The views are valid only during the call.
+  absl::Status ForEach(
+      absl::FunctionRef<void(absl::string_view key, absl::string_view value)>
+          fn) const;
+
+  Stats GetStats() const;
+  // Walks the free lists under the writer lock (see AllocatorStats::exact).
+  AllocatorStats GetAllocatorStats() const;
+
+  // Full integrity check under the writer lock (like fsck): header, every
+  // slot, every heap block, the free lists and bitmaps, the counters. OK or
+  // DataLoss describing the first problem found. A pending crash repair runs
+  // first, as with any lock acquisition.
+  absl::Status Check() const;
+
+  // The dict's name, as given to Create/Attach.
+  const std::string& name() const;
+
+ private:
+  explicit ZeroCopyDict(std::unique_ptr<internal::DictImpl> impl);
+  friend class internal::DictImpl;
+
+  std::unique_ptr<internal::DictImpl> impl_;
+};
+
+}  // namespace zcipc
+
+#endif  // ZCIPC_ZERO_COPY_DICT_H_

@@ -1,0 +1,482 @@
+// Attach must refuse a segment that is not ours, of another version or
+// layout, or whose size disagrees with its header (KF #17), with distinct
+// codes; and whatever bytes a segment holds, no operation may crash or hang.
+//
+// The tests write the segment file (/dev/shm/zcipc.<name>) directly. Only the
+// header fields at fixed offsets are part of the contract:
+//   0 magic (u64), 8 format version (u32), 12 header size (u32),
+//   16 layout fingerprint (u64), 24 segment size (u64).
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+#include "zcipc/zero_copy_dict.h"
+
+namespace zcipc {
+namespace {
+
+using ::zcipc_test::ChildResult;
+using ::zcipc_test::HasCode;
+using ::zcipc_test::HasCodeAndName;
+using ::zcipc_test::IsOk;
+using ::zcipc_test::ScopedName;
+using ::zcipc_test::SegmentPath;
+using ::zcipc_test::StartChild;
+using ::zcipc_test::ToString;
+using ::zcipc_test::WaitChild;
+
+constexpr absl::StatusCode kDataLoss = absl::StatusCode::kDataLoss;
+constexpr absl::StatusCode kFailedPrecondition =
+    absl::StatusCode::kFailedPrecondition;
+
+constexpr off_t kMagicOffset = 0;
+constexpr off_t kVersionOffset = 8;
+constexpr off_t kHeaderSizeOffset = 12;
+constexpr off_t kFingerprintOffset = 16;
+constexpr off_t kSegmentSizeOffset = 24;
+
+// Small, so that random flips often land in the header, slots and blocks.
+Options BaseOptions() {
+  Options options;
+  options.max_items = 32;
+  options.heap_size = 64 << 10;
+  return options;
+}
+
+// For attaching to damaged segments: give up quickly on a lock or creator.
+Options CorruptOptions() {
+  Options options;
+  options.lock_timeout = absl::Milliseconds(200);
+  return options;
+}
+
+using Known = std::map<std::string, std::string>;
+
+Known KnownEntries() {
+  Known known;
+  for (int i = 0; i < 20; ++i) {
+    std::string value(static_cast<size_t>(i * 97 % 700), '\0');
+    for (size_t j = 0; j < value.size(); ++j) {
+      value[j] = static_cast<char>((j * 7 + i) & 0xff);
+    }
+    known[absl::StrCat("key-", i)] = value;
+  }
+  return known;
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) return false;
+  struct stat st;
+  bool ok = fstat(fd, &st) == 0;
+  if (ok) {
+    out->assign(static_cast<size_t>(st.st_size), '\0');
+    size_t done = 0;
+    while (ok && done < out->size()) {
+      ssize_t r = pread(fd, &(*out)[done], out->size() - done,
+                        static_cast<off_t>(done));
+      ok = r > 0;
+      if (ok) done += static_cast<size_t>(r);
+    }
+  }
+  close(fd);
+  return ok;
+}
+
+// Replaces the file's whole content (and size) with `image`.
+bool WriteFile(const std::string& path, const std::string& image) {
+  int fd = open(path.c_str(), O_RDWR);
+  if (fd < 0) return false;
+  bool ok = ftruncate(fd, static_cast<off_t>(image.size())) == 0;
+  size_t done = 0;
+  while (ok && done < image.size()) {
+    ssize_t r = pwrite(fd, image.data() + done, image.size() - done,
+                       static_cast<off_t>(done));
+    ok = r > 0;
+    if (ok) done += static_cast<size_t>(r);
+  }
+  close(fd);
+  return ok;
+}
+
+template <typename T>
+bool PatchFile(const std::string& path, off_t offset, T value) {
+  int fd = open(path.c_str(), O_RDWR);
+  if (fd < 0) return false;
+  bool ok = pwrite(fd, &value, sizeof(value), offset) ==
+            static_cast<ssize_t>(sizeof(value));
+  close(fd);
+  return ok;
+}
+
+template <typename T>
+T ReadField(const std::string& image, size_t offset) {
+  T value{};
+  if (image.size() >= offset + sizeof(T)) {
+    std::memcpy(&value, image.data() + offset, sizeof(T));
+  }
+  return value;
+}
+
+bool TruncateFile(const std::string& path, off_t size) {
+  return truncate(path.c_str(), size) == 0;
+}
+
+class CorruptSegmentTest : public ::testing::Test {
+ protected:
+  ~CorruptSegmentTest() override {
+    // If Unlink refused a damaged segment, do not leave it in /dev/shm.
+    for (const auto& name : names_) unlink(SegmentPath(name->name()).c_str());
+  }
+
+  const std::string& NewName(absl::string_view tag = "corrupt") {
+    names_.emplace_back(std::make_unique<ScopedName>(tag));
+    return names_.back()->name();
+  }
+
+  // Creates `name` with the known entries and closes it; returns the image.
+  ::testing::AssertionResult MakeSegment(const std::string& name,
+                                         std::string* image) {
+    absl::StatusOr<ZeroCopyDict> dict =
+        ZeroCopyDict::Create(name, BaseOptions());
+    if (!dict.ok()) {
+      return ::testing::AssertionFailure() << "Create: " << dict.status();
+    }
+    for (const auto& [key, value] : known_) {
+      absl::Status s = dict->Put(key, value);
+      if (!s.ok()) return ::testing::AssertionFailure() << "Put: " << s;
+    }
+    absl::Status s = dict->Check();
+    if (!s.ok()) return ::testing::AssertionFailure() << "Check: " << s;
+    if (!ReadFile(SegmentPath(name), image)) {
+      return ::testing::AssertionFailure()
+             << "cannot read " << SegmentPath(name);
+    }
+    if (image->size() < 32 ||
+        static_cast<uint64_t>(image->size()) != dict->GetStats().segment_size) {
+      return ::testing::AssertionFailure()
+             << "file size " << image->size() << " vs segment_size "
+             << dict->GetStats().segment_size;
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  // Attach to `name` must fail with `code` and name the dict, and must not
+  // change the file.
+  void ExpectAttachFails(const std::string& name, absl::StatusCode code) {
+    std::string before, after;
+    ASSERT_TRUE(ReadFile(SegmentPath(name), &before));
+    EXPECT_TRUE(HasCodeAndName(ZeroCopyDict::Attach(name, CorruptOptions()),
+                               code, name));
+    ASSERT_TRUE(ReadFile(SegmentPath(name), &after));
+    EXPECT_TRUE(before == after) << "a failed Attach modified the segment";
+    // The damaged dict can still be removed by name.
+    EXPECT_TRUE(IsOk(ZeroCopyDict::Unlink(name)));
+  }
+
+  const Known known_ = KnownEntries();
+
+ private:
+  std::deque<std::unique_ptr<ScopedName>> names_;
+};
+
+// The harness itself: an untouched segment attaches and holds its data.
+TEST_F(CorruptSegmentTest, UntouchedSegmentAttaches) {
+  const std::string& name = NewName();
+  std::string image;
+  ASSERT_TRUE(MakeSegment(name, &image));
+  EXPECT_EQ(ReadField<uint32_t>(image, kVersionOffset), kFormatVersion);
+  EXPECT_EQ(ReadField<uint64_t>(image, kSegmentSizeOffset), image.size());
+  ASSERT_TRUE(WriteFile(SegmentPath(name), image));  // rewrite, same bytes
+  ASSERT_OK_AND_ASSIGN(ZeroCopyDict dict,
+                       ZeroCopyDict::Attach(name, CorruptOptions()));
+  EXPECT_EQ(dict.Size(), known_.size());
+  for (const auto& [key, value] : known_) {
+    ASSERT_OK_AND_ASSIGN(std::string got, dict.Get(key));
+    EXPECT_TRUE(got == value) << key;
+  }
+  EXPECT_TRUE(IsOk(dict.Check()));
+}
+
+TEST_F(CorruptSegmentTest, BadMagicIsDataLossAndNeverOverwritten) {
+  const std::string& name = NewName();
+  std::string image;
+  ASSERT_TRUE(MakeSegment(name, &image));
+  const uint64_t magic = ReadField<uint64_t>(image, kMagicOffset);
+  ASSERT_TRUE(PatchFile<uint64_t>(SegmentPath(name), kMagicOffset,
+                                  magic ^ 0x00ff000000000000ull));
+  std::string damaged;
+  ASSERT_TRUE(ReadFile(SegmentPath(name), &damaged));
+  // Neither OpenOrCreate nor Create may re-initialise a file that is not
+  // ours.
+  EXPECT_TRUE(HasCodeAndName(ZeroCopyDict::OpenOrCreate(name, CorruptOptions()),
+                             kDataLoss, name));
+  EXPECT_TRUE(HasCode(ZeroCopyDict::Create(name, BaseOptions()),
+                      absl::StatusCode::kAlreadyExists));
+  std::string after;
+  ASSERT_TRUE(ReadFile(SegmentPath(name), &after));
+  EXPECT_TRUE(after == damaged);
+  ExpectAttachFails(name, kDataLoss);
+}
+
+TEST_F(CorruptSegmentTest, ZeroMagicIsDataLoss) {
+  const std::string& name = NewName();
+  std::string image;
+  ASSERT_TRUE(MakeSegment(name, &image));
+  ASSERT_TRUE(PatchFile<uint64_t>(SegmentPath(name), kMagicOffset, 0));
+  ExpectAttachFails(name, kDataLoss);
+}
+
+TEST_F(CorruptSegmentTest, OtherFormatVersionIsFailedPrecondition) {
+  for (uint32_t version : {kFormatVersion + 1, uint32_t{0xffffffff}}) {
+    SCOPED_TRACE(absl::StrCat("version ", version));
+    const std::string& name = NewName();
+    std::string image;
+    ASSERT_TRUE(MakeSegment(name, &image));
+    ASSERT_TRUE(
+        PatchFile<uint32_t>(SegmentPath(name), kVersionOffset, version));
+    ExpectAttachFails(name, kFailedPrecondition);
+  }
+}
+
+TEST_F(CorruptSegmentTest, OtherLayoutFingerprintIsFailedPrecondition) {
+  for (uint64_t flip : {uint64_t{1}, uint64_t{1} << 63, ~uint64_t{0}}) {
+    SCOPED_TRACE(absl::StrCat("xor ", flip));
+    const std::string& name = NewName();
+    std::string image;
+    ASSERT_TRUE(MakeSegment(name, &image));
+    const uint64_t fingerprint = ReadField<uint64_t>(image, kFingerprintOffset);
+    ASSERT_TRUE(PatchFile<uint64_t>(SegmentPath(name), kFingerprintOffset,
+                                    fingerprint ^ flip));
+    ExpectAttachFails(name, kFailedPrecondition);
+  }
+}
+
+// The header size is not given a code of its own by the contract: another
+// header size is another layout or a damaged header, never OK.
+TEST_F(CorruptSegmentTest, OtherHeaderSizeIsRefused) {
+  for (int64_t delta : {8, -8, 4096}) {
+    SCOPED_TRACE(absl::StrCat("header size delta ", delta));
+    const std::string& name = NewName();
+    std::string image;
+    ASSERT_TRUE(MakeSegment(name, &image));
+    const uint32_t header_size = ReadField<uint32_t>(image, kHeaderSizeOffset);
+    ASSERT_TRUE(PatchFile<uint32_t>(
+        SegmentPath(name), kHeaderSizeOffset,
+        static_cast<uint32_t>(static_cast<int64_t>(header_size) + delta)));
+    absl::Status s = ZeroCopyDict::Attach(name, CorruptOptions()).status();
+    EXPECT_TRUE(s.code() == kDataLoss || s.code() == kFailedPrecondition) << s;
+    EXPECT_TRUE(IsOk(ZeroCopyDict::Unlink(name)));
+  }
+}
+
+TEST_F(CorruptSegmentTest, SegmentSizeFieldChangedIsDataLoss) {
+  for (int64_t delta : {4096, -4096, 1, -1}) {
+    SCOPED_TRACE(absl::StrCat("segment size delta ", delta));
+    const std::string& name = NewName();
+    std::string image;
+    ASSERT_TRUE(MakeSegment(name, &image));
+    const uint64_t size = ReadField<uint64_t>(image, kSegmentSizeOffset);
+    ASSERT_TRUE(PatchFile<uint64_t>(
+        SegmentPath(name), kSegmentSizeOffset,
+        static_cast<uint64_t>(static_cast<int64_t>(size) + delta)));
+    ExpectAttachFails(name, kDataLoss);
+  }
+}
+
+// KF #17: a truncated segment is refused, never mapped past its end.
+TEST_F(CorruptSegmentTest, TruncatedSegmentIsDataLoss) {
+  const std::vector<std::pair<std::string, int64_t>> cases = {
+      {"half", -1}, {"100 bytes", 100}, {"header only", 32}, {"empty", 0}};
+  for (const auto& [label, size] : cases) {
+    SCOPED_TRACE(label);
+    const std::string& name = NewName();
+    std::string image;
+    ASSERT_TRUE(MakeSegment(name, &image));
+    const off_t new_size =
+        size < 0 ? static_cast<off_t>(image.size() / 2) : size;
+    ASSERT_TRUE(TruncateFile(SegmentPath(name), new_size));
+    const absl::Time start = absl::Now();
+    // An empty file looks like a dict being created: Attach waits up to
+    // lock_timeout for its creator, then gives up.
+    ExpectAttachFails(name, kDataLoss);
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  }
+}
+
+// A file longer than its header says is inconsistent too.
+TEST_F(CorruptSegmentTest, ExtendedSegmentIsDataLoss) {
+  const std::string& name = NewName();
+  std::string image;
+  ASSERT_TRUE(MakeSegment(name, &image));
+  ASSERT_TRUE(TruncateFile(SegmentPath(name),
+                           static_cast<off_t>(image.size() + (1 << 20))));
+  ExpectAttachFails(name, kDataLoss);
+}
+
+// What a fuzz child reports back, beside its exit code.
+enum FuzzExit {
+  kFuzzOk = 0,
+  kWrongLengthAfterCheckOk = 1,
+  kPutNotReadableAfterCheckOk = 2,
+  kReportFailed = 3,
+};
+
+// In a forked child: attach to the damaged dict and run every operation.
+// Any status is acceptable; crashing or hanging (SIGALRM) is not, and once
+// Check() said OK the dict must behave. Writes one line of outcome to `fd`.
+int FuzzChild(const std::string& name, const Known& known, int fd) {
+  std::string report;
+  int code = kFuzzOk;
+  absl::StatusOr<ZeroCopyDict> attached =
+      ZeroCopyDict::Attach(name, CorruptOptions());
+  if (!attached.ok()) {
+    report = absl::StrCat("attach=",
+                          absl::StatusCodeToString(attached.status().code()));
+  } else {
+    ZeroCopyDict& dict = *attached;
+    report = "attach=OK";
+    for (const auto& [key, value] : known) {
+      std::string out;
+      (void)dict.Get(key, &out);
+      (void)dict.Contains(key);
+      (void)dict.Read(key, [&](absl::string_view v) { out = ToString(v); });
+    }
+    uint64_t pairs = 0;
+    absl::Status s = dict.ForEach(
+        [&](absl::string_view k, absl::string_view v) { pairs += 1; });
+    absl::StrAppend(&report, " foreach=", absl::StatusCodeToString(s.code()),
+                    "/", pairs);
+    (void)dict.Size();
+    (void)dict.GetStats();
+
+    const absl::Status check = dict.Check();
+    absl::StrAppend(&report, " check=", absl::StatusCodeToString(check.code()));
+    if (check.ok()) {
+      for (const auto& [key, value] : known) {
+        absl::StatusOr<std::string> got = dict.Get(key);
+        if (got.ok() && got->size() != value.size()) {
+          absl::StrAppend(&report, " WRONG-LENGTH ", key, ": ", got->size(),
+                          " bytes, expected ", value.size());
+          code = kWrongLengthAfterCheckOk;
+        }
+      }
+    }
+    const absl::Status put = dict.Put("fuzz-new", "fresh value");
+    absl::StrAppend(&report, " put=", absl::StatusCodeToString(put.code()));
+    if (check.ok() && put.ok() && code == kFuzzOk) {
+      absl::StatusOr<std::string> back = dict.Get("fuzz-new");
+      if (!back.ok() || *back != "fresh value") {
+        absl::StrAppend(&report, " PUT-NOT-READABLE ",
+                        absl::StatusCodeToString(back.status().code()));
+        code = kPutNotReadableAfterCheckOk;
+      }
+    }
+    (void)dict.Put(known.begin()->first, "replacement");
+    (void)dict.Erase(std::next(known.begin())->first);
+    (void)dict.Erase("fuzz-new");
+    (void)dict.GetStats();
+    (void)dict.GetAllocatorStats();
+    absl::StrAppend(&report,
+                    " check2=", absl::StatusCodeToString(dict.Check().code()));
+  }
+  report.push_back('\n');
+  if (write(fd, report.data(), report.size()) !=
+      static_cast<ssize_t>(report.size())) {
+    return code == kFuzzOk ? kReportFailed : code;
+  }
+  return code;
+}
+
+TEST_F(CorruptSegmentTest, RandomByteFlipsNeverCrashOrHang) {
+  constexpr int kIterations = 300;
+  std::mt19937_64 rng(0x5eed2026);
+  int attached = 0, checked_ok = 0, failures = 0;
+  std::map<std::string, int> attach_codes;
+  const absl::Time start = absl::Now();
+  for (int iter = 0; iter < kIterations; ++iter) {
+    const std::string& name = NewName("fuzz");
+    std::string image;
+    ASSERT_TRUE(MakeSegment(name, &image)) << "iteration " << iter;
+
+    // Flip 1..16 bytes: half anywhere in the file, half in its first 4 KiB
+    // (header, index) where a flip says the most.
+    std::string damaged = image;
+    std::vector<std::string> flips;
+    const int count = 1 + static_cast<int>(rng() % 16);
+    for (int f = 0; f < count; ++f) {
+      const size_t span = (rng() % 2 == 0)
+                              ? damaged.size()
+                              : std::min<size_t>(4096, damaged.size());
+      const size_t at = static_cast<size_t>(rng() % span);
+      const uint8_t mask = static_cast<uint8_t>(1 + rng() % 255);
+      damaged[at] = static_cast<char>(damaged[at] ^ mask);
+      flips.push_back(absl::StrCat(at, "^", mask));
+    }
+    ASSERT_TRUE(WriteFile(SegmentPath(name), damaged));
+
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t pid = StartChild(
+        [&]() {
+          close(fds[0]);
+          return FuzzChild(name, known_, fds[1]);
+        },
+        /*alarm_seconds=*/30);
+    ASSERT_GT(pid, 0);
+    close(fds[1]);
+    const ChildResult result = WaitChild(pid);
+    std::string report;
+    char buf[512];
+    ssize_t r;
+    while ((r = read(fds[0], buf, sizeof(buf))) > 0) report.append(buf, r);
+    close(fds[0]);
+
+    if (!result.ok()) {
+      ++failures;
+      ADD_FAILURE() << "iteration " << iter << ": child " << result.Describe()
+                    << "; flips {" << absl::StrJoin(flips, ", ")
+                    << "}; report: " << report;
+    }
+    if (report.rfind("attach=OK", 0) == 0) ++attached;
+    if (report.find(" check=OK") != std::string::npos) ++checked_ok;
+    attach_codes[report.substr(0, report.find_first_of(" \n"))]++;
+    (void)ZeroCopyDict::Unlink(name);
+  }
+  std::cout << kIterations << " damaged segments in "
+            << absl::FormatDuration(absl::Now() - start) << ": " << attached
+            << " attached, " << checked_ok << " passed Check, " << failures
+            << " failed;";
+  for (const auto& [outcome, n] : attach_codes) {
+    std::cout << " " << outcome << " x" << n;
+  }
+  std::cout << "\n";
+  // The loop must have reached the operations after Attach, not only the
+  // header checks.
+  EXPECT_GT(attached, 0);
+}
+
+}  // namespace
+}  // namespace zcipc
