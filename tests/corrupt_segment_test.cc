@@ -341,72 +341,90 @@ enum FuzzExit {
   kFuzzOk = 0,
   kWrongLengthAfterCheckOk = 1,
   kPutNotReadableAfterCheckOk = 2,
-  kReportFailed = 3,
+};
+
+// Appends to the report pipe at once, so that a child that crashes or hangs
+// has already told which operation it was in.
+class Reporter {
+ public:
+  explicit Reporter(int fd) : fd_(fd) {}
+  void Say(absl::string_view text) {
+    (void)!write(fd_, text.data(), text.size());
+  }
+
+ private:
+  int fd_;
 };
 
 // In a forked child: attach to the damaged dict and run every operation.
 // Any status is acceptable; crashing or hanging (SIGALRM) is not, and once
-// Check() said OK the dict must behave. Writes one line of outcome to `fd`.
+// Check() said OK the dict must behave. Reports "op=CODE" steps to `fd`.
 int FuzzChild(const std::string& name, const Known& known, int fd) {
-  std::string report;
+  Reporter out(fd);
   int code = kFuzzOk;
+  auto step = [&](absl::string_view op, const absl::Status& s) {
+    out.Say(absl::StrCat(" ", ToString(op), "=",
+                         absl::StatusCodeToString(s.code())));
+  };
+  out.Say("attach...");
   absl::StatusOr<ZeroCopyDict> attached =
       ZeroCopyDict::Attach(name, CorruptOptions());
-  if (!attached.ok()) {
-    report = absl::StrCat("attach=",
-                          absl::StatusCodeToString(attached.status().code()));
-  } else {
-    ZeroCopyDict& dict = *attached;
-    report = "attach=OK";
-    for (const auto& [key, value] : known) {
-      std::string out;
-      (void)dict.Get(key, &out);
-      (void)dict.Contains(key);
-      (void)dict.Read(key, [&](absl::string_view v) { out = ToString(v); });
-    }
-    uint64_t pairs = 0;
-    absl::Status s = dict.ForEach(
-        [&](absl::string_view k, absl::string_view v) { pairs += 1; });
-    absl::StrAppend(&report, " foreach=", absl::StatusCodeToString(s.code()),
-                    "/", pairs);
-    (void)dict.Size();
-    (void)dict.GetStats();
+  step("attach", attached.status());
+  if (!attached.ok()) return code;
+  ZeroCopyDict& dict = *attached;
+  int i = 0;
+  for (const auto& [key, value] : known) {
+    std::string value_out;
+    out.Say(absl::StrCat(" [", i++, "]"));
+    step("get", dict.Get(key, &value_out));
+    step("contains", dict.Contains(key).status());
+    step("read",
+         dict.Read(key, [&](absl::string_view v) { value_out = ToString(v); }));
+  }
+  uint64_t pairs = 0;
+  out.Say(" foreach...");
+  step("foreach", dict.ForEach([&](absl::string_view k, absl::string_view v) {
+    ++pairs;
+  }));
+  out.Say(absl::StrCat("/", pairs, " size=", dict.Size()));
+  out.Say(" stats...");
+  (void)dict.GetStats();
 
-    const absl::Status check = dict.Check();
-    absl::StrAppend(&report, " check=", absl::StatusCodeToString(check.code()));
-    if (check.ok()) {
-      for (const auto& [key, value] : known) {
-        absl::StatusOr<std::string> got = dict.Get(key);
-        if (got.ok() && got->size() != value.size()) {
-          absl::StrAppend(&report, " WRONG-LENGTH ", key, ": ", got->size(),
-                          " bytes, expected ", value.size());
-          code = kWrongLengthAfterCheckOk;
-        }
+  out.Say(" check...");
+  const absl::Status check = dict.Check();
+  step("check", check);
+  if (check.ok()) {
+    for (const auto& [key, value] : known) {
+      absl::StatusOr<std::string> got = dict.Get(key);
+      if (got.ok() && got->size() != value.size()) {
+        out.Say(absl::StrCat(" WRONG-LENGTH ", key, ": ", got->size(),
+                             " bytes, expected ", value.size()));
+        code = kWrongLengthAfterCheckOk;
       }
     }
-    const absl::Status put = dict.Put("fuzz-new", "fresh value");
-    absl::StrAppend(&report, " put=", absl::StatusCodeToString(put.code()));
-    if (check.ok() && put.ok() && code == kFuzzOk) {
-      absl::StatusOr<std::string> back = dict.Get("fuzz-new");
-      if (!back.ok() || *back != "fresh value") {
-        absl::StrAppend(&report, " PUT-NOT-READABLE ",
-                        absl::StatusCodeToString(back.status().code()));
-        code = kPutNotReadableAfterCheckOk;
-      }
+  }
+  out.Say(" put...");
+  const absl::Status put = dict.Put("fuzz-new", "fresh value");
+  step("put", put);
+  if (check.ok() && put.ok()) {
+    absl::StatusOr<std::string> back = dict.Get("fuzz-new");
+    if (!back.ok() || *back != "fresh value") {
+      out.Say(absl::StrCat(" PUT-NOT-READABLE ",
+                           absl::StatusCodeToString(back.status().code())));
+      code = kPutNotReadableAfterCheckOk;
     }
-    (void)dict.Put(known.begin()->first, "replacement");
-    (void)dict.Erase(std::next(known.begin())->first);
-    (void)dict.Erase("fuzz-new");
-    (void)dict.GetStats();
-    (void)dict.GetAllocatorStats();
-    absl::StrAppend(&report,
-                    " check2=", absl::StatusCodeToString(dict.Check().code()));
   }
-  report.push_back('\n');
-  if (write(fd, report.data(), report.size()) !=
-      static_cast<ssize_t>(report.size())) {
-    return code == kFuzzOk ? kReportFailed : code;
-  }
+  out.Say(" replace...");
+  step("replace", dict.Put(known.begin()->first, "replacement"));
+  step("erase", dict.Erase(std::next(known.begin())->first));
+  step("erase-new", dict.Erase("fuzz-new"));
+  out.Say(" stats...");
+  (void)dict.GetStats();
+  out.Say(" allocstats...");
+  (void)dict.GetAllocatorStats();
+  out.Say(" check2...");
+  step("check2", dict.Check());
+  out.Say(" done");
   return code;
 }
 
@@ -460,9 +478,13 @@ TEST_F(CorruptSegmentTest, RandomByteFlipsNeverCrashOrHang) {
                     << "; flips {" << absl::StrJoin(flips, ", ")
                     << "}; report: " << report;
     }
-    if (report.rfind("attach=OK", 0) == 0) ++attached;
+    if (report.find(" attach=OK") != std::string::npos) ++attached;
     if (report.find(" check=OK") != std::string::npos) ++checked_ok;
-    attach_codes[report.substr(0, report.find_first_of(" \n"))]++;
+    const size_t at = report.find(" attach=");
+    attach_codes[at == std::string::npos
+                     ? std::string("no attach result")
+                     : report.substr(at + 1,
+                                     report.find(' ', at + 1) - at - 1)]++;
     (void)ZeroCopyDict::Unlink(name);
   }
   std::cout << kIterations << " damaged segments in "

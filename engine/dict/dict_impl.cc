@@ -268,7 +268,8 @@ absl::Status DictImpl::ForEach(
   // is not passed twice.
   absl::flat_hash_set<std::string> emitted;
   std::string key, value;
-  index::Backoff backoff([this] { return RepairIfWriterDead(); });
+  auto on_stall = [this] { return RepairIfWriterDead(); };
+    index::Backoff backoff(on_stall);
   for (;;) {
     uint64_t ts = seqlock::ReadBegin(header_->table_seq);
     if (seqlock::IsWriting(ts)) {

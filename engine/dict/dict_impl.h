@@ -69,7 +69,8 @@ class DictImpl {
   template <typename Fn>
   absl::Status Find(absl::string_view key, Fn&& fn) const {
     if (key.size() > kMaxKeySize) return KeyTooLong("Get", key.size());
-    index::Backoff backoff([this] { return RepairIfWriterDead(); });
+    auto on_stall = [this] { return RepairIfWriterDead(); };
+    index::Backoff backoff(on_stall);
     absl::Status s =
         index_.Find(key, index::HashKey(key), backoff, std::forward<Fn>(fn));
     if (backoff.retries() != 0) {

@@ -38,7 +38,8 @@ absl::Status DictImpl::RebuildIndexFromHeap() {
   std::vector<alloc::Block> blocks;
   absl::Status s = alloc_.Check(&blocks);
   if (!s.ok()) return s;
-  if (blocks.size() > geometry_.max_items) {
+  if (blocks.size() > geometry_.max_items ||
+      blocks.size() >= index_.slot_count()) {
     return absl::DataLossError(
         absl::StrCat(blocks.size(), " allocated blocks exceed max_items"));
   }
@@ -53,7 +54,8 @@ absl::Status DictImpl::RebuildIndexFromHeap() {
     live.push_back({0, index::HashKey(absl::string_view(e.key, e.key_len)),
                     b.offset});
   }
-  index_.Rebuild(live);
+  index_.BeginRebuild();
+  index_.FinishRebuild(live);
   return absl::OkStatus();
 }
 

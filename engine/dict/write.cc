@@ -177,7 +177,9 @@ absl::Status DictImpl::Purge() {
   if (!s.ok()) return s;
   BeginIntent(Op::kPurge, 0, 0, 0);
   Step("purge.begin");
-  index_.Rebuild(live);
+  index_.BeginRebuild();
+  Step("purge.cleared");
+  index_.FinishRebuild(live);
   Step("purge.rebuilt");
   header_->tombstones.store(0, std::memory_order_relaxed);
   header_->purges_total.fetch_add(1, std::memory_order_relaxed);

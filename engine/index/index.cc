@@ -62,7 +62,7 @@ absl::Status Index::CollectLive(std::vector<Live>* live) const {
   return absl::OkStatus();
 }
 
-void Index::Rebuild(const std::vector<Live>& live) {
+void Index::BeginRebuild() {
   seqlock::WriteBegin(header_->table_seq);
   // Readers wait while table_seq is odd, and a reader that started before
   // validates table_seq afterwards, so slots may change freely in here. Each
@@ -75,6 +75,9 @@ void Index::Rebuild(const std::vector<Live>& live) {
     slot.block.store(layout::kEmptyBlock, std::memory_order_relaxed);
     slot.hash.store(0, std::memory_order_relaxed);
   }
+}
+
+void Index::FinishRebuild(const std::vector<Live>& live) {
   for (const Live& e : live) {
     uint64_t i = e.hash & mask_;
     while (slots_[i].block.load(std::memory_order_relaxed) !=

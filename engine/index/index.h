@@ -228,8 +228,11 @@ class Index {
   absl::Status CollectLive(std::vector<Live>* live) const;
 
   // Rebuilds the table from `live` (hash, block), no tombstones, inside the
-  // table seqlock. Used by the purge and by the crash repair.
-  void Rebuild(const std::vector<Live>& live);
+  // table seqlock: BeginRebuild opens it and empties every slot,
+  // FinishRebuild inserts `live` and closes it. Used by the purge and by the
+  // crash repair. `live` must hold fewer entries than there are slots.
+  void BeginRebuild();
+  void FinishRebuild(const std::vector<Live>& live);
 
   // Makes every odd slot sequence even (repair, under the lock).
   uint64_t CloseOpenSlots();

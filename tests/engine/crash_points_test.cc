@@ -1,0 +1,203 @@
+// Deterministic crash points: a child process is SIGKILLed at each step of
+// the write protocol in turn (insert, in-place update, relocating update,
+// erase, purge); the parent then checks that the next lock holder (or a
+// lock-free reader stuck on the dead writer) repairs the dict, that Check()
+// passes, that every other entry is intact and that the operation in flight
+// either happened completely or not at all.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <functional>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "engine/dict/dict_impl.h"
+#include "gtest/gtest.h"
+#include "zcipc/zero_copy_dict.h"
+
+namespace zcipc {
+namespace {
+
+const char* g_target_step = nullptr;
+
+void KillAtTarget(const char* step) {
+  if (strcmp(step, g_target_step) == 0) raise(SIGKILL);
+}
+
+std::string UniqueName(absl::string_view tag) {
+  static int counter = 0;
+  return absl::StrCat("crash-", tag, "-", getpid(), "-", counter++);
+}
+
+std::string Key(int i) { return absl::StrCat("key-", i); }
+std::string Value(int i, int gen, size_t size) {
+  std::string v = absl::StrCat("v", i, "/", gen, ":");
+  v.resize(std::max(size, v.size()), static_cast<char>('a' + (i + gen) % 26));
+  return v;
+}
+
+struct Scenario {
+  const char* step;
+  // What the dying child does (on its own handle).
+  std::function<void(ZeroCopyDict&)> op;
+  // The key in flight and its acceptable values afterwards ("" = absent).
+  std::string key;
+  std::string before;
+  std::string after;
+};
+
+class CrashPointsTest : public ::testing::TestWithParam<int> {};
+
+constexpr int kKeys = 40;
+
+// Runs `s` in a child killed at s.step; returns the parent's handle.
+void RunScenario(const Scenario& s, const Options& options, int keys,
+                 bool read_first) {
+  std::string name = UniqueName(s.step);
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  for (int i = 0; i < keys; ++i) {
+    ASSERT_TRUE(d->Put(Key(i), Value(i, 0, 100)).ok());
+  }
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name);
+    if (!c.ok()) _exit(2);
+    g_target_step = s.step;
+    internal::SetCrashHookForTesting(&KillAtTarget);
+    s.op(*c);
+    _exit(3);  // the step was never reached
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << s.step << ": child did not die at the step (status " << status << ")";
+
+  uint64_t repairs_before = d->GetStats().repairs_total;
+  if (read_first) {
+    // A lock-free reader meets the dead writer first: it must not hang.
+    absl::Time start = absl::Now();
+    std::string v;
+    absl::Status st = d->Get(s.key, &v);
+    absl::Duration took = absl::Now() - start;
+    EXPECT_LT(took, absl::Seconds(1)) << s.step;
+    EXPECT_TRUE(st.ok() || absl::IsNotFound(st)) << st;
+  }
+  absl::Status check = d->Check();  // takes the lock: repairs first
+  ASSERT_TRUE(check.ok()) << s.step << ": " << check;
+  EXPECT_GT(d->GetStats().repairs_total, repairs_before) << s.step;
+
+  absl::StatusOr<std::string> v = d->Get(s.key);
+  std::string got = v.ok() ? *v : "";
+  ASSERT_TRUE(v.ok() || absl::IsNotFound(v.status())) << v.status();
+  EXPECT_TRUE(got == s.before || got == s.after)
+      << s.step << ": in-flight key holds '" << got.substr(0, 40) << "'";
+  int present = 0;
+  ASSERT_TRUE(d->ForEach([&](absl::string_view k, absl::string_view val) {
+                 ++present;
+                 if (k == s.key) return;
+                 EXPECT_EQ(val.substr(0, 2), "v" + std::string(k.substr(4, 1)))
+                     << s.step << " " << k;
+               }).ok());
+  EXPECT_EQ(static_cast<uint64_t>(present), d->Size());
+  // The dict keeps working.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(d->Put(absl::StrCat("after-", i), Value(i, 9, 300)).ok());
+  }
+  ASSERT_TRUE(d->Check().ok());
+  ASSERT_TRUE(ZeroCopyDict::Unlink(name).ok());
+}
+
+TEST(CrashPointsTest, EveryStepOfEveryWriteIsRepaired) {
+  Options o;
+  o.max_items = 1000;
+  o.heap_size = 1 << 20;
+  const std::string k = Key(7);
+  const std::string old_v = Value(7, 0, 100);
+  const std::string small_v = Value(7, 1, 60);
+  const std::string big_v = Value(7, 2, 5000);
+  auto put = [](std::string key, std::string value) {
+    return [key, value](ZeroCopyDict& d) { (void)d.Put(key, value); };
+  };
+  std::vector<Scenario> scenarios = {
+      {"insert.begin", put("new", "fresh"), "new", "", "fresh"},
+      {"insert.allocated", put("new", "fresh"), "new", "", "fresh"},
+      {"insert.staged", put("new", "fresh"), "new", "", "fresh"},
+      {"insert.published", put("new", "fresh"), "new", "", "fresh"},
+      {"update.staged", put(k, small_v), k, old_v, small_v},
+      {"update.copied", put(k, small_v), k, old_v, small_v},
+      {"update.published", put(k, small_v), k, old_v, small_v},
+      {"relocate.begin", put(k, big_v), k, old_v, big_v},
+      {"relocate.allocated", put(k, big_v), k, old_v, big_v},
+      {"relocate.staged", put(k, big_v), k, old_v, big_v},
+      {"relocate.published", put(k, big_v), k, old_v, big_v},
+      {"relocate.freed", put(k, big_v), k, old_v, big_v},
+      {"erase.begin", [k](ZeroCopyDict& d) { (void)d.Erase(k); }, k, old_v, ""},
+      {"erase.published", [k](ZeroCopyDict& d) { (void)d.Erase(k); }, k, old_v,
+       ""},
+      {"erase.freed", [k](ZeroCopyDict& d) { (void)d.Erase(k); }, k, old_v, ""},
+  };
+  for (const Scenario& s : scenarios) {
+    SCOPED_TRACE(s.step);
+    RunScenario(s, o, kKeys, /*read_first=*/false);
+    RunScenario(s, o, kKeys, /*read_first=*/true);
+  }
+}
+
+TEST(CrashPointsTest, PurgeIsRepairedFromTheHeap) {
+  // 40 keys in 64 slots: the purge starts when tombstones pass 8.
+  Options o;
+  o.max_items = 48;
+  o.heap_size = 1 << 20;
+  for (const char* step : {"purge.begin", "purge.cleared", "purge.rebuilt"}) {
+    Scenario s{step,
+               [](ZeroCopyDict& d) {
+                 for (int i = 20; i < 40; ++i) (void)d.Erase(Key(i));
+               },
+               Key(3), Value(3, 0, 100), Value(3, 0, 100)};
+    SCOPED_TRACE(step);
+    RunScenario(s, o, kKeys, /*read_first=*/false);
+    RunScenario(s, o, kKeys, /*read_first=*/true);
+  }
+}
+
+TEST(CrashPointsTest, ReaderStuckOnDeadWriterRepairsAndSeesNewValue) {
+  // Killed after overwriting the value but before closing the seqlock: the
+  // slot stays odd. A reader must notice the writer is dead, repair (roll
+  // forward from the journal) and answer within the stall bound.
+  Options o;
+  o.heap_size = 1 << 20;
+  std::string name = UniqueName("reader");
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, o);
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(d->Put("k", std::string(200, 'o')).ok());
+  pid_t pid = fork();
+  if (pid == 0) {
+    absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name);
+    if (!c.ok()) _exit(2);
+    g_target_step = "update.copied";
+    internal::SetCrashHookForTesting(&KillAtTarget);
+    (void)c->Put("k", std::string(150, 'n'));
+    _exit(3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::string> v = d->Get("k");
+  absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(*v, std::string(150, 'n'));
+  EXPECT_LT(took, absl::Milliseconds(500));
+  EXPECT_EQ(d->GetStats().repairs_total, 1u);
+  EXPECT_TRUE(d->Check().ok());
+  ASSERT_TRUE(ZeroCopyDict::Unlink(name).ok());
+}
+
+}  // namespace
+}  // namespace zcipc
