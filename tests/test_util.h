@@ -7,6 +7,7 @@
 #ifndef ZCIPC_TESTS_TEST_UTIL_H_
 #define ZCIPC_TESTS_TEST_UTIL_H_
 
+#include <execinfo.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -180,6 +181,26 @@ struct ChildResult {
   }
 };
 
+// On SIGSEGV, SIGBUS or SIGABRT: print a backtrace to stderr (it lands in the
+// test log), then die of the same signal so the parent sees it.
+inline void CrashBacktraceHandler(int sig) {
+  void* frames[16];
+  int n = backtrace(frames, 16);
+  static const char kHeader[] = "\n*** zcipc test child crashed; backtrace:\n";
+  (void)!write(2, kHeader, sizeof(kHeader) - 1);
+  backtrace_symbols_fd(frames, n, 2);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+inline void InstallCrashBacktrace() {
+  void* warm_up[1];
+  (void)backtrace(warm_up, 1);  // loads the unwinder before any crash
+  signal(SIGSEGV, CrashBacktraceHandler);
+  signal(SIGBUS, CrashBacktraceHandler);
+  signal(SIGABRT, CrashBacktraceHandler);
+}
+
 // Forks; the child runs `body` and leaves with _exit(body()), never running
 // the parent's destructors or gtest's exit handlers. A child that runs longer
 // than `alarm_seconds` dies of SIGALRM, so a hang is reported, not waited on.
@@ -189,6 +210,7 @@ inline pid_t StartChild(const std::function<int()>& body,
   fflush(stderr);
   pid_t pid = fork();
   if (pid == 0) {
+    InstallCrashBacktrace();
     alarm(alarm_seconds);
     int code = body();
     _exit(code);

@@ -99,10 +99,11 @@ void Allocator::WriteFree(uint64_t offset, uint64_t size) {
   Store(offset + size - 8, size);
 }
 
-void Allocator::InsertFree(uint64_t offset, uint64_t size) {
+absl::Status Allocator::InsertFree(uint64_t offset, uint64_t size) {
   int fl, sl;
   Mapping(size, &fl, &sl);
   uint64_t head = ctl_->heads[fl][sl];
+  if (head != 0 && !ValidOffset(head)) return Corrupt("free-list head", head);
   Store(offset + 8, head);  // next
   Store(offset + 16, 0);    // prev
   if (head != 0) Store(head + 16, offset);
@@ -111,6 +112,7 @@ void Allocator::InsertFree(uint64_t offset, uint64_t size) {
   ctl_->sl_bitmap[fl] |= 1ull << sl;
   ctl_->free_bytes.fetch_add(size, std::memory_order_relaxed);
   ctl_->free_blocks.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
 }
 
 absl::Status Allocator::RemoveFree(uint64_t offset, uint64_t size) {
@@ -147,7 +149,7 @@ void Allocator::Format() {
   ctl_->used_bytes.store(0, std::memory_order_relaxed);
   ctl_->used_blocks.store(0, std::memory_order_relaxed);
   WriteFree(lo_, hi_ - lo_);
-  InsertFree(lo_, hi_ - lo_);
+  InsertFree(lo_, hi_ - lo_).IgnoreError();  // the lists were just emptied
 }
 
 uint64_t Allocator::FindFit(uint64_t size) const {
@@ -197,7 +199,8 @@ absl::StatusOr<uint64_t> Allocator::Allocate(uint64_t size) {
   if (bsize - size >= kMinBlock) {
     // Split: the tail stays free; the block after it keeps kPrevFreeBit.
     WriteFree(b + size, bsize - size);
-    InsertFree(b + size, bsize - size);
+    s = InsertFree(b + size, bsize - size);
+    if (!s.ok()) return s;
     bsize = size;
   } else if (b + bsize < hi_) {
     Store(b + bsize, Load(b + bsize) & ~kPrevFreeBit);
@@ -245,8 +248,7 @@ absl::Status Allocator::Free(uint64_t offset) {
   if (start + total < hi_) {
     Store(start + total, Load(start + total) | kPrevFreeBit);
   }
-  InsertFree(start, total);
-  return absl::OkStatus();
+  return InsertFree(start, total);
 }
 
 absl::Status Allocator::Rebuild(std::vector<Block> used) {
@@ -277,7 +279,7 @@ absl::Status Allocator::Rebuild(std::vector<Block> used) {
   auto fill_gap = [&](uint64_t end) {
     // Gaps were checked above to hold at least kMinBlock.
     WriteFree(cursor, end - cursor);
-    InsertFree(cursor, end - cursor);
+    InsertFree(cursor, end - cursor).IgnoreError();  // lists emptied above
     prev_free = true;
   };
   for (const Block& b : used) {

@@ -101,7 +101,7 @@ class Allocator {
   uint64_t Load(uint64_t offset) const;
   void Store(uint64_t offset, uint64_t value);
   void WriteFree(uint64_t offset, uint64_t size);
-  void InsertFree(uint64_t offset, uint64_t size);
+  absl::Status InsertFree(uint64_t offset, uint64_t size);
   absl::Status RemoveFree(uint64_t offset, uint64_t size);
   uint64_t FindFit(uint64_t size) const;
 

@@ -57,7 +57,12 @@ absl::Status Index::CollectLive(std::vector<Live>* live) const {
       continue;
     }
     uint64_t hash = slot.hash.load(std::memory_order_relaxed);
+    Entry e;
+    if (!ParseEntry(block, &e)) return Corrupt(block);
     live->push_back({i, hash, block});
+  }
+  if (live->size() > mask_) {
+    return absl::DataLossError("index corrupt: every slot is live");
   }
   return absl::OkStatus();
 }

@@ -218,8 +218,8 @@ class Index {
   // Writes `hash` and `block` into slot i under its seqlock.
   void Publish(uint64_t i, uint64_t hash, uint64_t block);
 
-  // Every live slot's block, and its hash. Skips nothing; DataLoss if a live
-  // slot's block does not parse or its hash disagrees with its key.
+  // Every live slot's block, and its hash. DataLoss if a live slot's block
+  // does not parse, or if no slot is free.
   struct Live {
     uint64_t slot;
     uint64_t hash;

@@ -60,7 +60,7 @@ absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
   }
   // Smallest power of two with max_items / slot_count <= 3/4.
   uint64_t needed = (max_items * kMaxLoadDen + kMaxLoadNum - 1) / kMaxLoadNum;
-  uint64_t slots = 16;
+  uint64_t slots = 1;
   while (slots < needed) slots <<= 1;
   Geometry g;
   g.max_items = max_items;
@@ -129,8 +129,8 @@ absl::Status ValidateName(absl::string_view name) {
   }
   if (ok) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      "invalid dict name '", absl::CHexEscape(name.substr(0, 64)),
-      name.size() > 64 ? "...'" : "'",
+      "invalid dict name '", absl::CHexEscape(name.substr(0, 256)),
+      name.size() > 256 ? "...'" : "'",
       ": use 1 to ", kMaxNameLength,
       " characters from [A-Za-z0-9._-], not '.' or '..'"));
 }

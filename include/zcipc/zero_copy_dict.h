@@ -74,8 +74,9 @@ struct Options {
   // that keeps max_items at a load factor <= 0.75. Inserting past max_items
   // is ResourceExhausted. Used by Create; Attach reads the dict's own.
   uint64_t max_items = 10000;
-  // Bytes for keys and values (the allocator's heap). Each entry costs its key
-  // and value plus 24 bytes of block header, rounded up to 16 bytes.
+  // Bytes for keys and values (the allocator's heap). Each entry is one
+  // block of 24 header bytes + the key padded to 8 bytes + the value,
+  // rounded up to 16 bytes (at least 32).
   uint64_t heap_size = 100ull << 20;
   // How long a writer waits for the lock before DeadlineExceeded; also how
   // long Attach waits for a dict that is still being created.
