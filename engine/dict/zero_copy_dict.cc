@@ -89,6 +89,17 @@ absl::Status ZeroCopyDict::Read(
     absl::string_view key,
     absl::FunctionRef<void(absl::string_view)> fn) const {
   if (!impl_) return MovedFrom();
+  if constexpr (platform::kThreadSanitizer) {
+    // fn reads the value with plain loads while a writer may store to it:
+    // under ThreadSanitizer that is a reported race (harmless here, the run
+    // is discarded), so hand fn a private copy made with relaxed atomics.
+    std::string copy;
+    return impl_->Find(key, [fn, &copy](const index::Entry& e) {
+      copy.resize(e.value_len);
+      relaxed::CopyFromShared(&copy[0], e.value, e.value_len);
+      fn(copy);
+    });
+  }
   return impl_->Find(key, [fn](const index::Entry& e) {
     fn(absl::string_view(e.value, e.value_len));
   });

@@ -1,6 +1,6 @@
 #include "engine/lock/writer_lock.h"
 
-#include <new>
+#include <mutex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -37,7 +37,7 @@ void WriterLock::ChildAfterFork() {
   // description: mark it for reopening.
   Registry& r = GetRegistry();
   for (WriterLock* l : r.locks) {
-    new (&l->mu_) std::timed_mutex();
+    l->mu_.ResetAfterFork();
     l->inherited_ = true;
   }
   r.mu.unlock();
@@ -62,6 +62,24 @@ WriterLock::~WriterLock() {
   platform::Close(fd_);
 }
 
+bool ProcessMutex::LockFor(absl::Duration timeout) {
+  if (TryLock()) return true;
+  absl::Time deadline = absl::Now() + timeout;
+  // Mark "held with waiters" and sleep until the holder's Unlock wakes us.
+  while (state_.exchange(2, std::memory_order_acquire) != 0) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    platform::FutexWait(&state_, 2, left);
+  }
+  return true;
+}
+
+void ProcessMutex::Unlock() {
+  if (state_.exchange(0, std::memory_order_release) == 2) {
+    platform::FutexWakeAll(&state_);
+  }
+}
+
 absl::Status WriterLock::ReopenIfInherited() {
   if (!inherited_) return absl::OkStatus();
   absl::StatusOr<int> nfd = platform::Reopen(
@@ -77,7 +95,7 @@ absl::Status WriterLock::ReopenIfInherited() {
 
 absl::Status WriterLock::Lock(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
-  if (!mu_.try_lock_for(absl::ToChronoNanoseconds(timeout))) {
+  if (!mu_.LockFor(timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat("writer lock not acquired within ",
                      absl::FormatDuration(timeout),
@@ -85,7 +103,7 @@ absl::Status WriterLock::Lock(absl::Duration timeout) {
   }
   absl::Status s = ReopenIfInherited();
   if (!s.ok()) {
-    mu_.unlock();
+    mu_.Unlock();
     return s;
   }
   for (;;) {
@@ -93,14 +111,14 @@ absl::Status WriterLock::Lock(absl::Duration timeout) {
     absl::StatusOr<bool> got =
         platform::TryLockFile(fd_, "flock");
     if (!got.ok()) {
-      mu_.unlock();
+      mu_.Unlock();
       return got.status();
     }
     if (*got) break;
     absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
       int64_t owner = header_->lock_owner_pid.load(std::memory_order_relaxed);
-      mu_.unlock();
+      mu_.Unlock();
       return absl::DeadlineExceededError(absl::StrCat(
           "writer lock not acquired within ",
           absl::FormatDuration(timeout), " (held by pid ", owner, ")"));
@@ -117,14 +135,14 @@ absl::Status WriterLock::Lock(absl::Duration timeout) {
 }
 
 bool WriterLock::TryLock() {
-  if (!mu_.try_lock()) return false;
+  if (!mu_.TryLock()) return false;
   if (!ReopenIfInherited().ok()) {
-    mu_.unlock();
+    mu_.Unlock();
     return false;
   }
   absl::StatusOr<bool> got = platform::TryLockFile(fd_, dict_);
   if (!got.ok() || !*got) {
-    mu_.unlock();
+    mu_.Unlock();
     return false;
   }
   header_->lock_owner_pid.store(platform::ProcessId(),
@@ -139,7 +157,7 @@ void WriterLock::Unlock() {
   if (header_->lock_waiters.load(std::memory_order_seq_cst) != 0) {
     platform::FutexWakeAll(&header_->lock_word);
   }
-  mu_.unlock();
+  mu_.Unlock();
 }
 
 }  // namespace lock

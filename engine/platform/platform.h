@@ -18,8 +18,23 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
+// Feature macros, decided once here (no #ifdef inside engine functions).
+#if defined(__SANITIZE_THREAD__)
+#define ZCIPC_THREAD_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ZCIPC_THREAD_SANITIZER 1
+#endif
+#endif
+
 namespace zcipc {
 namespace platform {
+
+#ifdef ZCIPC_THREAD_SANITIZER
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
 
 // errno -> Status, with `context` (which names the dict and the operation)
 // first in the message. ENOENT is NotFound, EEXIST AlreadyExists, ENOSPC and
