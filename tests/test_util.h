@@ -167,6 +167,17 @@ inline bool ParseValue(absl::string_view key, absl::string_view value,
   return true;
 }
 
+// In a forked child: says why it is about to fail (stderr lands in the test
+// log), then returns `code` for the child to exit with.
+inline int ChildFailure(int code, absl::string_view what,
+                        const absl::Status& status) {
+  std::string line =
+      absl::StrCat("child ", static_cast<int64_t>(getpid()), ": ",
+                   ToString(what), ": ", status.ToString(), "\n");
+  (void)!write(2, line.data(), line.size());
+  return code;
+}
+
 // The result of a forked child, as waitpid reports it.
 struct ChildResult {
   bool exited = false;

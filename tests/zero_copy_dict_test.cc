@@ -105,6 +105,16 @@ int64_t SegmentFileSize(absl::string_view name) {
 
 bool IsPowerOfTwo(uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+// Read() hands fn a view of the value in place, so the view's address shows
+// whether an update reused the block. Under ThreadSanitizer the engine hands
+// fn a private copy instead (engine/dict/zero_copy_dict.cc), and the address
+// says nothing.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kReadIsZeroCopy = false;
+#else
+constexpr bool kReadIsZeroCopy = true;
+#endif
+
 // Each test gets fresh names that are unlinked when it ends.
 class ZeroCopyDictTest : public ::testing::Test {
  protected:
@@ -704,7 +714,7 @@ TEST_F(ZeroCopyDictTest, InPlaceAndRelocatingUpdates) {
   ASSERT_OK(dict.Put("a", after));
   ASSERT_OK_AND_ASSIGN(std::string got, dict.Get("a"));
   EXPECT_TRUE(got == after);
-  EXPECT_EQ(value_address("a"), original);
+  if (kReadIsZeroCopy) EXPECT_EQ(value_address("a"), original);
   const AllocatorStats s1 = dict.GetAllocatorStats();
   EXPECT_EQ(s1.used_blocks, s0.used_blocks);
   EXPECT_EQ(s1.used_bytes, s0.used_bytes);
@@ -715,7 +725,7 @@ TEST_F(ZeroCopyDictTest, InPlaceAndRelocatingUpdates) {
   ASSERT_OK(dict.Put("a", "tiny"));
   ASSERT_OK_AND_ASSIGN(got, dict.Get("a"));
   EXPECT_EQ(got, "tiny");
-  EXPECT_EQ(value_address("a"), original);
+  if (kReadIsZeroCopy) EXPECT_EQ(value_address("a"), original);
   EXPECT_EQ(dict.GetAllocatorStats().used_blocks, s0.used_blocks);
   neighbours_intact();
 

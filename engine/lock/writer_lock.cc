@@ -38,13 +38,17 @@ void WriterLock::ChildAfterFork() {
   Registry& r = GetRegistry();
   for (WriterLock* l : r.locks) {
     l->mu_.ResetAfterFork();
+    l->pid_ = platform::ProcessId();
     l->inherited_ = true;
   }
   r.mu.unlock();
 }
 
 WriterLock::WriterLock(int fd, layout::Header* header, std::string dict)
-    : fd_(fd), header_(header), dict_(std::move(dict)) {
+    : fd_(fd),
+      pid_(platform::ProcessId()),
+      header_(header),
+      dict_(std::move(dict)) {
   std::call_once(g_fork_handlers_once, [] {
     platform::RegisterForkHandlers(&WriterLock::PrepareFork,
                                    &WriterLock::ParentAfterFork,
@@ -94,8 +98,7 @@ absl::Status WriterLock::ReopenIfInherited() {
 }
 
 absl::Status WriterLock::Lock(absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  if (!mu_.LockFor(timeout)) {
+  if (!mu_.TryLock() && !mu_.LockFor(timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat("writer lock not acquired within ",
                      absl::FormatDuration(timeout),
@@ -106,6 +109,7 @@ absl::Status WriterLock::Lock(absl::Duration timeout) {
     mu_.Unlock();
     return s;
   }
+  absl::Time deadline = absl::InfiniteFuture();  // set at the first miss
   for (;;) {
     uint32_t word = header_->lock_word.load(std::memory_order_acquire);
     absl::StatusOr<bool> got =
@@ -115,7 +119,9 @@ absl::Status WriterLock::Lock(absl::Duration timeout) {
       return got.status();
     }
     if (*got) break;
-    absl::Duration left = deadline - absl::Now();
+    absl::Time now = absl::Now();
+    if (deadline == absl::InfiniteFuture()) deadline = now + timeout;
+    absl::Duration left = deadline - now;
     if (left <= absl::ZeroDuration()) {
       int64_t owner = header_->lock_owner_pid.load(std::memory_order_relaxed);
       mu_.Unlock();
@@ -129,7 +135,7 @@ absl::Status WriterLock::Lock(absl::Duration timeout) {
     platform::FutexWait(&header_->lock_word, word, std::min(left, kMaxSleep));
     header_->lock_waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
-  header_->lock_owner_pid.store(platform::ProcessId(),
+  header_->lock_owner_pid.store(pid_,
                                 std::memory_order_relaxed);
   return absl::OkStatus();
 }
@@ -145,7 +151,7 @@ bool WriterLock::TryLock() {
     mu_.Unlock();
     return false;
   }
-  header_->lock_owner_pid.store(platform::ProcessId(),
+  header_->lock_owner_pid.store(pid_,
                                 std::memory_order_relaxed);
   return true;
 }

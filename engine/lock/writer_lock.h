@@ -90,6 +90,7 @@ class WriterLock {
   ProcessMutex mu_;
   int fd_;
   bool inherited_ = false;  // guarded by mu_ (set in the child after fork)
+  int64_t pid_;             // this process (getpid is a syscall: cached)
   layout::Header* header_;
   std::string dict_;
 };
