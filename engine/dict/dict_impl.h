@@ -37,6 +37,7 @@
 #include "engine/index/index.h"
 #include "engine/layout/layout.h"
 #include "engine/lock/writer_lock.h"
+#include "zcipc/inspect.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
@@ -87,6 +88,7 @@ class DictImpl {
   Stats GetStats() const;
   AllocatorStats GetAllocatorStats();
   absl::Status Check();
+  absl::StatusOr<Inspection> Inspect() const;  // inspect.cc
 
   const std::string& name() const { return name_; }
 
@@ -148,6 +150,7 @@ class DictImpl {
   mutable std::atomic<uint64_t> read_retries_{0};
 
   friend class zcipc::ZeroCopyDict;
+  friend absl::StatusOr<Inspection> zcipc::Inspect(const ZeroCopyDict&);
 };
 
 }  // namespace internal

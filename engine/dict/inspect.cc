@@ -1,0 +1,122 @@
+// Inspect(): header fields, probe lengths and the lock holder, for tools.
+
+#include "zcipc/inspect.h"
+
+#include <fcntl.h>
+
+#include "absl/strings/str_cat.h"
+#include "engine/dict/dict_impl.h"
+#include "engine/platform/platform.h"
+
+namespace zcipc {
+namespace internal {
+
+namespace {
+
+const char* OpName(uint64_t op) {
+  switch (static_cast<layout::Op>(op)) {
+    case layout::Op::kNone: return "none";
+    case layout::Op::kInsert: return "insert";
+    case layout::Op::kUpdateInPlace: return "update-in-place";
+    case layout::Op::kRelocate: return "relocate";
+    case layout::Op::kErase: return "erase";
+    case layout::Op::kPurge: return "purge";
+    default: return "unknown";
+  }
+}
+
+const char* PhaseName(uint64_t phase) {
+  switch (phase) {
+    case layout::kPhaseStarted: return "started";
+    case layout::kPhaseStaged: return "staged";
+    case layout::kPhasePublished: return "published";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Inspection> DictImpl::Inspect() const {
+  Inspection in;
+  in.stats = GetStats();
+  const layout::Header& h = *header_;
+  in.magic = h.magic.load(std::memory_order_acquire);
+  in.fingerprint = h.fingerprint;
+  in.build_fingerprint = layout::LayoutFingerprint();
+  in.header_size = h.header_size;
+  in.journal_offset = h.journal_offset;
+  in.slots_offset = geometry_.slots_offset;
+  in.heap_offset = geometry_.heap_offset;
+  in.created_unix_nanos = h.created_unix_nanos;
+  in.table_seq = h.table_seq.load(std::memory_order_acquire);
+  uint64_t op = h.intent.op.load(std::memory_order_acquire);
+  if (op != 0) {
+    in.intent = absl::StrCat(OpName(op), " slot=",
+                             h.intent.slot.load(std::memory_order_relaxed),
+                             " phase=",
+                             PhaseName(h.intent.phase.load(
+                                 std::memory_order_relaxed)));
+  }
+  in.lock_holder_pid = h.lock_owner_pid.load(std::memory_order_relaxed);
+  // Probe the flock from a separate open file description (ours may hold
+  // it, and flock does not exclude its own description).
+  absl::StatusOr<int> fd = platform::Reopen(lock_.fd(), Where("Inspect"));
+  if (fd.ok()) {
+    absl::StatusOr<bool> got = platform::TryLockFile(*fd, "inspect");
+    in.lock_held = got.ok() && !*got;
+    if (got.ok() && *got) platform::UnlockFile(*fd);
+    platform::Close(*fd);
+  }
+
+  // Hit probes: distance of each live entry from its home slot. Miss probes:
+  // from every home slot, the slots read up to the first empty one.
+  const uint64_t n = index_.slot_count(), mask = n - 1;
+  ProbeStats& p = in.probes;
+  uint64_t live = 0, total = 0;
+  uint64_t first_empty = n;
+  for (uint64_t i = 0; i < n; ++i) {
+    const layout::Slot& slot = index_.slot(i);
+    uint64_t block = slot.block.load(std::memory_order_relaxed);
+    if (block == layout::kEmptyBlock) {
+      if (first_empty == n) first_empty = i;
+      continue;
+    }
+    if (block == layout::kTombstoneBlock) continue;
+    uint64_t d = (i - slot.hash.load(std::memory_order_relaxed)) & mask;
+    if (p.histogram.size() <= d) p.histogram.resize(d + 1);
+    ++p.histogram[d];
+    p.max = std::max(p.max, d);
+    total += d;
+    ++live;
+  }
+  p.mean = live ? static_cast<double>(total) / live : 0.0;
+  if (first_empty == n) {
+    p.max_miss = n;  // no empty slot: a miss reads every slot
+    p.mean_miss = static_cast<double>(n);
+  } else {
+    // Walk backwards from an empty slot: `run` = slots until the next empty.
+    uint64_t run = 0, miss_total = 0;
+    for (uint64_t k = 0; k < n; ++k) {
+      uint64_t i = (first_empty - k) & mask;
+      bool empty = index_.slot(i).block.load(std::memory_order_relaxed) ==
+                   layout::kEmptyBlock;
+      run = empty ? 1 : run + 1;
+      p.max_miss = std::max(p.max_miss, run);
+      miss_total += run;
+    }
+    p.mean_miss = static_cast<double>(miss_total) / n;
+  }
+  return in;
+}
+
+}  // namespace internal
+
+absl::StatusOr<Inspection> Inspect(const ZeroCopyDict& dict) {
+  if (!dict.impl_) {
+    return absl::FailedPreconditionError(
+        "zcipc::Inspect: use of a moved-from handle");
+  }
+  return dict.impl_->Inspect();
+}
+
+}  // namespace zcipc
