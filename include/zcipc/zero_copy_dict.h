@@ -209,6 +209,7 @@ class ZeroCopyDict {
  private:
   explicit ZeroCopyDict(std::unique_ptr<internal::DictImpl> impl);
   friend class internal::DictImpl;
+  friend absl::StatusOr<struct Inspection> Inspect(const ZeroCopyDict& dict);
 
   std::unique_ptr<internal::DictImpl> impl_;
 };
