@@ -341,6 +341,7 @@ enum FuzzExit {
   kFuzzOk = 0,
   kWrongLengthAfterCheckOk = 1,
   kPutNotReadableAfterCheckOk = 2,
+  kErrorWithoutName = 3,
 };
 
 // Appends to the report pipe at once, so that a child that crashes or hangs
@@ -362,9 +363,15 @@ class Reporter {
 int FuzzChild(const std::string& name, const Known& known, int fd) {
   Reporter out(fd);
   int code = kFuzzOk;
+  // Every error but a missing key's NotFound names the dict.
   auto step = [&](absl::string_view op, const absl::Status& s) {
     out.Say(absl::StrCat(" ", ToString(op), "=",
                          absl::StatusCodeToString(s.code())));
+    if (!s.ok() && !absl::IsNotFound(s) &&
+        s.message().find(name) == absl::string_view::npos) {
+      out.Say(absl::StrCat(" NO-NAME-IN-MESSAGE(", s.ToString(), ")"));
+      if (code == kFuzzOk) code = kErrorWithoutName;
+    }
   };
   out.Say("attach...");
   absl::StatusOr<ZeroCopyDict> attached =

@@ -924,6 +924,16 @@ TEST_F(ZeroCopyDictTest, HeapFull) {
   ASSERT_OK_AND_ASSIGN(got, dict.Get("fill-0"));
   EXPECT_TRUE(got == model["fill-0"]);
   EXPECT_EQ(dict.GetAllocatorStats().free_bytes, free_full);
+  // An insert that fits the heap's size but not its free space (the 2 MiB
+  // value above was refused before the allocator was asked): no key, no
+  // leaked block.
+  EXPECT_TRUE(
+      HasCodeAndName(dict.Put("new-at-full", PatternBytes(200 << 10, 8)),
+                     kResourceExhausted, name));
+  ASSERT_OK_AND_ASSIGN(has, dict.Contains("new-at-full"));
+  EXPECT_FALSE(has);
+  EXPECT_EQ(dict.GetAllocatorStats().free_bytes, free_full);
+  EXPECT_EQ(dict.Size(), model.size());
   ASSERT_OK(dict.Put("fill-1", "shrunk"));
   model["fill-1"] = "shrunk";
   EXPECT_TRUE(Contents(dict) == model);

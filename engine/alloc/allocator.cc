@@ -377,8 +377,9 @@ AllocatorStats Allocator::Stats() const {
   st.heap_size = hi_ - lo_;
   st.used_blocks = ctl_->used_blocks.load(std::memory_order_relaxed);
   st.used_bytes = ctl_->used_bytes.load(std::memory_order_relaxed);
-  // Bounded walk: a corrupt list cannot make it loop.
-  uint64_t budget = ctl_->free_blocks.load(std::memory_order_relaxed) + 1;
+  // Bounded by the most blocks the heap can hold (not by a shared counter,
+  // which may be corrupt): a cyclic list cannot make it loop.
+  uint64_t budget = (hi_ - lo_) / kMinBlock + 1;
   for (int fl = 0; fl < kFLCount; ++fl) {
     for (int sl = 0; sl < kSLCount; ++sl) {
       SizeClassStats cs;

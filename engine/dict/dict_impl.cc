@@ -3,6 +3,7 @@
 #include <new>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/platform/platform.h"
@@ -19,7 +20,7 @@ std::string Context(absl::string_view name, absl::string_view op) {
 }  // namespace
 
 DictImpl::DictImpl(std::string name, const Options& options, char* base,
-                   const layout::Geometry& geometry, int fd)
+                   const layout::Geometry& geometry, int fd, int lock_fd)
     : name_(std::move(name)),
       options_(options),
       base_(base),
@@ -29,12 +30,20 @@ DictImpl::DictImpl(std::string name, const Options& options, char* base,
       index_(base, geometry, header_),
       alloc_(base, &header_->allocator, geometry.heap_offset,
              geometry.heap_size),
-      lock_(fd, header_, name_) {}
+      lock_(fd, lock_fd, header_, name_) {}
 
 DictImpl::~DictImpl() { platform::Unmap(base_, geometry_.segment_size); }
 
 std::string DictImpl::Where(absl::string_view op) const {
   return Context(name_, op);
+}
+
+absl::Status DictImpl::Annotate(absl::string_view op, absl::Status s) const {
+  if (s.ok() || absl::IsNotFound(s) ||
+      absl::StartsWith(s.message(), "dict '")) {
+    return s;
+  }
+  return absl::Status(s.code(), absl::StrCat(Where(op), ": ", s.message()));
 }
 
 absl::Status DictImpl::KeyTooLong(absl::string_view op, uint64_t size) const {
@@ -87,11 +96,17 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   h->journal_offset = layout::kJournalOffset;
   h->created_unix_nanos = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   alloc::Allocator(*base, &h->allocator, g.heap_offset, g.heap_size).Format();
+  absl::StatusOr<int> lock_fd =
+      platform::Reopen(*fd, Context(name, "Create: open lock descriptor"));
+  if (!lock_fd.ok()) {
+    platform::Unmap(*base, g.segment_size);
+    return fail(lock_fd.status());
+  }
   // Pairs with the acquire load in ValidateHeader: an attacher that sees the
   // magic sees everything above.
   h->magic.store(layout::kMagic, std::memory_order_release);
   return std::unique_ptr<DictImpl>(
-      new DictImpl(std::string(name), options, *base, g, *fd));
+      new DictImpl(std::string(name), options, *base, g, *fd, *lock_fd));
 }
 
 absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
@@ -142,12 +157,14 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
   layout::Geometry g;
   s = layout::ValidateHeader(*reinterpret_cast<layout::Header*>(*base), size,
                              name, &g);
-  if (!s.ok()) {
+  absl::StatusOr<int> lock_fd = platform::Reopen(*fd, ctx);
+  if (!s.ok() || !lock_fd.ok()) {
     platform::Unmap(*base, size);
-    return fail(s);
+    if (lock_fd.ok()) platform::Close(*lock_fd);
+    return fail(s.ok() ? lock_fd.status() : s);
   }
   return std::unique_ptr<DictImpl>(
-      new DictImpl(std::string(name), options, *base, g, *fd));
+      new DictImpl(std::string(name), options, *base, g, *fd, *lock_fd));
 }
 
 absl::Status DictImpl::LockForWrite(absl::string_view op) {
@@ -182,83 +199,119 @@ absl::Status DictImpl::RepairIfWriterDead() const {
 }
 
 absl::Status DictImpl::Put(absl::string_view key, absl::string_view value) {
-  if (key.size() > kMaxKeySize) return KeyTooLong("Put", key.size());
-  if (value.size() > geometry_.heap_size) return HeapFull("Put", value.size());
-  uint64_t hash = index::HashKey(key);
   absl::Status s = LockForWrite("Put");
   if (!s.ok()) return s;
-  uint64_t found, insert_at;
-  s = index_.FindForWrite(key, hash, &found, &insert_at);
-  if (s.ok()) {
-    if (found != ~uint64_t{0}) {
-      uint64_t block =
-          index_.slot(found).block.load(std::memory_order_relaxed);
-      index::Entry e;
-      if (!index_.ParseEntry(block, &e)) {  // FindForWrite parsed it
-        s = absl::InternalError(Where("Put: entry changed under lock"));
-      } else if (value.size() <= e.value_room &&
-          value.size() <= layout::kJournalBytes) {
-        s = UpdateInPlace(found, e, value);
-      } else {
-        s = Relocate(found, block, hash, key, value);
-      }
-    } else if (Size() >= geometry_.max_items) {
-      s = absl::ResourceExhaustedError(
-          absl::StrCat(Where("Put"), ": table full (max_items ",
-                       geometry_.max_items, ")"));
-    } else if (insert_at == ~uint64_t{0}) {
-      s = absl::InternalError(
-          absl::StrCat(Where("Put"), ": no free slot below max_items"));
-    } else {
-      s = Insert(insert_at, hash, key, value);
-    }
-  }
+  s = PutLocked(key, value);
   Unlock();
-  return s;
+  return Annotate("Put", std::move(s));
 }
 
 absl::Status DictImpl::Erase(absl::string_view key) {
-  if (key.size() > kMaxKeySize) return KeyTooLong("Erase", key.size());
-  uint64_t hash = index::HashKey(key);
   absl::Status s = LockForWrite("Erase");
   if (!s.ok()) return s;
-  uint64_t found, insert_at;
-  s = index_.FindForWrite(key, hash, &found, &insert_at);
-  if (s.ok()) {
-    if (found == ~uint64_t{0}) {
-      s = absl::NotFoundError("");
-    } else {
-      s = EraseSlot(found,
-                    index_.slot(found).block.load(std::memory_order_relaxed));
-    }
-  }
+  s = EraseLocked(key);
   Unlock();
-  return s;
+  return Annotate("Erase", std::move(s));
 }
 
 absl::Status DictImpl::GetLocked(absl::string_view key, std::string* value) {
-  if (key.size() > kMaxKeySize) return KeyTooLong("GetLocked", key.size());
-  uint64_t hash = index::HashKey(key);
   absl::Status s = LockForWrite("GetLocked");
   if (!s.ok()) return s;
-  uint64_t found, insert_at;
-  s = index_.FindForWrite(key, hash, &found, &insert_at);
-  if (s.ok()) {
-    if (found == ~uint64_t{0}) {
-      s = absl::NotFoundError("");
-    } else {
-      index::Entry e;
-      if (index_.ParseEntry(
-              index_.slot(found).block.load(std::memory_order_relaxed), &e)) {
-        value->resize(e.value_len);
-        relaxed::CopyFromShared(&(*value)[0], e.value, e.value_len);
-      } else {
-        s = absl::InternalError(Where("GetLocked: entry changed under lock"));
-      }
+  s = GetUnderLock(key, value);
+  Unlock();
+  return Annotate("GetLocked", std::move(s));
+}
+
+absl::Status DictImpl::Locate(absl::string_view op, absl::string_view key,
+                              Located* at) const {
+  if (key.size() > kMaxKeySize) return KeyTooLong(op, key.size());
+  at->hash = index::HashKey(key);
+  absl::Status s = index_.FindForWrite(key, at->hash, &at->slot, &at->insert_at);
+  if (!s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(Where(op), ": ", s.message()));
+  }
+  at->found = at->slot != ~uint64_t{0};
+  if (at->found) {
+    at->block = index_.slot(at->slot).block.load(std::memory_order_relaxed);
+    if (!index_.ParseEntry(at->block, &at->entry)) {  // FindForWrite parsed it
+      return absl::InternalError(absl::StrCat(Where(op), ": entry changed"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status DictImpl::Store(absl::string_view op, const Located& at,
+                             absl::string_view key, absl::string_view value) {
+  if (value.size() > geometry_.heap_size) return HeapFull(op, value.size());
+  if (at.found) {
+    if (value.size() <= at.entry.value_room &&
+        value.size() <= layout::kJournalBytes) {
+      return UpdateInPlace(at.slot, at.entry, value);
+    }
+    return Relocate(at.slot, at.block, at.hash, key, value);
+  }
+  if (Size() >= geometry_.max_items) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        Where(op), ": table full (max_items ", geometry_.max_items, ")"));
+  }
+  if (at.insert_at == ~uint64_t{0}) {
+    return absl::InternalError(
+        absl::StrCat(Where(op), ": no free slot below max_items"));
+  }
+  return Insert(at.insert_at, at.hash, key, value);
+}
+
+absl::Status DictImpl::PutLocked(absl::string_view key,
+                                 absl::string_view value) {
+  Located at;
+  absl::Status s = Locate("Put", key, &at);
+  if (!s.ok()) return s;
+  return Store("Put", at, key, value);
+}
+
+absl::Status DictImpl::EraseLocked(absl::string_view key) {
+  Located at;
+  absl::Status s = Locate("Erase", key, &at);
+  if (!s.ok()) return s;
+  if (!at.found) return absl::NotFoundError("");
+  return EraseSlot(at.slot, at.block);
+}
+
+absl::Status DictImpl::GetUnderLock(absl::string_view key,
+                                    std::string* value) const {
+  Located at;
+  absl::Status s = Locate("Get", key, &at);
+  if (!s.ok()) return s;
+  if (!at.found) return absl::NotFoundError("");
+  value->resize(at.entry.value_len);
+  relaxed::CopyFromShared(&(*value)[0], at.entry.value, at.entry.value_len);
+  return absl::OkStatus();
+}
+
+absl::Status DictImpl::UpdateLocked(absl::string_view op,
+                                    absl::string_view key,
+                                    const UpdateFn& fn) {
+  Located at;
+  absl::Status s = Locate(op, key, &at);
+  if (!s.ok()) return s;
+  std::optional<absl::string_view> old;
+  // The lock holder is the only writer: the old value is stable to read in
+  // place (and readers only read).
+  if (at.found) old = absl::string_view(at.entry.value, at.entry.value_len);
+  std::string out;
+  bool write = true;
+  s = fn(old, &out, &write);
+  if (!s.ok() || !write) return s;
+  return Store(op, at, key, out);
+}
+
+absl::Status DictImpl::WithLock(absl::string_view op,
+                                absl::FunctionRef<absl::Status()> fn) {
+  absl::Status s = LockForWrite(op);
+  if (!s.ok()) return s;
+  s = fn();
   Unlock();
-  return s;
+  return Annotate(op, std::move(s));
 }
 
 absl::Status DictImpl::ForEach(
@@ -309,7 +362,7 @@ absl::Status DictImpl::ForEach(
         continue;
       }
       if (!parsed) {
-        return absl::DataLossError(absl::StrCat(
+        return absl::DataLossError(absl::StrCat(  // names the dict
             Where("ForEach"), ": slot ", i, " points at a corrupt block ",
             block));
       }

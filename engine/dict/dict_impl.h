@@ -65,6 +65,20 @@ class DictImpl {
   absl::Status Erase(absl::string_view key);
   absl::Status GetLocked(absl::string_view key, std::string* value);
 
+  // --- The same, for a caller that holds the lock (batches, RMW). ---
+  absl::Status PutLocked(absl::string_view key, absl::string_view value);
+  absl::Status EraseLocked(absl::string_view key);
+  absl::Status GetUnderLock(absl::string_view key, std::string* value) const;
+  // Read-modify-write: fn(old or nullopt, &out, &write); when fn returns OK
+  // and leaves write true, `out` is stored. The dict is unchanged otherwise.
+  using UpdateFn = absl::FunctionRef<absl::Status(
+      std::optional<absl::string_view> old, std::string* out, bool* write)>;
+  absl::Status UpdateLocked(absl::string_view op, absl::string_view key,
+                            const UpdateFn& fn);
+  // Runs fn with the writer lock held (after any repair).
+  absl::Status WithLock(absl::string_view op,
+                        absl::FunctionRef<absl::Status()> fn);
+
   // The lock-free lookup: fn(entry) runs with the seqlock open (maybe more
   // than once); OK once a run was validated.
   template <typename Fn>
@@ -76,6 +90,9 @@ class DictImpl {
         index_.Find(key, index::HashKey(key), backoff, std::forward<Fn>(fn));
     if (backoff.retries() != 0) {
       read_retries_.fetch_add(backoff.retries(), std::memory_order_relaxed);
+    }
+    if (ABSL_PREDICT_FALSE(!s.ok() && !absl::IsNotFound(s))) {
+      return Annotate("Get", std::move(s));
     }
     return s;
   }
@@ -94,10 +111,13 @@ class DictImpl {
 
  private:
   DictImpl(std::string name, const Options& options, char* base,
-           const layout::Geometry& geometry, int fd);
+           const layout::Geometry& geometry, int fd, int lock_fd);
 
   // Opens a failure message with the dict and the operation.
   std::string Where(absl::string_view op) const;
+  // Prefixes Where(op) to an error that does not name the dict yet (errors
+  // from the parts: index, allocator). OK and NotFound pass unchanged.
+  absl::Status Annotate(absl::string_view op, absl::Status s) const;
   absl::Status KeyTooLong(absl::string_view op, uint64_t size) const;
 
   // Takes the writer lock and repairs a dead writer's leftovers.
@@ -118,6 +138,21 @@ class DictImpl {
 
   // --- check.cc ---
   absl::Status CheckLocked() const;
+
+  // Where a key is, or would go (lock held).
+  struct Located {
+    uint64_t hash = 0;
+    bool found = false;
+    uint64_t slot = 0;       // when found
+    uint64_t block = 0;      // when found
+    index::Entry entry{};    // when found
+    uint64_t insert_at = 0;  // when not found (~0: no free slot)
+  };
+  absl::Status Locate(absl::string_view op, absl::string_view key,
+                      Located* at) const;
+  // Stores `value` for the located key: in place, relocated, or inserted.
+  absl::Status Store(absl::string_view op, const Located& at,
+                     absl::string_view key, absl::string_view value);
 
   // The steps of the write protocol (write.cc). Lock held.
   absl::Status Insert(uint64_t slot, uint64_t hash, absl::string_view key,

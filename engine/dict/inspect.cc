@@ -58,15 +58,7 @@ absl::StatusOr<Inspection> DictImpl::Inspect() const {
                                  std::memory_order_relaxed)));
   }
   in.lock_holder_pid = h.lock_owner_pid.load(std::memory_order_relaxed);
-  // Probe the flock from a separate open file description (ours may hold
-  // it, and flock does not exclude its own description).
-  absl::StatusOr<int> fd = platform::Reopen(lock_.fd(), Where("Inspect"));
-  if (fd.ok()) {
-    absl::StatusOr<bool> got = platform::TryLockFile(*fd, "inspect");
-    in.lock_held = got.ok() && !*got;
-    if (got.ok() && *got) platform::UnlockFile(*fd);
-    platform::Close(*fd);
-  }
+  in.lock_held = lock_.HeldByAnyone();
 
   // Hit probes: distance of each live entry from its home slot. Miss probes:
   // from every home slot, the slots read up to the first empty one.

@@ -17,12 +17,15 @@
 //                   freed since the purge began, so the heap's allocated
 //                   blocks are exactly the live entries: rebuild the index
 //                   from them.
+//   kRepair         a repairer finished the op-specific step above and died
+//                   in the common steps below: redo only those.
 // Then, whatever the op: close every odd slot sequence (and the table's),
 // rebuild the allocator's free lists from the blocks the slots reference
 // (this frees a block allocated but never published, or not yet freed, and
 // undoes any half-done split or coalesce), recount size and tombstones, and
-// clear the intent. Every step is idempotent, so a repairer that dies is
-// itself repaired by the next process.
+// clear the intent. Every step is idempotent, and once the op-specific step
+// is done the intent says kRepair, so a repairer that dies is itself
+// repaired by the next process.
 
 #include <algorithm>
 
@@ -152,9 +155,18 @@ absl::Status DictImpl::Repair() {
       if (!s.ok()) return s;
       break;
     }
+    case Op::kRepair:
+      break;  // the op-specific step finished; the rest follows
     default:
       return absl::DataLossError(absl::StrCat(
           "intent record holds unknown op ", static_cast<uint64_t>(op)));
+  }
+  // The op-specific step is done. Say so before the steps below, which
+  // rewrite state it relied on (RebuildIndexFromHeap needs the free lists
+  // that the allocator rebuild resets): a repairer killed from here on is
+  // followed by one that only redoes the rest.
+  if (op != Op::kNone && op != Op::kRepair) {
+    in.op.store(static_cast<uint64_t>(Op::kRepair), std::memory_order_release);
   }
 
   // Leftover odd sequences without an intent are corruption, not a crash,

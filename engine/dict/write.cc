@@ -102,7 +102,7 @@ absl::Status DictImpl::UpdateInPlace(uint64_t slot, const index::Entry& e,
   BeginIntent(Op::kUpdateInPlace, slot, block, 0);
   // Redo copy first: if we die while overwriting the value, repair copies
   // it again from here.
-  memcpy(journal_, value.data(), value.size());
+  if (!value.empty()) memcpy(journal_, value.data(), value.size());
   header_->intent.value_len.store(value.size(), std::memory_order_relaxed);
   SetPhase(layout::kPhaseStaged);
   Step("update.staged");

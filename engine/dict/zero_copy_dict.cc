@@ -2,6 +2,8 @@
 
 #include "zcipc/zero_copy_dict.h"
 
+#include "absl/base/internal/endian.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
 #include "engine/layout/layout.h"
@@ -109,6 +111,138 @@ absl::Status ZeroCopyDict::GetLocked(absl::string_view key,
                                      std::string* value) const {
   if (!impl_) return MovedFrom();
   return impl_->GetLocked(key, value);
+}
+
+namespace {
+
+// Read-modify-write bodies shared by ZeroCopyDict and Batch (lock held).
+
+std::string QuotedKey(absl::string_view key) {
+  return absl::StrCat("'", absl::CHexEscape(key.substr(0, 64)),
+                      key.size() > 64 ? "...'" : "'");
+}
+
+absl::StatusOr<int64_t> AddLocked(internal::DictImpl* impl,
+                                  absl::string_view key, int64_t delta) {
+  int64_t result = 0;
+  absl::Status s = impl->UpdateLocked(
+      "Add", key,
+      [&](std::optional<absl::string_view> old, std::string* out,
+          bool* write) -> absl::Status {
+        int64_t current = 0;
+        if (old.has_value()) {
+          if (old->size() != sizeof(int64_t)) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "dict '", impl->name(), "': Add: key ", QuotedKey(key),
+                " holds ", old->size(), " bytes, not an 8-byte counter"));
+          }
+          current = static_cast<int64_t>(absl::little_endian::Load64(old->data()));
+        }
+        if (__builtin_add_overflow(current, delta, &result)) {
+          return absl::OutOfRangeError(absl::StrCat(
+              "dict '", impl->name(), "': Add: key ", QuotedKey(key), ": ",
+              current, " + ", delta, " overflows int64"));
+        }
+        out->resize(sizeof(int64_t));
+        absl::little_endian::Store64(&(*out)[0], static_cast<uint64_t>(result));
+        *write = true;
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  return result;
+}
+
+absl::StatusOr<bool> CompareAndSwapLocked(
+    internal::DictImpl* impl, absl::string_view key,
+    std::optional<absl::string_view> expected, absl::string_view desired) {
+  bool swapped = false;
+  absl::Status s = impl->UpdateLocked(
+      "CompareAndSwap", key,
+      [&](std::optional<absl::string_view> old, std::string* out,
+          bool* write) -> absl::Status {
+        swapped = expected.has_value()
+                      ? (old.has_value() && *old == *expected)
+                      : !old.has_value();
+        *write = swapped;
+        if (swapped) out->assign(desired.data(), desired.size());
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  return swapped;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> ZeroCopyDict::Add(absl::string_view key,
+                                          int64_t delta) {
+  if (!impl_) return MovedFrom();
+  absl::StatusOr<int64_t> result;
+  absl::Status s = impl_->WithLock("Add", [&] {
+    result = AddLocked(impl_.get(), key, delta);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+absl::StatusOr<bool> ZeroCopyDict::CompareAndSwap(
+    absl::string_view key, std::optional<absl::string_view> expected,
+    absl::string_view desired) {
+  if (!impl_) return MovedFrom();
+  absl::StatusOr<bool> result;
+  absl::Status s = impl_->WithLock("CompareAndSwap", [&] {
+    result = CompareAndSwapLocked(impl_.get(), key, expected, desired);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+absl::Status ZeroCopyDict::Update(
+    absl::string_view key,
+    absl::FunctionRef<absl::Status(std::optional<absl::string_view> old,
+                                   std::string* out)>
+        fn) {
+  if (!impl_) return MovedFrom();
+  return impl_->WithLock("Update", [&] {
+    return impl_->UpdateLocked(
+        "Update", key,
+        [&](std::optional<absl::string_view> old, std::string* out,
+            bool* write) {
+          *write = true;
+          return fn(old, out);
+        });
+  });
+}
+
+absl::Status ZeroCopyDict::Write(absl::FunctionRef<absl::Status(Batch&)> fn) {
+  if (!impl_) return MovedFrom();
+  return impl_->WithLock("Write", [&] {
+    Batch batch(impl_.get());
+    return fn(batch);
+  });
+}
+
+absl::Status Batch::Put(absl::string_view key, absl::string_view value) {
+  return impl_->PutLocked(key, value);
+}
+
+absl::Status Batch::Erase(absl::string_view key) {
+  return impl_->EraseLocked(key);
+}
+
+absl::Status Batch::Get(absl::string_view key, std::string* value) const {
+  return impl_->GetUnderLock(key, value);
+}
+
+absl::StatusOr<int64_t> Batch::Add(absl::string_view key, int64_t delta) {
+  return AddLocked(impl_, key, delta);
+}
+
+absl::StatusOr<bool> Batch::CompareAndSwap(
+    absl::string_view key, std::optional<absl::string_view> expected,
+    absl::string_view desired) {
+  return CompareAndSwapLocked(impl_, key, expected, desired);
 }
 
 absl::Status ZeroCopyDict::Erase(absl::string_view key) {

@@ -127,7 +127,7 @@ enum class Op : uint64_t {
   kRelocate = 3,       // value of `slot` moved from `old_block` to new_block
   kErase = 4,          // `slot` becomes a tombstone, `old_block` freed
   kPurge = 5,          // the whole index is being rebuilt
-  kRepair = 6,         // a repair itself (re-run if found)
+  kRepair = 6,         // a repair past its op-specific step
   kFormat = 7,         // Create is initialising (never published)
 };
 

@@ -39,13 +39,19 @@ void WriterLock::ChildAfterFork() {
   for (WriterLock* l : r.locks) {
     l->mu_.ResetAfterFork();
     l->pid_ = platform::ProcessId();
+    // Drop our reference to the parent's lock description now: if the parent
+    // dies holding the lock, the kernel must release it.
+    platform::Close(l->lock_fd_);
+    l->lock_fd_ = -1;
     l->inherited_ = true;
   }
   r.mu.unlock();
 }
 
-WriterLock::WriterLock(int fd, layout::Header* header, std::string dict)
-    : fd_(fd),
+WriterLock::WriterLock(int ref_fd, int lock_fd, layout::Header* header,
+                       std::string dict)
+    : ref_fd_(ref_fd),
+      lock_fd_(lock_fd),
       pid_(platform::ProcessId()),
       header_(header),
       dict_(std::move(dict)) {
@@ -63,7 +69,8 @@ WriterLock::~WriterLock() {
     std::lock_guard<std::mutex> g(GetRegistry().mu);
     GetRegistry().locks.erase(this);
   }
-  platform::Close(fd_);
+  platform::Close(lock_fd_);
+  platform::Close(ref_fd_);
 }
 
 bool ProcessMutex::LockFor(absl::Duration timeout) {
@@ -86,48 +93,47 @@ void ProcessMutex::Unlock() {
 
 absl::Status WriterLock::ReopenIfInherited() {
   if (!inherited_) return absl::OkStatus();
-  absl::StatusOr<int> nfd = platform::Reopen(
-      fd_, "reopen after fork");
+  absl::StatusOr<int> nfd = platform::Reopen(ref_fd_, "reopen after fork");
   if (!nfd.ok()) return nfd.status();
-  // Closing our copy of the inherited descriptor does not release the
-  // parent's flock: its open file description stays open in the parent.
-  platform::Close(fd_);
-  fd_ = *nfd;
+  lock_fd_ = *nfd;
   inherited_ = false;
   return absl::OkStatus();
 }
 
 absl::Status WriterLock::Lock(absl::Duration timeout) {
-  if (!mu_.TryLock() && !mu_.LockFor(timeout)) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("writer lock not acquired within ",
-                     absl::FormatDuration(timeout),
-                     " (held by another thread of this process)"));
+  // The deadline is computed only when something has to wait (a clock read
+  // costs more than an uncontended lock).
+  absl::Time deadline = absl::InfiniteFuture();
+  if (!mu_.TryLock()) {
+    deadline = absl::Now() + timeout;
+    if (!mu_.LockFor(timeout)) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("writer lock not acquired within ",
+                       absl::FormatDuration(timeout),
+                       " (held by another thread of this process)"));
+    }
   }
   absl::Status s = ReopenIfInherited();
-  if (!s.ok()) {
-    mu_.Unlock();
-    return s;
-  }
-  absl::Time deadline = absl::InfiniteFuture();  // set at the first miss
+  if (s.ok()) s = LockUntil(deadline, timeout);
+  if (!s.ok()) mu_.Unlock();
+  return s;
+}
+
+absl::Status WriterLock::LockUntil(absl::Time deadline,
+                                   absl::Duration timeout) {
   for (;;) {
     uint32_t word = header_->lock_word.load(std::memory_order_acquire);
-    absl::StatusOr<bool> got =
-        platform::TryLockFile(fd_, "flock");
-    if (!got.ok()) {
-      mu_.Unlock();
-      return got.status();
-    }
+    absl::StatusOr<bool> got = platform::TryLockFile(lock_fd_, "flock");
+    if (!got.ok()) return got.status();
     if (*got) break;
     absl::Time now = absl::Now();
     if (deadline == absl::InfiniteFuture()) deadline = now + timeout;
     absl::Duration left = deadline - now;
     if (left <= absl::ZeroDuration()) {
       int64_t owner = header_->lock_owner_pid.load(std::memory_order_relaxed);
-      mu_.Unlock();
       return absl::DeadlineExceededError(absl::StrCat(
-          "writer lock not acquired within ",
-          absl::FormatDuration(timeout), " (held by pid ", owner, ")"));
+          "writer lock not acquired within ", absl::FormatDuration(timeout),
+          " (held by pid ", owner, ")"));
     }
     // seq_cst pairs with the releaser's seq_cst bump-then-check: either it
     // sees this waiter, or the futex sees its bump (the word differs).
@@ -135,8 +141,7 @@ absl::Status WriterLock::Lock(absl::Duration timeout) {
     platform::FutexWait(&header_->lock_word, word, std::min(left, kMaxSleep));
     header_->lock_waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
-  header_->lock_owner_pid.store(pid_,
-                                std::memory_order_relaxed);
+  header_->lock_owner_pid.store(pid_, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
@@ -146,7 +151,7 @@ bool WriterLock::TryLock() {
     mu_.Unlock();
     return false;
   }
-  absl::StatusOr<bool> got = platform::TryLockFile(fd_, dict_);
+  absl::StatusOr<bool> got = platform::TryLockFile(lock_fd_, dict_);
   if (!got.ok() || !*got) {
     mu_.Unlock();
     return false;
@@ -156,14 +161,31 @@ bool WriterLock::TryLock() {
   return true;
 }
 
-void WriterLock::Unlock() {
-  header_->lock_owner_pid.store(0, std::memory_order_relaxed);
-  platform::UnlockFile(fd_);
+void WriterLock::WakeWaiters() {
   header_->lock_word.fetch_add(1, std::memory_order_seq_cst);
   if (header_->lock_waiters.load(std::memory_order_seq_cst) != 0) {
     platform::FutexWakeAll(&header_->lock_word);
   }
+}
+
+void WriterLock::Unlock() {
+  header_->lock_owner_pid.store(0, std::memory_order_relaxed);
+  platform::UnlockFile(lock_fd_);
+  WakeWaiters();
   mu_.Unlock();
+}
+
+bool WriterLock::HeldByAnyone() {
+  absl::StatusOr<int> fd = platform::Reopen(ref_fd_, "probe");
+  if (!fd.ok()) return false;
+  absl::StatusOr<bool> got = platform::TryLockFile(*fd, "probe");
+  bool held = got.ok() && !*got;
+  if (got.ok() && *got) {
+    platform::UnlockFile(*fd);
+    WakeWaiters();  // a writer may have tried while we held it
+  }
+  platform::Close(*fd);
+  return held;
 }
 
 }  // namespace lock

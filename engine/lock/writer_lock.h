@@ -7,9 +7,13 @@
 // handle across fork) share; so:
 //   - threads: an in-process mutex is taken before the flock;
 //   - fork: a pthread_atfork handler resets every handle's mutex in the child
-//     and marks its descriptor inherited; the child's next lock reopens the
-//     file (a new open file description) before flock-ing, so parent and
-//     child exclude each other.
+//     and closes its inherited lock descriptor at once (so a parent that dies
+//     holding the lock releases it even while the child lives); the child's
+//     next lock reopens the file (a new open file description), so parent
+//     and child exclude each other.
+// The flock is taken on a descriptor that is never mmapped: a mapping holds
+// its open file description, and a lock on that one would outlive its holder
+// in every process that inherited the mapping.
 //
 // Wake-up. A waiter does not sleep-poll. Before each try it reads the
 // header's lock_word; if the try fails it registers in lock_waiters and
@@ -63,9 +67,14 @@ class WriterLock {
   // the wait after a holder died without waking anyone).
   static constexpr absl::Duration kMaxSleep = absl::Milliseconds(20);
 
-  // Takes ownership of `fd`, the segment's descriptor (closed by the
-  // destructor; it is replaced by a reopened one after a fork).
-  WriterLock(int fd, layout::Header* header, std::string dict);
+  // Takes ownership of `ref_fd`, a descriptor of the segment's file that is
+  // never locked (the one it was mapped through), and of `lock_fd`, another
+  // open file description of the same file (platform::Reopen) that carries
+  // the flock and is never mapped. A mapping keeps its open file description
+  // alive, so locking the mapped one would let any process that inherited
+  // the mapping keep a dead writer's lock held.
+  WriterLock(int ref_fd, int lock_fd, layout::Header* header,
+             std::string dict);
   ~WriterLock();
   WriterLock(const WriterLock&) = delete;
   WriterLock& operator=(const WriterLock&) = delete;
@@ -76,19 +85,27 @@ class WriterLock {
   bool TryLock();
   void Unlock();
 
-  int fd() const { return fd_; }
+  // Whether any process holds the lock (probed from a fresh open file
+  // description; waiters woken afterwards, so a probe never delays them).
+  bool HeldByAnyone();
+
+  int ref_fd() const { return ref_fd_; }
 
  private:
   static void PrepareFork();
   static void ParentAfterFork();
   static void ChildAfterFork();
 
-  // Reopens the file if this handle was inherited across a fork (called
-  // with mu_ held).
+  // Reopens the lock descriptor if this handle was inherited across a fork
+  // (called with mu_ held).
   absl::Status ReopenIfInherited();
+  // The release half of Unlock: bump lock_word, wake waiters.
+  void WakeWaiters();
+  absl::Status LockUntil(absl::Time deadline, absl::Duration timeout);
 
   ProcessMutex mu_;
-  int fd_;
+  const int ref_fd_;
+  int lock_fd_;             // -1 in a forked child until its first lock
   bool inherited_ = false;  // guarded by mu_ (set in the child after fork)
   int64_t pid_;             // this process (getpid is a syscall: cached)
   layout::Header* header_;

@@ -46,6 +46,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -129,6 +130,33 @@ struct AllocatorStats {
   bool exact = false;
 };
 
+class ZeroCopyDict;
+
+// The operations of one Write() call, applied under one hold of the writer
+// lock (which amortises the lock: see ZeroCopyDict::Write).
+//
+// Thread safety: a Batch is valid only inside the Write callback that
+// received it, on the thread running that callback.
+class Batch {
+ public:
+  // As the ZeroCopyDict methods of the same names.
+  absl::Status Put(absl::string_view key, absl::string_view value);
+  absl::Status Erase(absl::string_view key);
+  absl::Status Get(absl::string_view key, std::string* value) const;
+  absl::StatusOr<int64_t> Add(absl::string_view key, int64_t delta);
+  absl::StatusOr<bool> CompareAndSwap(absl::string_view key,
+                                      std::optional<absl::string_view> expected,
+                                      absl::string_view desired);
+
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+ private:
+  friend class ZeroCopyDict;
+  explicit Batch(internal::DictImpl* impl) : impl_(impl) {}
+  internal::DictImpl* impl_;
+};
+
 class ZeroCopyDict {
  public:
   // Creates a new dict. Exclusive: AlreadyExists if `name` exists (nothing is
@@ -160,6 +188,41 @@ class ZeroCopyDict {
   // value fits; otherwise it allocates a new block before freeing the old
   // one, so ResourceExhausted (heap or table full) leaves the dict unchanged.
   absl::Status Put(absl::string_view key, absl::string_view value);
+
+  // Atomic counter (across threads and processes): the value is an 8-byte
+  // little-endian int64; an absent key starts at 0. Returns the new value.
+  // FailedPrecondition if the value is not 8 bytes; OutOfRange if the sum
+  // overflows int64 (the value is then unchanged).
+  absl::StatusOr<int64_t> Add(absl::string_view key, int64_t delta);
+
+  // Stores `desired` if the current value equals `expected`, or, when
+  // `expected` is nullopt, if the key is absent. True if it stored.
+  absl::StatusOr<bool> CompareAndSwap(absl::string_view key,
+                                      std::optional<absl::string_view> expected,
+                                      absl::string_view desired);
+
+  // General read-modify-write under the writer lock: fn sees the current
+  // value (nullopt if absent) and writes the new one into *out. If fn
+  // returns an error, Update returns it and the dict is unchanged. fn runs
+  // exactly once, with the lock held: it must not call this dict.
+  absl::Status Update(
+      absl::string_view key,
+      absl::FunctionRef<absl::Status(std::optional<absl::string_view> old,
+                                     std::string* out)>
+          fn);
+
+  // Runs fn with the writer lock held for its whole duration, so many
+  // Put/Erase/Get/Add/CompareAndSwap calls through the Batch cost one lock
+  // acquisition. Returns fn's status.
+  //
+  // Not a transaction: each operation takes effect when its Batch call
+  // returns, and lock-free readers may see the batch half applied (each entry
+  // they read is consistent). If fn returns an error, the operations already
+  // done stay done. If the process dies inside fn, the operations that
+  // returned OK are kept, the one in flight is completed or undone by the
+  // next process, and the rest never happened. Other writers (threads and
+  // processes) wait for the whole batch.
+  absl::Status Write(absl::FunctionRef<absl::Status(Batch&)> fn);
 
   // Lock-free lookups. NotFound (no message) if the key is absent.
   absl::Status Get(absl::string_view key, std::string* value) const;
