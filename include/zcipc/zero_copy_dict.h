@@ -31,6 +31,7 @@
 //     DeadlineExceeded    writer lock not acquired within lock_timeout
 //     FailedPrecondition  format version or layout fingerprint mismatch
 //     DataLoss            bad magic, truncated or inconsistent segment
+//     OutOfRange          Add would overflow int64
 //     Internal            a broken invariant or an unexpected system error
 //
 // Example:
