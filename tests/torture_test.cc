@@ -1,0 +1,88 @@
+// Short versions of the torture runs (tools/torture runs them long and
+// docs/RELIABILITY.md has their figures). Each asserts the run's invariant:
+// no torn or backwards read, no lost acknowledged write, no integrity
+// failure, no lost increment.
+
+#include "tools/torture/torture.h"
+
+#include <iostream>
+
+#include "gtest/gtest.h"
+
+namespace zcipc {
+namespace torture {
+namespace {
+
+TEST(TortureTest, ValuesCheckThemselves) {
+  std::string v = MakeValue("k1", 42, 300);
+  EXPECT_EQ(v.size(), 300u);
+  uint64_t g = 0;
+  ASSERT_TRUE(ParseValue("k1", v, &g));
+  EXPECT_EQ(g, 42u);
+  EXPECT_FALSE(ParseValue("k2", v, &g));  // another key's value
+  for (size_t i = 0; i < v.size(); i += 7) {
+    std::string torn = v;
+    torn[i] ^= 0x20;
+    EXPECT_FALSE(ParseValue("k1", torn, &g)) << "flip at " << i;
+  }
+  std::string mixed = MakeValue("k1", 43, 300);
+  mixed.replace(0, 150, v.substr(0, 150));  // half of each generation
+  EXPECT_FALSE(ParseValue("k1", mixed, &g));
+  EXPECT_TRUE(ParseValue("k1", MakeValue("k1", 7, 0), &g));
+}
+
+TEST(TortureTest, SeqlockReadersSeeNoTornOrBackwardsValues) {
+  SeqlockOptions o;
+  o.readers = 2;
+  o.keys = 500;
+  o.duration = absl::Seconds(3);
+  absl::StatusOr<SeqlockResult> r = RunSeqlock(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::cout << r->Summary() << "\n";
+  EXPECT_EQ(r->torn, 0u);
+  EXPECT_EQ(r->backwards, 0u);
+  EXPECT_EQ(r->errors, 0u);
+  EXPECT_GT(r->reads, 10000u);
+  EXPECT_GT(r->writes, 1000u);
+  EXPECT_GT(r->purges, 0u);  // the run exercised purges under readers
+}
+
+TEST(TortureTest, KilledWritersLoseNoAcknowledgedWrite) {
+  KillOptions o;
+  o.kills = 40;
+  o.readers = 2;
+  o.keys = 200;
+  absl::StatusOr<KillResult> r = RunKills(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::cout << r->Summary() << "\n";
+  EXPECT_EQ(r->kills, 40u);
+  EXPECT_EQ(r->integrity_failures, 0u);
+  EXPECT_EQ(r->lost_writes, 0u);
+  EXPECT_EQ(r->reader_torn, 0u);
+  EXPECT_EQ(r->reader_errors, 0u);
+  EXPECT_GT(r->acked_ops, 100u);
+  EXPECT_EQ(r->first_failure, "");
+}
+
+TEST(TortureTest, EightProcessesCountEveryIncrement) {
+  CounterOptions o;
+  o.processes = 8;
+  o.adds = 10000;
+  absl::StatusOr<CounterResult> r = RunCounters(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->total, 80000);
+}
+
+TEST(TortureTest, ContendedWritersAllFinish) {
+  LockOptions o;
+  o.writers = 4;
+  o.puts_per_writer = 2000;
+  absl::StatusOr<LockResult> r = RunLock(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::cout << r->Summary() << "\n";
+  EXPECT_EQ(r->puts, 8000u);
+}
+
+}  // namespace
+}  // namespace torture
+}  // namespace zcipc

@@ -1,0 +1,645 @@
+#include "tools/torture/torture.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <new>
+#include <random>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "zcipc/zero_copy_dict.h"
+
+namespace zcipc {
+namespace torture {
+
+namespace {
+
+uint64_t Fnv1a(absl::string_view data) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+uint64_t NowNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+// An object in anonymous shared memory, visible to forked children.
+template <typename T>
+T* NewShared() {
+  void* p = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) abort();
+  return new (p) T();
+}
+template <typename T>
+void DeleteShared(T* p) {
+  p->~T();
+  munmap(p, sizeof(T));
+}
+
+pid_t Fork(const std::function<int()>& body) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) _exit(body());
+  return pid;
+}
+
+int WaitExit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+void AtomicMax(std::atomic<uint64_t>& a, uint64_t v) {
+  uint64_t cur = a.load(std::memory_order_relaxed);
+  while (v > cur && !a.compare_exchange_weak(cur, v)) {
+  }
+}
+
+std::string Key(uint64_t i) { return absl::StrFormat("key:%08d", i); }
+
+// Value sizes: small ones update in place, large ones relocate (and values
+// over 4 KiB always relocate).
+constexpr size_t kSizes[] = {0, 24, 100, 300, 1000, 3000, 6000};
+
+std::string UniqueName(absl::string_view tag) {
+  static int counter = 0;
+  return absl::StrCat("torture-", tag, "-", getpid(), "-", counter++);
+}
+
+Options DictOptions(uint64_t keys) {
+  Options o;
+  o.max_items = keys + 16;
+  o.heap_size = keys * 8192 + (16 << 20);
+  return o;
+}
+
+}  // namespace
+
+std::string MakeValue(absl::string_view key, uint64_t generation,
+                      size_t size) {
+  std::string v = absl::StrCat(key, "|", generation, "|");
+  size_t fixed = v.size() + 1 + 16;
+  if (size > fixed) v.append(size - fixed, static_cast<char>('a' + generation % 26));
+  v.append("|");
+  v.append(absl::StrFormat("%016x", Fnv1a(v)));
+  return v;
+}
+
+bool ParseValue(absl::string_view key, absl::string_view value,
+                uint64_t* generation) {
+  if (value.size() < 17) return false;
+  absl::string_view body = value.substr(0, value.size() - 16);
+  if (absl::StrFormat("%016x", Fnv1a(body)) !=
+      std::string(value.substr(value.size() - 16))) {
+    return false;
+  }
+  std::vector<absl::string_view> parts = absl::StrSplit(body, '|');
+  if (parts.size() != 4 || parts[0] != key) return false;
+  return absl::SimpleAtoi(parts[1], generation);
+}
+
+// --- Seqlock ---------------------------------------------------------------
+
+namespace {
+
+constexpr uint64_t kChurnWindow = 64;
+
+struct SeqlockShared {
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> writes{0}, reads{0}, hits{0}, retries{0}, torn{0},
+      backwards{0}, errors{0};
+};
+
+int SeqlockWriter(const std::string& name, const SeqlockOptions& o,
+                  SeqlockShared* sh) {
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name);
+  if (!d.ok()) return 10;
+  std::mt19937_64 rng(o.seed);
+  std::vector<uint64_t> gen(o.keys, 1);
+  uint64_t churn = 0;
+  while (!sh->stop.load(std::memory_order_relaxed)) {
+    uint64_t k = rng() % o.keys;
+    std::string key = Key(k);
+    absl::Status s;
+    if (rng() % 4 == 0) {
+      // Churn through never-reused keys: their tombstones force purges,
+      // which move the readers' keys between slots.
+      s = d->Put(absl::StrCat("churn:", churn), "x");
+      if (s.ok() && churn >= kChurnWindow) {
+        s = d->Erase(absl::StrCat("churn:", churn - kChurnWindow));
+      }
+      ++churn;
+    } else if (rng() % 10 == 0) {
+      s = d->Erase(key);
+      if (absl::IsNotFound(s)) s = absl::OkStatus();
+    } else {
+      size_t size = kSizes[rng() % (sizeof(kSizes) / sizeof(kSizes[0]))];
+      s = d->Put(key, MakeValue(key, ++gen[k], size));
+    }
+    if (!s.ok()) {
+      fprintf(stderr, "writer: %s\n", s.ToString().c_str());
+      return 11;
+    }
+    sh->writes.fetch_add(1, std::memory_order_relaxed);
+  }
+  return 0;
+}
+
+int SeqlockReader(const std::string& name, const SeqlockOptions& o, int id,
+                  SeqlockShared* sh) {
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name);
+  if (!d.ok()) return 20;
+  std::mt19937_64 rng(o.seed * 1000 + id);
+  std::vector<uint64_t> last(o.keys, 0);
+  uint64_t reads = 0, hits = 0, torn = 0, backwards = 0, errors = 0;
+  std::string value;
+  auto check = [&](uint64_t k, absl::string_view v) {
+    uint64_t g = 0;
+    if (!ParseValue(Key(k), v, &g)) {
+      ++torn;
+    } else if (g < last[k]) {
+      ++backwards;
+    } else {
+      last[k] = g;
+    }
+  };
+  while (!sh->stop.load(std::memory_order_relaxed)) {
+    uint64_t k = rng() % o.keys;
+    std::string key = Key(k);
+    absl::Status s;
+    switch (rng() % 4) {
+      case 0:
+      case 1:
+        s = d->Get(key, &value);
+        if (s.ok()) check(k, value);
+        break;
+      case 2:
+        s = d->Read(key, [&](absl::string_view v) { value.assign(v.data(), v.size()); });
+        if (s.ok()) check(k, value);  // only the validated run counts
+        break;
+      default: {
+        absl::StatusOr<bool> c = d->Contains(key);
+        s = c.ok() ? (*c ? absl::OkStatus() : absl::NotFoundError("")) : c.status();
+        break;
+      }
+    }
+    ++reads;
+    if (s.ok()) {
+      ++hits;
+    } else if (!absl::IsNotFound(s)) {
+      ++errors;
+    }
+    if (reads % 200000 == 0) {
+      // A lock-free scan now and then: every pair must be consistent.
+      absl::Status fs = d->ForEach([&](absl::string_view fk, absl::string_view fv) {
+        uint64_t g;
+        ++reads;
+        if (fk.substr(0, 6) == "churn:") {
+          if (fv != "x") ++torn;
+        } else if (!ParseValue(fk, fv, &g)) {
+          ++torn;
+        }
+      });
+      if (!fs.ok()) ++errors;
+    }
+  }
+  sh->reads += reads;
+  sh->hits += hits;
+  sh->torn += torn;
+  sh->backwards += backwards;
+  sh->errors += errors;
+  sh->retries += d->GetStats().read_retries;
+  return 0;
+}
+
+}  // namespace
+
+std::string SeqlockResult::Summary() const {
+  return absl::StrFormat(
+      "seqlock: %d reads (%.0f/s), %d hits, %d retries, %d torn, %d "
+      "backwards, %d errors; %d writes, %d purges",
+      reads, reads_per_second, hits, retries, torn, backwards, errors, writes,
+      purges);
+}
+
+absl::StatusOr<SeqlockResult> RunSeqlock(const SeqlockOptions& o) {
+  std::string name = UniqueName("seqlock");
+  absl::StatusOr<ZeroCopyDict> d =
+      ZeroCopyDict::Create(name, DictOptions(o.keys + kChurnWindow + 1));
+  if (!d.ok()) return d.status();
+  for (uint64_t k = 0; k < o.keys; ++k) {
+    absl::Status s = d->Put(Key(k), MakeValue(Key(k), 1, 100));
+    if (!s.ok()) return s;
+  }
+  auto* sh = NewShared<SeqlockShared>();
+  std::vector<pid_t> pids;
+  pids.push_back(Fork([&] { return SeqlockWriter(name, o, sh); }));
+  for (int r = 0; r < o.readers; ++r) {
+    pids.push_back(Fork([&, r] { return SeqlockReader(name, o, r, sh); }));
+  }
+  absl::Time start = absl::Now();
+  absl::SleepFor(o.duration);
+  sh->stop = true;
+  int bad = 0;
+  for (pid_t p : pids) bad |= WaitExit(p);
+  double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  SeqlockResult r;
+  r.writes = sh->writes;
+  r.reads = sh->reads;
+  r.hits = sh->hits;
+  r.retries = sh->retries;
+  r.torn = sh->torn;
+  r.backwards = sh->backwards;
+  r.errors = sh->errors;
+  r.reads_per_second = r.reads / secs;
+  r.purges = d->GetStats().purges_total;
+  DeleteShared(sh);
+  absl::Status check = d->Check();
+  (void)ZeroCopyDict::Unlink(name);
+  if (bad != 0) return absl::InternalError(absl::StrCat("a process failed: ", bad));
+  if (!check.ok()) return check;
+  return r;
+}
+
+// --- Writer kills ------------------------------------------------------------
+
+namespace {
+
+constexpr size_t kKillSizes[] = {0, 100, 3000, 60000, 400000};
+
+enum MsgType : uint32_t { kBegin = 1, kAck = 2 };
+enum OpType : uint32_t { kPut = 1, kErase = 2, kAdd = 3 };
+
+// One record on the writer's pipe (smaller than PIPE_BUF: writes are atomic).
+struct Msg {
+  uint32_t type;
+  uint32_t op;
+  uint64_t key;
+  uint64_t value;  // kPut: generation; kAdd: the new counter value
+};
+
+constexpr uint64_t kCounterKey = ~uint64_t{0};
+std::string KeyFor(uint64_t k) { return k == kCounterKey ? "counter" : Key(k); }
+
+bool Send(int fd, const Msg& m) {
+  return write(fd, &m, sizeof(m)) == static_cast<ssize_t>(sizeof(m));
+}
+
+int KillWriter(const std::string& name, const KillOptions& o, uint64_t round,
+               int fd) {
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name);
+  if (!d.ok()) return 30;
+  std::mt19937_64 rng(o.seed * 7919 + round);
+  uint64_t counter = 0;
+  // Generations grow across rounds, so a value from an older round is
+  // always older.
+  auto next_gen = [&] { return ((round + 1) << 32) | ++counter; };
+  auto put = [&](auto& target, uint64_t k) -> bool {
+    uint64_t g = next_gen();
+    if (!Send(fd, {kBegin, kPut, k, g})) return false;
+    // Large values keep the writer inside its critical section (copying)
+    // long enough for kills to land there, not only between operations.
+    size_t size = kKillSizes[rng() % (sizeof(kKillSizes) / sizeof(kKillSizes[0]))];
+    if (!target.Put(Key(k), MakeValue(Key(k), g, size)).ok()) return false;
+    return Send(fd, {kAck, kPut, k, g});
+  };
+  for (;;) {
+    uint64_t k = rng() % o.keys;
+    switch (rng() % 8) {
+      case 0: {  // erase
+        if (!Send(fd, {kBegin, kErase, k, 0})) return 31;
+        absl::Status s = d->Erase(Key(k));
+        if (!s.ok() && !absl::IsNotFound(s)) return 32;
+        if (!Send(fd, {kAck, kErase, k, 0})) return 31;
+        break;
+      }
+      case 1: {  // counter
+        if (!Send(fd, {kBegin, kAdd, kCounterKey, 0})) return 31;
+        absl::StatusOr<int64_t> v = d->Add("counter", 1);
+        if (!v.ok()) return 33;
+        if (!Send(fd, {kAck, kAdd, kCounterKey, static_cast<uint64_t>(*v)})) {
+          return 31;
+        }
+        break;
+      }
+      case 2: {  // a batch of puts, each acknowledged as it returns
+        bool ok = true;
+        absl::Status s = d->Write([&](Batch& b) {
+          for (int i = 0; i < 4 && ok; ++i) ok = put(b, rng() % o.keys);
+          return absl::OkStatus();
+        });
+        if (!s.ok() || !ok) return 34;
+        break;
+      }
+      default:
+        if (!put(*d, k)) return 35;
+    }
+  }
+}
+
+struct KillShared {
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> reads{0}, torn{0}, errors{0}, worst_ns{0};
+};
+
+int KillReader(const std::string& name, const KillOptions& o, int id,
+               KillShared* sh) {
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name);
+  if (!d.ok()) return 40;
+  std::mt19937_64 rng(o.seed * 31 + id);
+  std::string value;
+  uint64_t reads = 0, torn = 0, errors = 0, worst = 0;
+  while (!sh->stop.load(std::memory_order_relaxed)) {
+    uint64_t k = rng() % o.keys;
+    uint64_t t0 = NowNanos();
+    absl::Status s = d->Get(Key(k), &value);
+    worst = std::max(worst, NowNanos() - t0);
+    ++reads;
+    uint64_t g;
+    if (s.ok() && !ParseValue(Key(k), value, &g)) ++torn;
+    if (!s.ok() && !absl::IsNotFound(s)) ++errors;
+  }
+  sh->reads += reads;
+  sh->torn += torn;
+  sh->errors += errors;
+  AtomicMax(sh->worst_ns, worst);
+  return 0;
+}
+
+// What the parent knows a key holds: absent, or a generation / counter.
+struct State {
+  bool present = false;
+  uint64_t value = 0;
+  bool operator==(const State& o) const {
+    return present == o.present && (!present || value == o.value);
+  }
+};
+
+State Observe(ZeroCopyDict& d, uint64_t k, std::string* why) {
+  State st;
+  std::string key = KeyFor(k);
+  absl::StatusOr<std::string> v = d.Get(key);
+  if (!v.ok()) {
+    if (!absl::IsNotFound(v.status())) *why = v.status().ToString();
+    return st;
+  }
+  st.present = true;
+  if (k == kCounterKey) {
+    if (v->size() != 8) {
+      *why = "counter is not 8 bytes";
+      return st;
+    }
+    int64_t n;
+    memcpy(&n, v->data(), 8);
+    st.value = static_cast<uint64_t>(n);
+  } else if (!ParseValue(key, *v, &st.value)) {
+    *why = absl::StrCat("torn value for ", key);
+  }
+  return st;
+}
+
+}  // namespace
+
+std::string KillResult::Summary() const {
+  return absl::StrFormat(
+      "kills: %d kills, %d acknowledged ops, %d repairs, %d integrity "
+      "failures, %d lost acknowledged writes; readers: %d reads, %d torn, %d "
+      "errors, worst stall %s; repair (attach + Check): worst %s, median %s%s",
+      kills, acked_ops, repairs, integrity_failures, lost_writes, reader_reads,
+      reader_torn, reader_errors, absl::FormatDuration(worst_reader_stall),
+      absl::FormatDuration(worst_repair), absl::FormatDuration(median_repair),
+      first_failure.empty() ? "" : absl::StrCat("; first failure: ", first_failure));
+}
+
+absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
+  std::string name = UniqueName("kills");
+  Options options = DictOptions(o.keys);
+  options.heap_size = o.keys * (200 << 10) + (64 << 20);
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, options);
+  if (!d.ok()) return d.status();
+  auto* sh = NewShared<KillShared>();
+  std::vector<pid_t> readers;
+  for (int r = 0; r < o.readers; ++r) {
+    readers.push_back(Fork([&, r] { return KillReader(name, o, r, sh); }));
+  }
+  std::mt19937_64 rng(o.seed);
+  std::vector<State> model(o.keys);
+  State counter;
+  KillResult res;
+  std::vector<absl::Duration> repairs;
+  auto fail = [&](std::string what) {
+    if (res.first_failure.empty()) res.first_failure = std::move(what);
+  };
+  for (uint64_t round = 0; round < o.kills; ++round) {
+    int p[2];
+    if (pipe(p) != 0) return absl::InternalError("pipe");
+    pid_t w = Fork([&] {
+      close(p[0]);
+      return KillWriter(name, o, round, p[1]);
+    });
+    close(p[1]);
+    absl::SleepFor(o.max_life * (static_cast<double>(rng() % 1000) / 1000.0));
+    kill(w, SIGKILL);
+    int code = WaitExit(w);
+    if (code != 128 + SIGKILL) {
+      fail(absl::StrCat("writer exited with ", code, " before its kill"));
+    }
+    ++res.kills;
+    // Replay the acknowledgements into the model.
+    Msg m;
+    bool inflight = false;
+    Msg begun{};
+    while (read(p[0], &m, sizeof(m)) == static_cast<ssize_t>(sizeof(m))) {
+      if (m.type == kBegin) {
+        inflight = true;
+        begun = m;
+        continue;
+      }
+      inflight = false;
+      ++res.acked_ops;
+      State& st = m.key == kCounterKey ? counter : model[m.key];
+      st.present = m.op != kErase;
+      st.value = m.value;
+    }
+    close(p[0]);
+
+    // A fresh handle (as a new process would) repairs and checks.
+    absl::Time t0 = absl::Now();
+    absl::StatusOr<ZeroCopyDict> fresh = ZeroCopyDict::Attach(name);
+    absl::Status check = fresh.ok() ? fresh->Check() : fresh.status();
+    repairs.push_back(absl::Now() - t0);
+    if (!check.ok()) {
+      ++res.integrity_failures;
+      fail(check.ToString());
+      continue;
+    }
+    // Every acknowledged write is there; the one in flight may be too.
+    auto verify = [&](uint64_t k, State& expected) {
+      std::string why;
+      State got = Observe(*fresh, k, &why);
+      if (!why.empty()) {
+        ++res.lost_writes;
+        fail(why);
+        return;
+      }
+      if (got == expected) return;
+      if (inflight && begun.key == k) {
+        State after;
+        after.present = begun.op != kErase;
+        after.value = begun.op == kAdd ? expected.value + 1 : begun.value;
+        if (got == after) {
+          expected = got;  // the in-flight op completed
+          return;
+        }
+      }
+      ++res.lost_writes;
+      fail(absl::StrCat(KeyFor(k), ": expected ",
+                        expected.present ? absl::StrCat(expected.value) : "absent",
+                        ", found ", got.present ? absl::StrCat(got.value) : "absent"));
+      expected = got;  // resynchronise to keep counting only new losses
+    };
+    for (uint64_t k = 0; k < o.keys; ++k) verify(k, model[k]);
+    verify(kCounterKey, counter);
+  }
+  sh->stop = true;
+  for (pid_t r : readers) {
+    if (WaitExit(r) != 0) fail("a reader failed");
+  }
+  res.reader_reads = sh->reads;
+  res.reader_torn = sh->torn;
+  res.reader_errors = sh->errors;
+  res.worst_reader_stall = absl::Nanoseconds(sh->worst_ns.load());
+  res.repairs = d->GetStats().repairs_total;
+  std::sort(repairs.begin(), repairs.end());
+  if (!repairs.empty()) {
+    res.worst_repair = repairs.back();
+    res.median_repair = repairs[repairs.size() / 2];
+  }
+  DeleteShared(sh);
+  (void)ZeroCopyDict::Unlink(name);
+  return res;
+}
+
+// --- Lock contention ---------------------------------------------------------
+
+std::string LockResult::Summary() const {
+  return absl::StrFormat(
+      "lock: %d writers' puts, %.0f puts/s; latency p50 %s, p99 %s, p99.9 %s, "
+      "max %s; share within 100us after a whole 1-5 ms: %.4f",
+      puts, puts_per_second, absl::FormatDuration(p50),
+      absl::FormatDuration(p99), absl::FormatDuration(p999),
+      absl::FormatDuration(max), share_near_ms_steps);
+}
+
+absl::StatusOr<LockResult> RunLock(const LockOptions& o) {
+  std::string name = UniqueName("lock");
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, DictOptions(1000));
+  if (!d.ok()) return d.status();
+  const uint64_t total = o.writers * o.puts_per_writer;
+  size_t bytes = total * sizeof(uint64_t);
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return absl::ResourceExhaustedError("mmap");
+  auto* lat = static_cast<uint64_t*>(mem);
+  std::vector<pid_t> pids;
+  absl::Time start = absl::Now();
+  for (int w = 0; w < o.writers; ++w) {
+    pids.push_back(Fork([&, w] {
+      absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name);
+      if (!c.ok()) return 50;
+      std::mt19937_64 rng(w);
+      std::string v(64, 'v');
+      for (uint64_t i = 0; i < o.puts_per_writer; ++i) {
+        uint64_t t0 = NowNanos();
+        if (!c->Put(Key(rng() % 1000), v).ok()) return 51;
+        lat[w * o.puts_per_writer + i] = NowNanos() - t0;
+      }
+      return 0;
+    }));
+  }
+  int bad = 0;
+  for (pid_t p : pids) bad |= WaitExit(p);
+  double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  std::vector<uint64_t> v(lat, lat + total);
+  munmap(mem, bytes);
+  (void)ZeroCopyDict::Unlink(name);
+  if (bad != 0) return absl::InternalError("a writer failed");
+  std::sort(v.begin(), v.end());
+  LockResult r;
+  r.puts = total;
+  r.puts_per_second = total / secs;
+  auto q = [&](double f) {
+    return absl::Nanoseconds(v[std::min<size_t>(v.size() - 1, v.size() * f)]);
+  };
+  r.p50 = q(0.5);
+  r.p99 = q(0.99);
+  r.p999 = q(0.999);
+  r.max = absl::Nanoseconds(v.back());
+  uint64_t near = 0;
+  for (uint64_t ns : v) {
+    uint64_t ms = ns / 1000000, rem = ns % 1000000;
+    if (ms >= 1 && ms <= 5 && rem < 100000) ++near;
+  }
+  r.share_near_ms_steps = static_cast<double>(near) / total;
+  return r;
+}
+
+// --- Counters ----------------------------------------------------------------
+
+std::string CounterResult::Summary() const {
+  return absl::StrFormat("counters: %d of %d increments counted", total,
+                         expected);
+}
+
+absl::StatusOr<CounterResult> RunCounters(const CounterOptions& o) {
+  std::string name = UniqueName("counters");
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, DictOptions(16));
+  if (!d.ok()) return d.status();
+  std::vector<pid_t> pids;
+  for (int p = 0; p < o.processes; ++p) {
+    pids.push_back(Fork([&] {
+      absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name);
+      if (!c.ok()) return 60;
+      for (uint64_t i = 0; i < o.adds; ++i) {
+        if (!c->Add("counter", 1).ok()) return 61;
+      }
+      return 0;
+    }));
+  }
+  int bad = 0;
+  for (pid_t p : pids) bad |= WaitExit(p);
+  CounterResult r;
+  r.expected = static_cast<int64_t>(o.processes * o.adds);
+  absl::StatusOr<int64_t> total = d->Add("counter", 0);
+  (void)ZeroCopyDict::Unlink(name);
+  if (bad != 0) return absl::InternalError("a counting process failed");
+  if (!total.ok()) return total.status();
+  r.total = *total;
+  return r;
+}
+
+}  // namespace torture
+}  // namespace zcipc

@@ -1,0 +1,110 @@
+// Torture runs for the engine: many processes, self-checking values, writers
+// killed at random. The `torture` binary runs them long and prints figures
+// (docs/RELIABILITY.md); tests/torture_test.cc runs them short in CI.
+//
+// Values are self-checking: "<key>|<generation>|<padding>|<checksum>", so a
+// reader can tell a torn, misplaced or stale value from a good one without
+// knowing what the writer did.
+//
+// Thread safety: each Run* function forks its own processes and must be
+// called from a single-threaded process (fork() after threads is unsafe).
+
+#ifndef ZCIPC_TOOLS_TORTURE_TORTURE_H_
+#define ZCIPC_TOOLS_TORTURE_TORTURE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace zcipc {
+namespace torture {
+
+// A self-checking value of about `size` bytes (at least the fixed fields).
+std::string MakeValue(absl::string_view key, uint64_t generation, size_t size);
+// True if `value` is a well-formed value for `key`; sets *generation.
+bool ParseValue(absl::string_view key, absl::string_view value,
+                uint64_t* generation);
+
+// --- 1. Seqlock torture --------------------------------------------------
+struct SeqlockOptions {
+  int readers = 3;
+  uint64_t keys = 2000;
+  absl::Duration duration = absl::Seconds(5);
+  uint64_t seed = 1;
+};
+struct SeqlockResult {
+  uint64_t writes = 0;        // puts (in place and relocating) and erases
+  uint64_t purges = 0;        // tombstone purges during the run
+  uint64_t reads = 0;         // lookups by all readers (Get, Read, ForEach)
+  uint64_t hits = 0;
+  uint64_t retries = 0;       // seqlock retries the readers counted
+  uint64_t torn = 0;          // values that failed their checksum or key
+  uint64_t backwards = 0;     // a generation older than one already seen
+  uint64_t errors = 0;        // lookups that failed with neither OK nor NotFound
+  double reads_per_second = 0;
+  std::string Summary() const;
+};
+absl::StatusOr<SeqlockResult> RunSeqlock(const SeqlockOptions& options);
+
+// --- 2. Writer kills ------------------------------------------------------
+struct KillOptions {
+  uint64_t kills = 50;
+  int readers = 2;
+  uint64_t keys = 500;
+  // A writer lives a random time in [0, max_life) before its SIGKILL.
+  absl::Duration max_life = absl::Milliseconds(20);
+  uint64_t seed = 1;
+};
+struct KillResult {
+  uint64_t kills = 0;
+  uint64_t acked_ops = 0;          // operations the writers acknowledged
+  uint64_t repairs = 0;            // repairs the engine counted
+  uint64_t integrity_failures = 0; // Check() not OK after a kill
+  uint64_t lost_writes = 0;        // acknowledged writes missing afterwards
+  uint64_t reader_reads = 0;
+  uint64_t reader_torn = 0;
+  uint64_t reader_errors = 0;
+  absl::Duration worst_reader_stall;  // longest single lookup
+  absl::Duration worst_repair;        // longest attach + Check (repair)
+  absl::Duration median_repair;
+  std::string first_failure;          // what went wrong first, if anything
+  std::string Summary() const;
+};
+absl::StatusOr<KillResult> RunKills(const KillOptions& options);
+
+// --- 3. Lock contention ---------------------------------------------------
+struct LockOptions {
+  int writers = 4;
+  uint64_t puts_per_writer = 20000;
+};
+struct LockResult {
+  uint64_t puts = 0;
+  absl::Duration p50, p99, p999, max;  // per-Put latency (wait + write)
+  // Share of Puts whose latency fell in [k ms, k ms + 100 us) for k = 1..5:
+  // a 1 ms sleep-poll would pile latencies up there.
+  double share_near_ms_steps = 0;
+  double puts_per_second = 0;
+  std::string Summary() const;
+};
+absl::StatusOr<LockResult> RunLock(const LockOptions& options);
+
+// --- 4. Counters ----------------------------------------------------------
+struct CounterOptions {
+  int processes = 8;
+  uint64_t adds = 10000;
+};
+struct CounterResult {
+  int64_t expected = 0;
+  int64_t total = 0;
+  std::string Summary() const;
+};
+absl::StatusOr<CounterResult> RunCounters(const CounterOptions& options);
+
+}  // namespace torture
+}  // namespace zcipc
+
+#endif  // ZCIPC_TOOLS_TORTURE_TORTURE_H_
