@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -53,9 +54,11 @@ struct Fixture {
 };
 
 Fixture* GetFixture(int64_t keys, int64_t value_size) {
-  static absl::flat_hash_map<std::pair<int64_t, int64_t>, Fixture*> cache;
-  auto it = cache.find({keys, value_size});
-  if (it != cache.end()) return it->second;
+  static auto* cache =
+      new absl::flat_hash_map<std::pair<int64_t, int64_t>,
+                              std::unique_ptr<Fixture>>();
+  auto it = cache->find({keys, value_size});
+  if (it != cache->end()) return it->second.get();
   std::string name =
       absl::StrCat("bench-", getpid(), "-", keys, "-", value_size);
   Options o;
@@ -67,13 +70,14 @@ Fixture* GetFixture(int64_t keys, int64_t value_size) {
     abort();
   }
   (void)ZeroCopyDict::Unlink(name);  // the mapping lives on; nothing leaks
-  auto* f = new Fixture{name, *std::move(d), {}, {}};
+  auto owned = std::make_unique<Fixture>(Fixture{name, *std::move(d), {}, {}});
+  Fixture* f = owned.get();
   for (int64_t i = 0; i < keys; ++i) {
     f->keys.push_back(Key(i));
     f->misses.push_back(Key(i + keys));
     if (!f->dict.Put(f->keys.back(), Value(i, value_size)).ok()) abort();
   }
-  cache[{keys, value_size}] = f;
+  (*cache)[{keys, value_size}] = std::move(owned);
   return f;
 }
 

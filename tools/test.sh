@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then builds and runs every
-# test with Bazel (offline). Extra arguments go to `bazel test`.
+# test with Bazel (offline):
+#   1. every test, optimised (the code the benchmarks measure);
+#   2. every test again under AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. the multi-threaded tests under ThreadSanitizer.
+# Extra arguments go to every `bazel test`. ZCIPC_QUICK=1 runs step 1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/setup.sh
 bazel test //... "$@"
+if [ "${ZCIPC_QUICK:-0}" = "1" ]; then
+  exit 0
+fi
+bazel test --config=asan //... "$@"
+bazel test --config=tsan "$@" \
+  //tests:multiprocess_test //tests:atomic_ops_test \
+  //tests/engine:writer_lock_test //tests/engine:crash_points_test
