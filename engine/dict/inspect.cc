@@ -2,7 +2,7 @@
 
 #include "zcipc/inspect.h"
 
-#include <fcntl.h>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
@@ -102,6 +102,16 @@ absl::StatusOr<Inspection> DictImpl::Inspect() const {
 }
 
 }  // namespace internal
+
+std::vector<std::string> ListDicts() {
+  std::vector<std::string> names;
+  for (const std::string& file : platform::ListShm(layout::kShmPrefix)) {
+    std::string name = file.substr(sizeof(layout::kShmPrefix) - 1);
+    if (layout::ValidateName(name).ok()) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 absl::StatusOr<Inspection> Inspect(const ZeroCopyDict& dict) {
   if (!dict.impl_) {

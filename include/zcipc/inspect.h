@@ -54,6 +54,10 @@ struct Inspection {
 // Scans the header and the slot table (O(slot_count), no lock).
 absl::StatusOr<Inspection> Inspect(const ZeroCopyDict& dict);
 
+// The names of every dict on this machine (files /dev/shm/zcipc.<name> with
+// a valid name), sorted. Whether each one attaches is for Attach to say.
+std::vector<std::string> ListDicts();
+
 }  // namespace zcipc
 
 #endif  // ZCIPC_INSPECT_H_

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <random>
 #include <set>
 #include <string>
@@ -87,6 +89,34 @@ TEST(InspectTest, ReportsProbeLengthsAndTheIdleLock) {
   EXPECT_GE(in->probes.max_miss, 4u);
   EXPECT_LE(in->probes.max_miss, 13u);
   ASSERT_TRUE(ZeroCopyDict::Unlink(name).ok());
+}
+
+TEST(InspectTest, ListDictsShowsOnlyDicts) {
+  std::string name = absl::StrCat("list-", getpid());
+  Options o;
+  o.heap_size = 1 << 16;
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, o);
+  ASSERT_TRUE(d.ok());
+  // A foreign file with our prefix but an invalid name, and one without it.
+  std::string bad = absl::StrCat("/dev/shm/zcipc.bad name-", getpid());
+  std::string foreign = absl::StrCat("/dev/shm/other-", getpid());
+  FILE* f1 = fopen(bad.c_str(), "w");
+  FILE* f2 = fopen(foreign.c_str(), "w");
+  ASSERT_TRUE(f1 && f2);
+  fclose(f1);
+  fclose(f2);
+  std::vector<std::string> names = ListDicts();
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_EQ(std::count(names.begin(), names.end(), name), 1);
+  for (const std::string& n : names) {
+    EXPECT_EQ(n.find(' '), std::string::npos) << n;
+    EXPECT_EQ(n.find("other-"), std::string::npos) << n;
+  }
+  unlink(bad.c_str());
+  unlink(foreign.c_str());
+  ASSERT_TRUE(ZeroCopyDict::Unlink(name).ok());
+  names = ListDicts();
+  EXPECT_EQ(std::count(names.begin(), names.end(), name), 0);
 }
 
 }  // namespace
