@@ -15,5 +15,5 @@ if [ "${ZCIPC_QUICK:-0}" = "1" ]; then
 fi
 bazel test --config=asan //... "$@"
 bazel test --config=tsan "$@" \
-  //tests:multiprocess_test //tests:atomic_ops_test \
+  //tests:multiprocess_test //tests:atomic_ops_test //tests:threads_test \
   //tests/engine:writer_lock_test //tests/engine:crash_points_test

@@ -23,9 +23,12 @@ namespace zcipc {
 namespace {
 
 const char* g_target_step = nullptr;
+int g_target_occurrence = 1;  // kill at the Nth time the step is reached
 
 void KillAtTarget(const char* step) {
-  if (strcmp(step, g_target_step) == 0) raise(SIGKILL);
+  if (strcmp(step, g_target_step) == 0 && --g_target_occurrence == 0) {
+    raise(SIGKILL);
+  }
 }
 
 std::string UniqueName(absl::string_view tag) {
@@ -197,6 +200,56 @@ TEST(CrashPointsTest, ReaderStuckOnDeadWriterRepairsAndSeesNewValue) {
   EXPECT_EQ(d->GetStats().repairs_total, 1u);
   EXPECT_TRUE(d->Check().ok());
   ASSERT_TRUE(ZeroCopyDict::Unlink(name).ok());
+}
+
+// A batch killed in the middle: the operations that returned are kept, the
+// one in flight is complete or absent, the rest never happened.
+TEST(CrashPointsTest, BatchKilledMidwayKeepsItsPrefix) {
+  for (const char* step : {"insert.begin", "insert.allocated", "insert.staged",
+                           "insert.published"}) {
+    for (int nth : {1, 3, 6}) {
+      SCOPED_TRACE(absl::StrCat(step, " #", nth));
+      Options o;
+      o.max_items = 100;
+      o.heap_size = 1 << 20;
+      std::string name = UniqueName("batch");
+      absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, o);
+      ASSERT_TRUE(d.ok());
+      ASSERT_TRUE(d->Put("before", "x").ok());
+      pid_t pid = fork();
+      if (pid == 0) {
+        absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name);
+        if (!c.ok()) _exit(2);
+        g_target_step = step;
+        g_target_occurrence = nth;
+        internal::SetCrashHookForTesting(&KillAtTarget);
+        (void)c->Write([](Batch& b) {
+          for (int i = 0; i < 8; ++i) (void)b.Put(Key(i), Value(i, 1, 50));
+          return absl::OkStatus();
+        });
+        _exit(3);
+      }
+      int status = 0;
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      ASSERT_TRUE(WIFSIGNALED(status)) << status;
+      ASSERT_TRUE(d->Check().ok());
+      // Puts 0..nth-2 returned before the kill; put nth-1 was in flight.
+      for (int i = 0; i < 8; ++i) {
+        absl::StatusOr<std::string> v = d->Get(Key(i));
+        if (i < nth - 1) {
+          ASSERT_TRUE(v.ok()) << "acknowledged put " << i << " lost";
+          EXPECT_EQ(*v, Value(i, 1, 50));
+        } else if (i == nth - 1) {
+          EXPECT_TRUE(!v.ok() || *v == Value(i, 1, 50)) << "torn in-flight put";
+        } else {
+          EXPECT_TRUE(absl::IsNotFound(v.status())) << "put " << i
+                                                    << " after the kill";
+        }
+      }
+      EXPECT_EQ(*d->Get("before"), "x");
+      ASSERT_TRUE(ZeroCopyDict::Unlink(name).ok());
+    }
+  }
 }
 
 }  // namespace
