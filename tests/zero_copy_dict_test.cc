@@ -61,11 +61,12 @@ Options SmallOptions(uint64_t max_items = 1000,
 }
 
 // The documented cost of one entry in the heap (Options::heap_size): one
-// block of 24 header bytes + the key padded to 8 bytes + the value, rounded up
-// to 16 bytes, at least 32.
+// block of 24 header bytes + the key and the value each padded to 8 bytes,
+// rounded up to 16 bytes, at least 32.
 uint64_t EntryCost(size_t key_size, size_t value_size) {
   const uint64_t padded_key = (key_size + 7) / 8 * 8;
-  return std::max<uint64_t>(32, (24 + padded_key + value_size + 15) / 16 * 16);
+  const uint64_t padded_value = (value_size + 7) / 8 * 8;
+  return std::max<uint64_t>(32, (24 + padded_key + padded_value + 15) / 16 * 16);
 }
 
 // Deterministic bytes covering all 256 values.

@@ -52,9 +52,11 @@ inline uint64_t HashKey(absl::string_view key) {
 
 inline constexpr uint64_t Pad8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 
-// The payload an entry needs after the block tag.
+// The payload an entry needs after the block tag: key and value each padded
+// to 8 bytes, so word-wise copies never leave the block
+// (engine/layout/relaxed.h).
 inline constexpr uint64_t EntryPayload(uint64_t key_len, uint64_t value_len) {
-  return layout::kEntryHeaderSize - 8 + Pad8(key_len) + value_len;
+  return layout::kEntryHeaderSize - 8 + Pad8(key_len) + Pad8(value_len);
 }
 
 // An entry block, parsed and bounds-checked.
@@ -135,6 +137,8 @@ class Index {
         key_len > kMaxKeySize) {
       return false;
     }
+    // value_room (below) is a multiple of 8, so value_len <= room implies
+    // Pad8(value_len) <= room: the padded value stays inside the block.
     uint64_t value_at = layout::kEntryHeaderSize + Pad8(key_len);
     if (value_at > size || value_len > size - value_at) return false;
     e->key = p + layout::kEntryHeaderSize;

@@ -34,7 +34,7 @@
 // slot or its block's bytes.
 //
 // Entry blocks. A live entry's block is
-//   [tag u64][value_len u64][key_len u64][key, padded to 8][value]
+//   [tag u64][value_len u64][key_len u64][key, padded to 8][value, padded to 8]
 // where `tag` is the allocator's boundary tag (true block size and flags, see
 // engine/alloc/allocator.h). Key and value are contiguous with the slot's
 // pointer, so a hit touches the slot and one block.
@@ -88,7 +88,9 @@ inline constexpr uint64_t kSmallBlock = 1ull << kFLShift;
 inline constexpr int kFLCount = 40;  // enough for kMaxHeapSize
 inline constexpr uint64_t kMinBlock = 32;
 
-// Entry block: [tag][value_len][key_len][key (padded to 8)][value].
+// Entry block: [tag][value_len][key_len][key (padded to 8)][value (padded
+// to 8)]. Block sizes are multiples of 16, so the room for a value is a
+// multiple of 8.
 inline constexpr uint64_t kEntryHeaderSize = 24;
 inline constexpr uint64_t kEntryValueLenOffset = 8;
 inline constexpr uint64_t kEntryKeyLenOffset = 16;

@@ -77,7 +77,7 @@ struct Options {
   // is ResourceExhausted. Used by Create; Attach reads the dict's own.
   uint64_t max_items = 10000;
   // Bytes for keys and values (the allocator's heap). Each entry is one
-  // block of 24 header bytes + the key padded to 8 bytes + the value,
+  // block of 24 header bytes + the key and the value each padded to 8 bytes,
   // rounded up to 16 bytes (at least 32).
   uint64_t heap_size = 100ull << 20;
   // How long a writer waits for the lock before DeadlineExceeded; also how

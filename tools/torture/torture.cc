@@ -311,7 +311,10 @@ bool Send(int fd, const Msg& m) {
 int KillWriter(const std::string& name, const KillOptions& o, uint64_t round,
                int fd) {
   absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name);
-  if (!d.ok()) return 30;
+  if (!d.ok()) {
+    fprintf(stderr, "writer: %s\n", d.status().ToString().c_str());
+    return 30;
+  }
   std::mt19937_64 rng(o.seed * 7919 + round);
   uint64_t counter = 0;
   // Generations grow across rounds, so a value from an older round is
@@ -451,6 +454,9 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   KillResult res;
   std::vector<absl::Duration> repairs;
   auto fail = [&](std::string what) {
+    if (getenv("ZCIPC_TORTURE_VERBOSE") != nullptr) {
+      fprintf(stderr, "round failure: %s\n", what.c_str());
+    }
     if (res.first_failure.empty()) res.first_failure = std::move(what);
   };
   for (uint64_t round = 0; round < o.kills; ++round) {
