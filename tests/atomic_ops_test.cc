@@ -292,6 +292,38 @@ TEST(WriteTest, OtherWritersWaitForTheWholeBatch) {
   EXPECT_EQ(*d.Get("mark"), "other");
 }
 
+TEST(WriteTest, CallbacksReadThroughTheHandleButWriteOnlyThroughTheBatch) {
+  ScopedName name;
+  ASSERT_OK_AND_ASSIGN(ZeroCopyDict d, ZeroCopyDict::Create(name.name(), Small()));
+  ASSERT_OK(d.Put("k", "v"));
+  absl::Time start = absl::Now();
+  ASSERT_OK(d.Write([&](Batch& b) -> absl::Status {
+    // Lock-free reads work inside the batch.
+    EXPECT_EQ(*d.Get("k"), "v");
+    EXPECT_TRUE(*d.Contains("k"));
+    EXPECT_OK(d.ForEach([](absl::string_view, absl::string_view) {}));
+    // Writes through the handle would wait for the lock this thread holds:
+    // they answer at once instead.
+    EXPECT_TRUE(HasCodeAndName(d.Put("k", "w"),
+                               absl::StatusCode::kFailedPrecondition,
+                               name.name()));
+    EXPECT_TRUE(HasCode(d.Add("n", 1).status(),
+                        absl::StatusCode::kFailedPrecondition));
+    EXPECT_TRUE(HasCode(d.Erase("k"), absl::StatusCode::kFailedPrecondition));
+    return b.Put("k", "batch");
+  }));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));  // no lock_timeout wait
+  EXPECT_EQ(*d.Get("k"), "batch");
+  absl::Status s = d.Update("k", [&](std::optional<absl::string_view>,
+                                     std::string* out) {
+    EXPECT_TRUE(HasCode(d.Put("x", "y"), absl::StatusCode::kFailedPrecondition));
+    *out = "updated";
+    return absl::OkStatus();
+  });
+  EXPECT_OK(s);
+  EXPECT_EQ(*d.Get("k"), "updated");
+}
+
 TEST(AtomicOpsTest, MovedFromHandle) {
   ScopedName name;
   ASSERT_OK_AND_ASSIGN(ZeroCopyDict d, ZeroCopyDict::Create(name.name(), Small()));

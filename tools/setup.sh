@@ -8,8 +8,13 @@ PACKAGES=(
   bazel-bootstrap bazel-platforms g++ pkg-config
   # libraries (headers + pkg-config files)
   libabsl-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev  # the zcipc CLI's JSON output
   # tools used by tests and scripts
   python3 clang-format
+  # tools/fuzz.sh: clang and its libFuzzer/sanitizer runtimes
+  clang libclang-rt-14-dev
+  # bench/compare.sh: the peers (LMDB, Boost.Interprocess, Redis + hiredis) and the chart
+  liblmdb-dev libboost-dev redis-server libhiredis-dev gnuplot-nox
 )
 
 missing=()

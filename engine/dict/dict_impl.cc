@@ -185,10 +185,16 @@ absl::Status DictImpl::LockForWrite(absl::string_view op) {
 }
 
 absl::Status DictImpl::RepairIfWriterDead() const {
+  auto* self = const_cast<DictImpl*>(this);
+  if (lock_.HeldByThisThread()) {
+    // A read from inside this thread's own Write or Update callback: no
+    // write is in progress (each Batch operation completes before it
+    // returns), so an open sequence is a leftover: repair it ourselves.
+    return self->Repair();
+  }
   if (!lock_.TryLock()) return absl::OkStatus();  // the writer is alive
   // We hold the lock, so nobody is inside a write: a pending intent or an
   // odd sequence is a dead writer's leftover.
-  auto* self = const_cast<DictImpl*>(this);
   absl::Status s = self->Repair();
   lock_.Unlock();
   if (!s.ok()) {

@@ -75,6 +75,10 @@ class DictImpl {
       std::optional<absl::string_view> old, std::string* out, bool* write)>;
   absl::Status UpdateLocked(absl::string_view op, absl::string_view key,
                             const UpdateFn& fn);
+  // Prefixes Where(op) to an error that does not name the dict yet (errors
+  // from the parts: index, allocator). OK and NotFound pass unchanged.
+  absl::Status Annotate(absl::string_view op, absl::Status s) const;
+
   // Runs fn with the writer lock held (after any repair).
   absl::Status WithLock(absl::string_view op,
                         absl::FunctionRef<absl::Status()> fn);
@@ -115,9 +119,7 @@ class DictImpl {
 
   // Opens a failure message with the dict and the operation.
   std::string Where(absl::string_view op) const;
-  // Prefixes Where(op) to an error that does not name the dict yet (errors
-  // from the parts: index, allocator). OK and NotFound pass unchanged.
-  absl::Status Annotate(absl::string_view op, absl::Status s) const;
+
   absl::Status KeyTooLong(absl::string_view op, uint64_t size) const;
 
   // Takes the writer lock and repairs a dead writer's leftovers.

@@ -179,7 +179,7 @@ absl::StatusOr<int64_t> ZeroCopyDict::Add(absl::string_view key,
   absl::StatusOr<int64_t> result;
   absl::Status s = impl_->WithLock("Add", [&] {
     result = AddLocked(impl_.get(), key, delta);
-    return absl::OkStatus();
+    return result.status();
   });
   if (!s.ok()) return s;
   return result;
@@ -192,7 +192,7 @@ absl::StatusOr<bool> ZeroCopyDict::CompareAndSwap(
   absl::StatusOr<bool> result;
   absl::Status s = impl_->WithLock("CompareAndSwap", [&] {
     result = CompareAndSwapLocked(impl_.get(), key, expected, desired);
-    return absl::OkStatus();
+    return result.status();
   });
   if (!s.ok()) return s;
   return result;
@@ -223,26 +223,33 @@ absl::Status ZeroCopyDict::Write(absl::FunctionRef<absl::Status(Batch&)> fn) {
   });
 }
 
+// Batch errors name the dict like the handle's (Annotate leaves OK and
+// NotFound alone).
 absl::Status Batch::Put(absl::string_view key, absl::string_view value) {
-  return impl_->PutLocked(key, value);
+  return impl_->Annotate("Write: Put", impl_->PutLocked(key, value));
 }
 
 absl::Status Batch::Erase(absl::string_view key) {
-  return impl_->EraseLocked(key);
+  return impl_->Annotate("Write: Erase", impl_->EraseLocked(key));
 }
 
 absl::Status Batch::Get(absl::string_view key, std::string* value) const {
-  return impl_->GetUnderLock(key, value);
+  return impl_->Annotate("Write: Get", impl_->GetUnderLock(key, value));
 }
 
 absl::StatusOr<int64_t> Batch::Add(absl::string_view key, int64_t delta) {
-  return AddLocked(impl_, key, delta);
+  absl::StatusOr<int64_t> r = AddLocked(impl_, key, delta);
+  if (!r.ok()) return impl_->Annotate("Write: Add", r.status());
+  return r;
 }
 
 absl::StatusOr<bool> Batch::CompareAndSwap(
     absl::string_view key, std::optional<absl::string_view> expected,
     absl::string_view desired) {
-  return CompareAndSwapLocked(impl_, key, expected, desired);
+  absl::StatusOr<bool> r =
+      CompareAndSwapLocked(impl_, key, expected, desired);
+  if (!r.ok()) return impl_->Annotate("Write: CompareAndSwap", r.status());
+  return r;
 }
 
 absl::Status ZeroCopyDict::Erase(absl::string_view key) {

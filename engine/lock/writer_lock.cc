@@ -38,6 +38,7 @@ void WriterLock::ChildAfterFork() {
   Registry& r = GetRegistry();
   for (WriterLock* l : r.locks) {
     l->mu_.ResetAfterFork();
+    l->owner_.store(std::thread::id(), std::memory_order_relaxed);
     l->pid_ = platform::ProcessId();
     // Drop our reference to the parent's lock description now: if the parent
     // dies holding the lock, the kernel must release it.
@@ -101,6 +102,11 @@ absl::Status WriterLock::ReopenIfInherited() {
 }
 
 absl::Status WriterLock::Lock(absl::Duration timeout) {
+  if (HeldByThisThread()) {
+    return absl::FailedPreconditionError(
+        "called from inside a Write or Update callback, which already holds "
+        "the writer lock (use the Batch)");
+  }
   // The deadline is computed only when something has to wait (a clock read
   // costs more than an uncontended lock).
   absl::Time deadline = absl::InfiniteFuture();
@@ -142,6 +148,7 @@ absl::Status WriterLock::LockUntil(absl::Time deadline,
     header_->lock_waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
   header_->lock_owner_pid.store(pid_, std::memory_order_relaxed);
+  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
@@ -158,6 +165,7 @@ bool WriterLock::TryLock() {
   }
   header_->lock_owner_pid.store(pid_,
                                 std::memory_order_relaxed);
+  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   return true;
 }
 
@@ -169,6 +177,7 @@ void WriterLock::WakeWaiters() {
 }
 
 void WriterLock::Unlock() {
+  owner_.store(std::thread::id(), std::memory_order_relaxed);
   header_->lock_owner_pid.store(0, std::memory_order_relaxed);
   platform::UnlockFile(lock_fd_);
   WakeWaiters();

@@ -31,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -85,6 +86,12 @@ class WriterLock {
   bool TryLock();
   void Unlock();
 
+  // True if the calling thread holds the lock (for re-entry from inside a
+  // Write or Update callback).
+  bool HeldByThisThread() const {
+    return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  }
+
   // Whether any process holds the lock (probed from a fresh open file
   // description; waiters woken afterwards, so a probe never delays them).
   bool HeldByAnyone();
@@ -104,6 +111,7 @@ class WriterLock {
   absl::Status LockUntil(absl::Time deadline, absl::Duration timeout);
 
   ProcessMutex mu_;
+  std::atomic<std::thread::id> owner_{};  // the thread holding the lock
   const int ref_fd_;
   int lock_fd_;             // -1 in a forked child until its first lock
   bool inherited_ = false;  // guarded by mu_ (set in the child after fork)

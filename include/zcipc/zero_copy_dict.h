@@ -205,7 +205,8 @@ class ZeroCopyDict {
   // General read-modify-write under the writer lock: fn sees the current
   // value (nullopt if absent) and writes the new one into *out. If fn
   // returns an error, Update returns it and the dict is unchanged. fn runs
-  // exactly once, with the lock held: it must not call this dict.
+  // exactly once, with the lock held: writes to this dict from fn answer
+  // FailedPrecondition.
   absl::Status Update(
       absl::string_view key,
       absl::FunctionRef<absl::Status(std::optional<absl::string_view> old,
@@ -222,7 +223,9 @@ class ZeroCopyDict {
   // done stay done. If the process dies inside fn, the operations that
   // returned OK are kept, the one in flight is completed or undone by the
   // next process, and the rest never happened. Other writers (threads and
-  // processes) wait for the whole batch.
+  // processes) wait for the whole batch. fn may use this handle's lock-free
+  // reads (Get, Read, Contains, ForEach); its writes answer
+  // FailedPrecondition there (write through the Batch).
   absl::Status Write(absl::FunctionRef<absl::Status(Batch&)> fn);
 
   // Lock-free lookups. NotFound (no message) if the key is absent.
