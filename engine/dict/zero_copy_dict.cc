@@ -75,7 +75,7 @@ absl::Status ZeroCopyDict::Get(absl::string_view key,
                                std::string* value) const {
   if (!impl_) return MovedFrom();
   return impl_->Find(key, [value](const index::Entry& e) {
-    value->resize(e.value_len);
+    if (value->size() != e.value_len) value->resize(e.value_len);
     relaxed::CopyFromShared(&(*value)[0], e.value, e.value_len);
   });
 }

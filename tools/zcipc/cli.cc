@@ -1,0 +1,451 @@
+// Command dispatch: finds the command, parses its flags, checks its
+// arguments and runs it.
+//
+// Why not absl::ParseCommandLine: this Abseil (20220623) has no subcommands,
+// exits with code 1 on a bad flag (the tool's contract says 2), prints every
+// flag of the binary for --help, and takes a negative number ("add d k -5")
+// for a flag. So the command line is split here, and each flag's value is
+// parsed by Abseil itself (CommandLineFlag::ParseFrom, the same parser
+// ParseCommandLine uses, including absl::Duration and ByteSize values).
+
+#include "tools/zcipc/cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "tools/zcipc/flags.h"
+
+namespace zcipc {
+namespace cli {
+
+const std::vector<Command>& Commands() {
+  static const auto* commands = new std::vector<Command>{
+      {"ls",
+       "",
+       "list every dict on this machine",
+       "Lists every dict in /dev/shm (files zcipc.<name>; other files are "
+       "ignored): items, capacity (max items), heap used and size, segment "
+       "size, format version, and whether a writer holds the lock (with its "
+       "pid). A file that does not attach as a dict is listed with the "
+       "error.",
+       {"json"},
+       0,
+       0,
+       RunLs},
+      {"stat",
+       "NAME",
+       "header, occupancy, probes, allocator, lock holder",
+       "Prints the dict's header (format version, layout fingerprint, region "
+       "offsets), occupancy and tombstones, the probe-length histogram, the "
+       "allocator's free lists per size class (read under the writer lock), "
+       "the write, purge and repair counters, the lock holder and any "
+       "pending intent of a writer.",
+       {"json", "lock_timeout"},
+       1,
+       1,
+       RunStat},
+      {"check",
+       "NAME",
+       "full integrity check (exit 1 with a report)",
+       "Runs the engine's integrity check (like fsck) under the writer lock: "
+       "header, every slot, every heap block, the free lists and the "
+       "counters. Exit 0 if the dict is sound; exit 1 with a report naming "
+       "the first problem if it is not, or if it does not even attach.",
+       {"json", "lock_timeout"},
+       1,
+       1,
+       RunCheck},
+      {"watch",
+       "NAME",
+       "live view: items, heap, writes/s, lock holder",
+       "Refreshes a view of the dict in place, like top(1): items, "
+       "tombstones, heap use, writes and writes per second, repairs, the "
+       "lock holder. Ctrl-C quits.",
+       {"interval", "count", "lock_timeout"},
+       1,
+       1,
+       RunWatch},
+      {"get",
+       "NAME KEY",
+       "print a key's value",
+       "Prints the value of KEY (a lock-free read) followed by a newline. "
+       "Exit 1 if the key or the dict does not exist. With --hex or --base64 "
+       "KEY is given and the value printed in that encoding; --raw writes "
+       "the value's exact bytes; --int64 prints a counter kept by `add`.",
+       {"hex", "base64", "raw", "int64", "lock_timeout"},
+       2,
+       2,
+       RunGet},
+      {"put",
+       "NAME KEY [VALUE]",
+       "set a key (VALUE or stdin)",
+       "Inserts or replaces KEY. Without VALUE, the value is all of stdin, "
+       "byte for byte (with --hex or --base64: stdin holds the encoded "
+       "value).",
+       {"hex", "base64", "lock_timeout"},
+       2,
+       3,
+       RunPut},
+      {"del",
+       "NAME KEY",
+       "erase a key",
+       "Erases KEY. Exit 1 if the key or the dict does not exist.",
+       {"hex", "base64", "lock_timeout"},
+       2,
+       2,
+       RunDel},
+      {"add",
+       "NAME KEY DELTA",
+       "add DELTA to a counter; print the new value",
+       "Adds DELTA (a signed 64-bit integer, may be negative) to the counter "
+       "at KEY, atomically across processes, and prints the new value. An "
+       "absent key counts from 0; a value that is not an 8-byte counter is "
+       "an error (exit 1).",
+       {"hex", "base64", "lock_timeout"},
+       3,
+       3,
+       RunAdd},
+      {"create",
+       "NAME",
+       "create a new dict",
+       "Creates the dict NAME with room for --max-items entries and "
+       "--heap-size bytes of keys and values. Exit 1 if it already exists "
+       "(nothing is wiped).",
+       {"max_items", "heap_size"},
+       1,
+       1,
+       RunCreate},
+      {"unlink",
+       "NAME",
+       "remove a dict's name",
+       "Removes the dict from /dev/shm. Processes that have it open keep "
+       "using it until they close it. Exit 1 if it does not exist.",
+       {},
+       1,
+       1,
+       RunUnlink},
+      {"dump",
+       "NAME",
+       "write every entry as JSON lines (sorted by key)",
+       "Writes a header line and then one JSON object per entry, sorted by "
+       "key: {\"key\":...,\"value\":...}, where a key or value that is not "
+       "UTF-8 text is written as \"key_base64\" / \"value_base64\". "
+       "`zcipc load` reads it back.",
+       {"lock_timeout"},
+       1,
+       1,
+       RunDump},
+      {"load",
+       "NAME",
+       "read JSON lines (from dump) on stdin into a dict",
+       "Reads the output of `zcipc dump` from stdin and puts every entry "
+       "into NAME, creating the dict if it does not exist (with the dumped "
+       "dict's --max-items and --heap-size unless given). The whole input is "
+       "parsed before anything is written: a bad line changes nothing.",
+       {"max_items", "heap_size", "lock_timeout"},
+       1,
+       1,
+       RunLoad},
+      {"bench",
+       "NAME",
+       "quick single-process read/write figures",
+       "Creates NAME as a scratch dict (exit 1 if it exists), times inserts, "
+       "lock-free reads (hits and misses), in-place replacements, counter "
+       "adds and erases in this one process, prints ns per operation, and "
+       "unlinks the dict.",
+       {"keys", "value_size", "duration", "json"},
+       1,
+       1,
+       RunBench},
+  };
+  return *commands;
+}
+
+namespace {
+
+// The flags given on the command line (for FlagWasGiven).
+std::set<std::string>& GivenFlags() {
+  static auto* given = new std::set<std::string>;
+  return *given;
+}
+
+constexpr char kOverview[] =
+    "zcipc: list, inspect, check, edit, dump and load zcipc shared-memory\n"
+    "dicts (/dev/shm/zcipc.<name>).\n";
+
+constexpr char kExitCodes[] =
+    "Exit codes: 0 ok, 1 not found or failed (a missing dict or key, a "
+    "failed\ncheck, an error from the dict), 2 usage.\n";
+
+const Command* FindCommand(absl::string_view name) {
+  for (const Command& c : Commands()) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+std::string FlagDisplayName(absl::string_view name) {
+  return absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}}));
+}
+
+std::string GeneralHelp() {
+  std::string out = absl::StrCat(kOverview,
+                                 "\nusage: zcipc COMMAND [ARGS] "
+                                 "[FLAGS]\n\ncommands:\n");
+  for (const Command& c : Commands()) {
+    std::string left = absl::StrCat(c.name, " ", c.usage);
+    left.resize(std::max<size_t>(left.size(), 22), ' ');
+    absl::StrAppend(&out, "  ", left, "  ", c.summary, "\n");
+  }
+  absl::StrAppend(&out,
+                  "\n'zcipc help COMMAND' or 'zcipc COMMAND --help' shows a "
+                  "command's flags.\n",
+                  kExitCodes);
+  return out;
+}
+
+// Wraps text at 76 columns after `indent` spaces.
+std::string Wrap(absl::string_view text, size_t indent) {
+  std::string out, line(indent, ' ');
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(' ', start);
+    if (end == absl::string_view::npos) end = text.size();
+    absl::string_view word = text.substr(start, end - start);
+    if (line.size() > indent && line.size() + 1 + word.size() > 76) {
+      absl::StrAppend(&out, line, "\n");
+      line.assign(indent, ' ');
+    }
+    if (line.size() > indent) line += ' ';
+    absl::StrAppend(&line, word);
+    start = end + 1;
+  }
+  if (line.size() > indent) absl::StrAppend(&out, line, "\n");
+  return out;
+}
+
+std::string CommandHelp(const Command& c) {
+  std::string out =
+      absl::StrCat("usage: zcipc ", c.name, *c.usage ? " " : "", c.usage,
+                   c.flags.empty() ? "" : " [FLAGS]", "\n\n", Wrap(c.help, 0));
+  if (!c.flags.empty()) absl::StrAppend(&out, "\nflags:\n");
+  for (const char* name : c.flags) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) continue;
+    std::string value =
+        flag->IsOfType<bool>() ? "" : absl::StrCat("=", flag->DefaultValue());
+    absl::StrAppend(&out, "  ", FlagDisplayName(name), value, "\n",
+                    Wrap(flag->Help(), 6));
+  }
+  absl::StrAppend(&out, "\n", kExitCodes);
+  return out;
+}
+
+bool IsHelp(absl::string_view arg) {
+  return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help";
+}
+
+// "-5", "-0x10": a negative number is an argument, never a flag.
+bool IsNegativeNumber(absl::string_view arg) {
+  return arg.size() >= 2 && arg[0] == '-' &&
+         absl::ascii_isdigit(static_cast<unsigned char>(arg[1]));
+}
+
+// Parses one flag token (and maybe its value, the next token). Returns
+// kOk, or prints the error and returns kUsage.
+int ParseFlag(const Command& command, const std::vector<std::string>& args,
+              size_t* i) {
+  const Invocation inv{command.name, {}};
+  absl::string_view token = args[*i];
+  absl::string_view body =
+      absl::StripPrefix(absl::StripPrefix(token, "-"), "-");
+  std::string name(body.substr(0, body.find('=')));
+  absl::StrReplaceAll({{"-", "_"}}, &name);
+  bool has_value = body.find('=') != absl::string_view::npos;
+  std::string value =
+      has_value ? std::string(body.substr(body.find('=') + 1)) : "";
+  auto accepts = [&](const std::string& n) {
+    return std::find_if(command.flags.begin(), command.flags.end(),
+                        [&](const char* f) { return n == f; }) !=
+           command.flags.end();
+  };
+  // --noflag for a boolean --flag, as Abseil spells it (and --no-flag).
+  if (!accepts(name) && !has_value && absl::StartsWith(name, "no")) {
+    std::string positive =
+        std::string(absl::StripPrefix(absl::StripPrefix(name, "no"), "_"));
+    const absl::CommandLineFlag* f = absl::FindCommandLineFlag(positive);
+    if (accepts(positive) && f != nullptr && f->IsOfType<bool>()) {
+      name = positive;
+      has_value = true;
+      value = "false";
+    }
+  }
+  if (!accepts(name)) {
+    return UsageError(inv, absl::StrCat("unknown flag ", token, " (see zcipc ",
+                                        command.name, " --help)"));
+  }
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag == nullptr) {
+    return UsageError(inv, absl::StrCat("flag ", name, " is not defined"));
+  }
+  if (!has_value) {
+    if (flag->IsOfType<bool>()) {
+      value = "true";
+    } else if (*i + 1 < args.size()) {
+      value = args[++*i];
+    } else {
+      return UsageError(
+          inv, absl::StrCat("flag ", FlagDisplayName(name), " needs a value"));
+    }
+  }
+  std::string error;
+  if (!flag->ParseFrom(value, &error)) {
+    return UsageError(inv, absl::StrCat("bad value for ", FlagDisplayName(name),
+                                        ": ", error));
+  }
+  GivenFlags().insert(name);
+  return kOk;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    fprintf(stderr, "%s", GeneralHelp().c_str());
+    return kUsage;
+  }
+  if (IsHelp(args[0])) {
+    if (args.size() == 1) {
+      printf("%s", GeneralHelp().c_str());
+      return kOk;
+    }
+    const Command* c = FindCommand(args[1]);
+    if (c == nullptr) {
+      fprintf(stderr, "zcipc: unknown command '%s' (see zcipc help)\n",
+              args[1].c_str());
+      return kUsage;
+    }
+    printf("%s", CommandHelp(*c).c_str());
+    return kOk;
+  }
+  const Command* command = FindCommand(args[0]);
+  if (command == nullptr) {
+    fprintf(stderr, "zcipc: unknown command '%s' (see zcipc help)\n",
+            args[0].c_str());
+    return kUsage;
+  }
+  Invocation inv{command->name, {}};
+  bool only_args = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (only_args || a == "-" || a.empty() || a[0] != '-' ||
+        IsNegativeNumber(a)) {
+      inv.args.push_back(a);
+    } else if (a == "--") {
+      only_args = true;
+    } else if (a == "-h" || a == "--help" || a == "-help") {
+      printf("%s", CommandHelp(*command).c_str());
+      return kOk;
+    } else if (int code = ParseFlag(*command, args, &i); code != kOk) {
+      return code;
+    }
+  }
+  if (inv.args.size() < command->min_args ||
+      inv.args.size() > command->max_args) {
+    return UsageError(
+        inv,
+        absl::StrCat(inv.args.size() < command->min_args ? "missing arguments"
+                                                         : "too many arguments",
+                     "\nusage: zcipc ", command->name, " ", command->usage,
+                     " (see zcipc ", command->name, " --help)"));
+  }
+  if (absl::GetFlag(FLAGS_hex) && absl::GetFlag(FLAGS_base64)) {
+    return UsageError(inv, "--hex and --base64 exclude each other");
+  }
+  return command->run(inv);
+}
+
+bool FlagWasGiven(absl::string_view name) {
+  return GivenFlags().count(std::string(name)) != 0;
+}
+
+int UsageError(const Invocation& inv, absl::string_view message) {
+  fprintf(stderr, "zcipc %s: %s\n", inv.command.c_str(),
+          std::string(message).c_str());
+  return kUsage;
+}
+
+std::string Describe(const absl::Status& status) {
+  std::string code =
+      absl::AsciiStrToLower(absl::StatusCodeToString(status.code()));
+  absl::StrReplaceAll({{"_", " "}}, &code);
+  if (status.message().empty()) return code;
+  return absl::StrCat(code, ": ", status.message());
+}
+
+int Fail(const Invocation& inv, const absl::Status& status) {
+  fprintf(stderr, "zcipc %s: %s\n", inv.command.c_str(),
+          Describe(status).c_str());
+  return absl::IsInvalidArgument(status) ? kUsage : kFailed;
+}
+
+Options OptionsFromFlags() {
+  Options options;
+  options.lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
+  options.max_items = absl::GetFlag(FLAGS_max_items);
+  options.heap_size = absl::GetFlag(FLAGS_heap_size).bytes;
+  return options;
+}
+
+absl::StatusOr<ZeroCopyDict> AttachDict(const std::string& name) {
+  absl::StatusOr<ZeroCopyDict> dict =
+      ZeroCopyDict::Attach(name, OptionsFromFlags());
+  if (absl::IsNotFound(dict.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("no dict \"", name, "\" (/dev/shm/zcipc.", name,
+                     " does not exist; zcipc ls lists the dicts)"));
+  }
+  return dict;
+}
+
+Encoding EncodingFromFlags() {
+  if (absl::GetFlag(FLAGS_hex)) return Encoding::kHex;
+  if (absl::GetFlag(FLAGS_base64)) return Encoding::kBase64;
+  return Encoding::kText;
+}
+
+absl::StatusOr<std::string> ReadStdin() {
+  std::string data;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::ErrnoToStatus(errno, "reading stdin");
+    if (n == 0) return data;
+    data.append(buf, static_cast<size_t>(n));
+  }
+}
+
+bool WriteStdout(absl::string_view bytes) {
+  fflush(stdout);
+  return fwrite(bytes.data(), 1, bytes.size(), stdout) == bytes.size() &&
+         fflush(stdout) == 0;
+}
+
+}  // namespace cli
+}  // namespace zcipc

@@ -1,0 +1,32 @@
+#include "tools/zcipc/flags.h"
+
+#include "absl/flags/flag.h"
+
+ABSL_FLAG(bool, json, false, "print JSON instead of text");
+ABSL_FLAG(bool, hex, false,
+          "keys and values are hex, on the command line, on stdin and in the "
+          "output");
+ABSL_FLAG(bool, base64, false,
+          "keys and values are base64, on the command line, on stdin and in "
+          "the output");
+ABSL_FLAG(bool, raw, false,
+          "write the value's exact bytes, without a newline (for binary "
+          "values: zcipc get d k --raw > file)");
+ABSL_FLAG(bool, int64, false,
+          "print the value as a counter (the 8-byte little-endian int64 that "
+          "add keeps)");
+ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(10),
+          "longest wait for the writer lock (and for a dict being created)");
+ABSL_FLAG(uint64_t, max_items, 10000,
+          "entries the new dict holds at most (a hard limit)");
+ABSL_FLAG(zcipc::cli::ByteSize, heap_size, zcipc::cli::ByteSize{100ull << 20},
+          "bytes for keys and values: 4096, 64KiB, 64MiB, 1.5GB (K/M/G = "
+          "1024^n, KB/MB/GB = 1000^n)");
+ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
+          "time between refreshes: 500ms, 2s");
+ABSL_FLAG(int64_t, count, 0, "refreshes before exiting (0: until Ctrl-C)");
+ABSL_FLAG(uint64_t, keys, 10000, "distinct keys");
+ABSL_FLAG(zcipc::cli::ByteSize, value_size, zcipc::cli::ByteSize{100},
+          "bytes per value");
+ABSL_FLAG(absl::Duration, duration, absl::Milliseconds(300),
+          "how long each timed phase runs");
