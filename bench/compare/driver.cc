@@ -118,6 +118,13 @@ std::string Memory() {
   return absl::StrFormat("%.1f GiB", static_cast<double>(si.totalram) * si.mem_unit / (1ull << 30));
 }
 
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  f >> a >> b >> c;
+  return f ? absl::StrCat(a, " ", b, " ", c) : "unknown";
+}
+
 std::string UtcNow() {
   time_t t = time(nullptr);
   struct tm tm;
@@ -203,6 +210,7 @@ int Main(int argc, char** argv) {
   info.cpu_model = CpuModel();
   info.kernel = Kernel();
   info.memory = Memory();
+  info.load_start = LoadAverage();
   Settings& s = info.settings;
   s.phase_seconds = absl::GetFlag(FLAGS_phase_seconds);
   s.insert_seconds = absl::GetFlag(FLAGS_insert_seconds);
@@ -326,6 +334,7 @@ int Main(int argc, char** argv) {
   if (!redis_dir.empty()) std::filesystem::remove_all(redis_dir, ec);
 
   info.wall_seconds = (NowNanos() - t0) / 1e9;
+  info.load_end = LoadAverage();
   std::vector<Target> targets = EvaluateTargets(info, results);
   bool ok = true;
   const std::string json = absl::GetFlag(FLAGS_json_out);

@@ -452,6 +452,8 @@ bool WriteJson(const std::string& path, const RunInfo& info,
   f << "  \"versions\": " << Json(info.versions) << ",\n";
   f << "  \"driver_seconds\": " << Num(info.wall_seconds) << ",\n";
   f << "  \"clock_overhead_ns_p50\": " << Num(info.clock_overhead_ns) << ",\n";
+  f << "  \"load_average_start\": " << Json(info.load_start) << ",\n";
+  f << "  \"load_average_end\": " << Json(info.load_end) << ",\n";
   f << "  \"settings\": {\"phase_seconds\": " << Num(s.phase_seconds)
     << ", \"insert_seconds\": " << Num(s.insert_seconds) << ", \"mp_seconds\": " << Num(s.mp_seconds)
     << ", \"reps\": " << s.reps << ", \"batch\": " << s.batch << ", \"readers\": ["
@@ -577,11 +579,18 @@ bool WriteMarkdown(const std::string& path, const RunInfo& info,
     << info.memory << " RAM, kernel " << info.kernel << "\n"
     << "- **Peers:** " << info.versions << "\n"
     << "- **Driver time:** " << absl::StrFormat("%.0f s", info.wall_seconds)
-    << " (without setup and build)\n";
+    << " (without setup and build)\n"
+    << "- **Load average** (1, 5, 15 min) at the start: " << info.load_start
+    << "; at the end: " << info.load_end
+    << " (the driver itself keeps 1 to 4 processes busy; the rest is other work on "
+       "the machine)\n";
   for (const std::string& sk : info.skipped) f << "- **Skipped:** " << sk << "\n";
-  f << "\n> The machine is a shared, noisy 2-core VM: figures move by 10-30% between "
-       "runs, more for system-call-bound rows. Ratios are measured in the same run; "
-       "read them as approximate.\n\n";
+  f << "\n> The machine is a shared, noisy 2-core VM: other work runs on it at the "
+       "same time (see the load average). Figures move by 10-30% between runs when "
+       "it is quiet and by 2x or more when other processes compete for the two CPUs; "
+       "ratios are measured in the same run (the single-process targets side by "
+       "side, see \"Paired measurements\"), but a ratio near its limit can land on "
+       "either side from one run to the next. Read them as approximate.\n\n";
 
   // Headline.
   const uint64_t hs = kTargetSize;
@@ -666,28 +675,39 @@ bool WriteMarkdown(const std::string& path, const RunInfo& info,
     }
   }
 
-  // Observations computed from the data: readers starved by the writer.
-  std::vector<std::string> observations;
+  // Observations computed from the data: readers starved by the writer
+  // (under 10% of the configuration's single-process read rate).
+  std::vector<std::string> order;
+  std::map<std::string, std::pair<int, std::vector<std::string>>> starved;  // config -> runs, cases
   for (const Result& r : results) {
     if (r.phase != "readers" || !r.available || r.peer == "Redis") continue;
     const Result* alone = Find(results, r.peer, r.mode, r.keys, r.value_size, "read_hit");
-    if (!Usable(alone) || r.ops_per_sec >= 0.1 * alone->ops_per_sec) continue;
-    std::string o = absl::StrFormat(
-        "%s, %s keys, %d B, R=%d: the readers made %s/s under the writer, %.1f%% of its "
-        "single-process read rate (%s/s).",
-        r.config, KeysLabel(r.keys), r.value_size, r.readers, FormatRate(r.ops_per_sec),
-        100 * r.ops_per_sec / alone->ops_per_sec, FormatRate(alone->ops_per_sec));
-    if (r.peer == "Boost.IPC") {
-      o += " Boost's interprocess_sharable_mutex prefers writers: a writer that "
-           "calls lock() sets its exclusive flag and new sharable locks wait until "
-           "it is done; this writer re-locks as soon as it unlocks, so readers get "
-           "in only in the gaps.";
-    }
-    observations.push_back(o);
+    if (!Usable(alone)) continue;
+    auto& entry = starved[r.config];
+    if (entry.first++ == 0) order.push_back(r.config);
+    if (r.ops_per_sec >= 0.1 * alone->ops_per_sec) continue;
+    entry.second.push_back(absl::StrFormat("%s keys %d B R=%d: %s/s (%.1f%%)", KeysLabel(r.keys),
+                                           r.value_size, r.readers, FormatRate(r.ops_per_sec),
+                                           100 * r.ops_per_sec / alone->ops_per_sec));
   }
-  if (!observations.empty()) {
-    f << "\n### Observations\n\n";
-    for (const std::string& o : observations) f << "- " << o << "\n";
+  bool any_starved = false;
+  for (const std::string& config : order) any_starved |= !starved[config].second.empty();
+  if (any_starved) {
+    f << "\n### Observations\n\nReaders starved under the writer (aggregate under 10% of the "
+         "configuration's own single-process read rate):\n\n";
+    for (const std::string& config : order) {
+      const auto& [runs, cases] = starved[config];
+      if (cases.empty()) continue;
+      f << "- **" << config << "**, " << cases.size() << " of " << runs << " runs: "
+        << absl::StrJoin(cases, "; ") << ".";
+      if (config.rfind("Boost.IPC", 0) == 0) {
+        f << " Boost's `interprocess_sharable_mutex` prefers writers: a writer that "
+             "calls `lock()` sets its exclusive flag and new sharable locks wait until "
+             "it is done; this writer re-locks as soon as it unlocks, so readers get in "
+             "only in the gaps.";
+      }
+      f << "\n";
+    }
   }
 
   // Paired measurements.

@@ -23,6 +23,7 @@ struct RunInfo {
   std::string versions;  // of the peers' libraries and server
   double wall_seconds = 0;  // of the driver
   double clock_overhead_ns = 0;  // p50 of an empty timed section
+  std::string load_start, load_end;  // /proc/loadavg (1, 5, 15 min)
   Settings settings;
   std::vector<uint64_t> keys;
   std::vector<uint64_t> sizes;
