@@ -232,16 +232,14 @@ absl::Status DictImpl::Locate(absl::string_view op, absl::string_view key,
                               Located* at) const {
   if (key.size() > kMaxKeySize) return KeyTooLong(op, key.size());
   at->hash = index::HashKey(key);
-  absl::Status s = index_.FindForWrite(key, at->hash, &at->slot, &at->insert_at);
+  absl::Status s = index_.FindForWrite(key, at->hash, &at->slot,
+                                       &at->insert_at, &at->entry);
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(Where(op), ": ", s.message()));
   }
   at->found = at->slot != ~uint64_t{0};
   if (at->found) {
     at->block = index_.slot(at->slot).block.load(std::memory_order_relaxed);
-    if (!index_.ParseEntry(at->block, &at->entry)) {  // FindForWrite parsed it
-      return absl::InternalError(absl::StrCat(Where(op), ": entry changed"));
-    }
   }
   return absl::OkStatus();
 }

@@ -12,7 +12,8 @@ absl::Status Index::Corrupt(uint64_t block) {
 }
 
 absl::Status Index::FindForWrite(absl::string_view key, uint64_t hash,
-                                 uint64_t* found, uint64_t* insert_at) const {
+                                 uint64_t* found, uint64_t* insert_at,
+                                 Entry* entry) const {
   constexpr uint64_t kNone = ~uint64_t{0};
   *found = kNone;
   *insert_at = kNone;
@@ -34,6 +35,7 @@ absl::Status Index::FindForWrite(absl::string_view key, uint64_t hash,
     if (e.key_len == key.size() &&
         relaxed::EqualsShared(e.key, key.data(), key.size())) {
       *found = i;
+      *entry = e;
       return absl::OkStatus();
     }
   }

@@ -216,8 +216,10 @@ class Index {
   // *insert_at = where an insert would go (the first tombstone on the path,
   // else the empty slot that ended it; ~0 if the table has neither).
   // DataLoss for a live slot whose block does not parse.
+  // When found, *entry is the parsed entry (so callers need not parse again).
   absl::Status FindForWrite(absl::string_view key, uint64_t hash,
-                            uint64_t* found, uint64_t* insert_at) const;
+                            uint64_t* found, uint64_t* insert_at,
+                            Entry* entry) const;
 
   // Writes `hash` and `block` into slot i under its seqlock.
   void Publish(uint64_t i, uint64_t hash, uint64_t block);
