@@ -46,7 +46,9 @@ using ::zcipc_test::ToString;
 using ::zcipc_test::WaitChild;
 
 constexpr int kKeys = 48;
-constexpr size_t kPadding = 9000;  // values from ~30 B to ~9 KB
+// Values up to ~200 KB keep the writer copying long enough that random kills
+// land inside writes (with ~9 KB values some runs saw no repair at all).
+constexpr size_t kPadding = 200000;
 constexpr int kRounds = 40;
 constexpr int kOpsPerRound = 1600;
 
@@ -104,7 +106,7 @@ TEST(Kf13KilledWriterTest, EveryAcknowledgedWriteSurvivesAndNothingIsTorn) {
   ScopedName name("kf13");
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name.name(), MakeOptions(500, 8 << 20)));
+      ZeroCopyDict::Create(name.name(), MakeOptions(500, 64 << 20)));
   std::mt19937_64 rng(13);
   State state;  // the dict's verified state between rounds
   uint64_t generation = 0;
