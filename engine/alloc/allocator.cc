@@ -110,8 +110,8 @@ absl::Status Allocator::InsertFree(uint64_t offset, uint64_t size) {
   ctl_->heads[fl][sl] = offset;
   ctl_->fl_bitmap |= 1ull << fl;
   ctl_->sl_bitmap[fl] |= 1ull << sl;
-  ctl_->free_bytes.fetch_add(size, std::memory_order_relaxed);
-  ctl_->free_blocks.fetch_add(1, std::memory_order_relaxed);
+  layout::AddUnderLock(ctl_->free_bytes, size);
+  layout::AddUnderLock(ctl_->free_blocks, 1);
   return absl::OkStatus();
 }
 
@@ -135,8 +135,8 @@ absl::Status Allocator::RemoveFree(uint64_t offset, uint64_t size) {
     ctl_->sl_bitmap[fl] &= ~(1ull << sl);
     if (ctl_->sl_bitmap[fl] == 0) ctl_->fl_bitmap &= ~(1ull << fl);
   }
-  ctl_->free_bytes.fetch_sub(size, std::memory_order_relaxed);
-  ctl_->free_blocks.fetch_sub(1, std::memory_order_relaxed);
+  layout::SubUnderLock(ctl_->free_bytes, size);
+  layout::SubUnderLock(ctl_->free_blocks, 1);
   return absl::OkStatus();
 }
 
@@ -206,17 +206,18 @@ absl::StatusOr<uint64_t> Allocator::Allocate(uint64_t size) {
     Store(b + bsize, Load(b + bsize) & ~kPrevFreeBit);
   }
   Store(b, bsize);  // allocated; the block before is allocated (invariant 2)
-  ctl_->used_bytes.fetch_add(bsize, std::memory_order_relaxed);
-  ctl_->used_blocks.fetch_add(1, std::memory_order_relaxed);
+  layout::AddUnderLock(ctl_->used_bytes, bsize);
+  layout::AddUnderLock(ctl_->used_blocks, 1);
   return b;
 }
 
 absl::Status Allocator::Free(uint64_t offset) {
   uint64_t size = AllocatedSize(offset);
-  if (size == 0) return Corrupt("free of a block that is not allocated", offset);
+  if (size == 0)
+    return Corrupt("free of a block that is not allocated", offset);
   uint64_t tag = Load(offset);
-  ctl_->used_bytes.fetch_sub(size, std::memory_order_relaxed);
-  ctl_->used_blocks.fetch_sub(1, std::memory_order_relaxed);
+  layout::SubUnderLock(ctl_->used_bytes, size);
+  layout::SubUnderLock(ctl_->used_blocks, 1);
   uint64_t start = offset;
   uint64_t total = size;
   if (tag & kPrevFreeBit) {
@@ -384,9 +385,8 @@ AllocatorStats Allocator::Stats() const {
     for (int sl = 0; sl < kSLCount; ++sl) {
       SizeClassStats cs;
       std::tie(cs.min_block_size, cs.max_block_size) = ClassRange(fl, sl);
-      for (uint64_t f = ctl_->heads[fl][sl]; f != 0 && ValidOffset(f) &&
-                                             budget > 0;
-           f = Load(f + 8), --budget) {
+      for (uint64_t f = ctl_->heads[fl][sl];
+           f != 0 && ValidOffset(f) && budget > 0; f = Load(f + 8), --budget) {
         uint64_t size = Load(f) & ~kTagFlags;
         ++cs.free_blocks;
         cs.free_bytes += size;
@@ -399,11 +399,10 @@ AllocatorStats Allocator::Stats() const {
       }
     }
   }
-  st.fragmentation =
-      st.free_bytes == 0
-          ? 0.0
-          : 1.0 - static_cast<double>(st.largest_free_block) /
-                      static_cast<double>(st.free_bytes);
+  st.fragmentation = st.free_bytes == 0
+                         ? 0.0
+                         : 1.0 - static_cast<double>(st.largest_free_block) /
+                                     static_cast<double>(st.free_bytes);
   st.exact = true;
   return st;
 }

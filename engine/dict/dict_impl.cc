@@ -38,11 +38,16 @@ std::string DictImpl::Where(absl::string_view op) const {
   return Context(name_, op);
 }
 
-absl::Status DictImpl::Annotate(absl::string_view op, absl::Status s) const {
+absl::Status DictImpl::AnnotateError(absl::string_view op,
+                                     absl::Status s) const {
   if (s.ok() || absl::IsNotFound(s) ||
       absl::StartsWith(s.message(), "dict '")) {
     return s;
   }
+  return absl::Status(s.code(), absl::StrCat(Where(op), ": ", s.message()));
+}
+
+absl::Status DictImpl::Prefix(absl::string_view op, absl::Status s) const {
   return absl::Status(s.code(), absl::StrCat(Where(op), ": ", s.message()));
 }
 
@@ -64,7 +69,8 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   if (!fd.ok()) {
     if (absl::IsAlreadyExists(fd.status())) {
       return absl::AlreadyExistsError(
-          absl::StrCat("dict '", name, "' already exists (Create is "
+          absl::StrCat("dict '", name,
+                       "' already exists (Create is "
                        "exclusive; use Attach or OpenOrCreate)"));
     }
     return fd.status();
@@ -145,8 +151,7 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
     }
     if (absl::Now() >= deadline) {
       return fail(absl::DataLossError(absl::StrCat(
-          "dict '", name, "': segment of ", size,
-          " bytes has no header after ",
+          "dict '", name, "': segment of ", size, " bytes has no header after ",
           absl::FormatDuration(options.lock_timeout),
           " (truncated, or its creator died; Unlink it)")));
     }
@@ -177,8 +182,8 @@ absl::Status DictImpl::LockForWrite(absl::string_view op) {
     s = Repair();
     if (!s.ok()) {
       lock_.Unlock();
-      return absl::Status(s.code(), absl::StrCat(Where(op), ": repair: ",
-                                                 s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat(Where(op), ": repair: ", s.message()));
     }
   }
   return absl::OkStatus();
@@ -228,32 +233,11 @@ absl::Status DictImpl::GetLocked(absl::string_view key, std::string* value) {
   return Annotate("GetLocked", std::move(s));
 }
 
-absl::Status DictImpl::Locate(absl::string_view op, absl::string_view key,
-                              Located* at) const {
-  if (key.size() > kMaxKeySize) return KeyTooLong(op, key.size());
-  at->hash = index::HashKey(key);
-  absl::Status s = index_.FindForWrite(key, at->hash, &at->slot,
-                                       &at->insert_at, &at->entry);
-  if (!s.ok()) {
-    return absl::Status(s.code(), absl::StrCat(Where(op), ": ", s.message()));
-  }
-  at->found = at->slot != ~uint64_t{0};
-  if (at->found) {
-    at->block = index_.slot(at->slot).block.load(std::memory_order_relaxed);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status DictImpl::Store(absl::string_view op, const Located& at,
-                             absl::string_view key, absl::string_view value) {
+absl::Status DictImpl::StoreSlow(absl::string_view op, const Located& at,
+                                 absl::string_view key,
+                                 absl::string_view value) {
   if (value.size() > geometry_.heap_size) return HeapFull(op, value.size());
-  if (at.found) {
-    if (value.size() <= at.entry.value_room &&
-        value.size() <= layout::kJournalBytes) {
-      return UpdateInPlace(at.slot, at.entry, value);
-    }
-    return Relocate(at.slot, at.block, at.hash, key, value);
-  }
+  if (at.found()) return Relocate(at.slot, at.block, at.hash, key, value);
   if (Size() >= geometry_.max_items) {
     return absl::ResourceExhaustedError(absl::StrCat(
         Where(op), ": table full (max_items ", geometry_.max_items, ")"));
@@ -277,7 +261,7 @@ absl::Status DictImpl::EraseLocked(absl::string_view key) {
   Located at;
   absl::Status s = Locate("Erase", key, &at);
   if (!s.ok()) return s;
-  if (!at.found) return absl::NotFoundError("");
+  if (!at.found()) return absl::NotFoundError("");
   return EraseSlot(at.slot, at.block);
 }
 
@@ -286,14 +270,13 @@ absl::Status DictImpl::GetUnderLock(absl::string_view key,
   Located at;
   absl::Status s = Locate("Get", key, &at);
   if (!s.ok()) return s;
-  if (!at.found) return absl::NotFoundError("");
+  if (!at.found()) return absl::NotFoundError("");
   value->resize(at.entry.value_len);
   relaxed::CopyFromShared(&(*value)[0], at.entry.value, at.entry.value_len);
   return absl::OkStatus();
 }
 
-absl::Status DictImpl::UpdateLocked(absl::string_view op,
-                                    absl::string_view key,
+absl::Status DictImpl::UpdateLocked(absl::string_view op, absl::string_view key,
                                     const UpdateFn& fn) {
   Located at;
   absl::Status s = Locate(op, key, &at);
@@ -301,7 +284,7 @@ absl::Status DictImpl::UpdateLocked(absl::string_view op,
   std::optional<absl::string_view> old;
   // The lock holder is the only writer: the old value is stable to read in
   // place (and readers only read).
-  if (at.found) old = absl::string_view(at.entry.value, at.entry.value_len);
+  if (at.found()) old = absl::string_view(at.entry.value, at.entry.value_len);
   std::string out;
   bool write = true;
   s = fn(old, &out, &write);
@@ -326,7 +309,7 @@ absl::Status DictImpl::ForEach(
   absl::flat_hash_set<std::string> emitted;
   std::string key, value;
   auto on_stall = [this] { return RepairIfWriterDead(); };
-    index::Backoff backoff(on_stall);
+  index::Backoff backoff(on_stall);
   for (;;) {
     uint64_t ts = seqlock::ReadBegin(header_->table_seq);
     if (seqlock::IsWriting(ts)) {
@@ -389,10 +372,8 @@ Stats DictImpl::GetStats() const {
   st.load_factor =
       static_cast<double>(st.size) / static_cast<double>(st.slot_count);
   st.heap_size = geometry_.heap_size;
-  st.heap_used =
-      header_->allocator.used_bytes.load(std::memory_order_relaxed);
-  st.heap_free =
-      header_->allocator.free_bytes.load(std::memory_order_relaxed);
+  st.heap_used = header_->allocator.used_bytes.load(std::memory_order_relaxed);
+  st.heap_free = header_->allocator.free_bytes.load(std::memory_order_relaxed);
   st.writes_total = header_->writes_total.load(std::memory_order_relaxed);
   st.purges_total = header_->purges_total.load(std::memory_order_relaxed);
   st.repairs_total = header_->repairs_total.load(std::memory_order_relaxed);

@@ -76,8 +76,13 @@ class DictImpl {
   absl::Status UpdateLocked(absl::string_view op, absl::string_view key,
                             const UpdateFn& fn);
   // Prefixes Where(op) to an error that does not name the dict yet (errors
-  // from the parts: index, allocator). OK and NotFound pass unchanged.
-  absl::Status Annotate(absl::string_view op, absl::Status s) const;
+  // from the parts: index, allocator). OK and NotFound pass unchanged (and
+  // inline: this wraps every write's result).
+  absl::Status Annotate(absl::string_view op, absl::Status s) const {
+    if (ABSL_PREDICT_TRUE(s.ok())) return s;
+    return AnnotateError(op, std::move(s));
+  }
+  absl::Status AnnotateError(absl::string_view op, absl::Status s) const;
 
   // Runs fn with the writer lock held (after any repair).
   absl::Status WithLock(absl::string_view op,
@@ -141,26 +146,47 @@ class DictImpl {
   // --- check.cc ---
   absl::Status CheckLocked() const;
 
-  // Where a key is, or would go (lock held).
+  // Where a key is, or would go (lock held). Filled by Locate; no default
+  // initialisers (the write path's hot struct): Locate sets every field a
+  // caller reads.
   struct Located {
-    uint64_t hash = 0;
-    bool found = false;
-    uint64_t slot = 0;       // when found
-    uint64_t block = 0;      // when found
-    index::Entry entry{};    // when found
-    uint64_t insert_at = 0;  // when not found (~0: no free slot)
+    uint64_t hash;
+    uint64_t slot;       // ~0 when absent
+    uint64_t block;      // when found
+    index::Entry entry;  // when found
+    uint64_t insert_at;  // when not found (~0: no free slot)
+    bool found() const { return slot != ~uint64_t{0}; }
   };
   absl::Status Locate(absl::string_view op, absl::string_view key,
-                      Located* at) const;
+                      Located* at) const {
+    if (ABSL_PREDICT_FALSE(key.size() > kMaxKeySize)) {
+      return KeyTooLong(op, key.size());
+    }
+    at->hash = index::HashKey(key);
+    absl::Status s = index_.FindForWrite(
+        key, at->hash, &at->slot, &at->insert_at, &at->block, &at->entry);
+    if (ABSL_PREDICT_FALSE(!s.ok())) return Prefix(op, std::move(s));
+    return s;
+  }
   // Stores `value` for the located key: in place, relocated, or inserted.
   absl::Status Store(absl::string_view op, const Located& at,
-                     absl::string_view key, absl::string_view value);
+                     absl::string_view key, absl::string_view value) {
+    if (at.found() && value.size() <= at.entry.value_room &&
+        value.size() <= layout::kJournalBytes) {
+      return UpdateInPlace(at.slot, at.block, at.entry, value);
+    }
+    return StoreSlow(op, at, key, value);
+  }
+  absl::Status StoreSlow(absl::string_view op, const Located& at,
+                         absl::string_view key, absl::string_view value);
+  // "dict 'name': op: message".
+  absl::Status Prefix(absl::string_view op, absl::Status s) const;
 
   // The steps of the write protocol (write.cc). Lock held.
   absl::Status Insert(uint64_t slot, uint64_t hash, absl::string_view key,
                       absl::string_view value);
-  absl::Status UpdateInPlace(uint64_t slot, const index::Entry& e,
-                             absl::string_view value);
+  absl::Status UpdateInPlace(uint64_t slot, uint64_t block,
+                             const index::Entry& e, absl::string_view value);
   absl::Status Relocate(uint64_t slot, uint64_t old_block, uint64_t hash,
                         absl::string_view key, absl::string_view value);
   absl::Status EraseSlot(uint64_t slot, uint64_t block);

@@ -54,8 +54,8 @@ absl::Status DictImpl::RebuildIndexFromHeap() {
       return absl::DataLossError(
           absl::StrCat("allocated block ", b.offset, " is not an entry"));
     }
-    live.push_back({0, index::HashKey(absl::string_view(e.key, e.key_len)),
-                    b.offset});
+    live.push_back(
+        {0, index::HashKey(absl::string_view(e.key, e.key_len)), b.offset});
   }
   index_.BeginRebuild();
   index_.FinishRebuild(live);
@@ -72,9 +72,9 @@ absl::Status DictImpl::RebuildAllocatorFromSlots() {
     uint64_t size = alloc_.AllocatedSize(l.block);
     index::Entry e;
     if (size == 0 || !index_.ParseEntry(l.block, &e)) {
-      return absl::DataLossError(absl::StrCat(
-          "slot ", l.slot, " points at block ", l.block,
-          " which is not an allocated entry"));
+      return absl::DataLossError(
+          absl::StrCat("slot ", l.slot, " points at block ", l.block,
+                       " which is not an allocated entry"));
     }
     used.push_back({l.block, size});
   }
@@ -108,7 +108,7 @@ absl::Status DictImpl::Repair() {
         absl::StrCat("intent names slot ", slot, " out of range"));
   }
   if (op != Op::kNone) {
-    header_->repairs_total.fetch_add(1, std::memory_order_relaxed);
+    layout::AddUnderLock(header_->repairs_total, 1);
   }
 
   switch (op) {
@@ -119,8 +119,7 @@ absl::Status DictImpl::Repair() {
         index_.Publish(slot, hash, new_block);
       } else {
         layout::Slot& s = index_.slot(slot);
-        index_.Publish(slot, s.hash.load(std::memory_order_relaxed),
-                       old_block);
+        index_.Publish(slot, s.hash.load(std::memory_order_relaxed), old_block);
       }
       break;
     case Op::kUpdateInPlace:
@@ -158,8 +157,8 @@ absl::Status DictImpl::Repair() {
     case Op::kRepair:
       break;  // the op-specific step finished; the rest follows
     default:
-      return absl::DataLossError(absl::StrCat(
-          "intent record holds unknown op ", static_cast<uint64_t>(op)));
+      return absl::DataLossError(absl::StrCat("intent record holds unknown op ",
+                                              static_cast<uint64_t>(op)));
   }
   // The op-specific step is done. Say so before the steps below, which
   // rewrite state it relied on (RebuildIndexFromHeap needs the free lists
@@ -172,14 +171,13 @@ absl::Status DictImpl::Repair() {
   // Leftover odd sequences without an intent are corruption, not a crash,
   // but closing them is still the only way forward for readers.
   uint64_t closed = index_.CloseOpenSlots();
-  if (seqlock::IsWriting(
-          header_->table_seq.load(std::memory_order_relaxed))) {
+  if (seqlock::IsWriting(header_->table_seq.load(std::memory_order_relaxed))) {
     seqlock::WriteEnd(header_->table_seq);
     ++closed;
   }
   if (op == Op::kNone && closed == 0) return absl::OkStatus();
   if (op == Op::kNone) {
-    header_->repairs_total.fetch_add(1, std::memory_order_relaxed);
+    layout::AddUnderLock(header_->repairs_total, 1);
   }
   absl::Status s = RebuildAllocatorFromSlots();
   if (!s.ok()) return s;

@@ -15,7 +15,7 @@ CrashHook g_crash_hook = nullptr;
 
 // Marks a step of the write protocol for the crash-point tests.
 inline void Step(const char* step) {
-  if (g_crash_hook != nullptr) g_crash_hook(step);
+  if (ABSL_PREDICT_FALSE(g_crash_hook != nullptr)) g_crash_hook(step);
 }
 
 }  // namespace
@@ -42,7 +42,7 @@ void DictImpl::SetPhase(uint64_t phase) {
 }
 
 void DictImpl::EndIntent() {
-  header_->writes_total.fetch_add(1, std::memory_order_relaxed);
+  layout::AddUnderLock(header_->writes_total, 1);
   header_->intent.op.store(static_cast<uint64_t>(Op::kNone),
                            std::memory_order_release);
 }
@@ -88,17 +88,17 @@ absl::Status DictImpl::Insert(uint64_t slot, uint64_t hash,
   index_.Publish(slot, hash, *block);
   SetPhase(layout::kPhasePublished);
   Step("insert.published");
-  header_->size.fetch_add(1, std::memory_order_relaxed);
+  layout::AddUnderLock(header_->size, 1);
   if (old == layout::kTombstoneBlock) {
-    header_->tombstones.fetch_sub(1, std::memory_order_relaxed);
+    layout::SubUnderLock(header_->tombstones, 1);
   }
   EndIntent();
   return absl::OkStatus();
 }
 
-absl::Status DictImpl::UpdateInPlace(uint64_t slot, const index::Entry& e,
+absl::Status DictImpl::UpdateInPlace(uint64_t slot, uint64_t block,
+                                     const index::Entry& e,
                                      absl::string_view value) {
-  uint64_t block = index_.slot(slot).block.load(std::memory_order_relaxed);
   BeginIntent(Op::kUpdateInPlace, slot, block, 0);
   // Redo copy first: if we die while overwriting the value, repair copies
   // it again from here.
@@ -110,8 +110,7 @@ absl::Status DictImpl::UpdateInPlace(uint64_t slot, const index::Entry& e,
   seqlock::WriteBegin(s.seq);
   char* p = base_ + block;
   relaxed::Store64(p + layout::kEntryValueLenOffset, value.size());
-  relaxed::CopyToShared(const_cast<char*>(e.value), value.data(),
-                        value.size());
+  relaxed::CopyToShared(const_cast<char*>(e.value), value.data(), value.size());
   Step("update.copied");
   seqlock::WriteEnd(s.seq);
   SetPhase(layout::kPhasePublished);
@@ -161,9 +160,9 @@ absl::Status DictImpl::EraseSlot(uint64_t slot, uint64_t block) {
   absl::Status s = alloc_.Free(block);
   if (!s.ok()) return s;
   Step("erase.freed");
-  header_->size.fetch_sub(1, std::memory_order_relaxed);
-  uint64_t tombstones =
-      header_->tombstones.fetch_add(1, std::memory_order_relaxed) + 1;
+  layout::SubUnderLock(header_->size, 1);
+  layout::AddUnderLock(header_->tombstones, 1);
+  uint64_t tombstones = header_->tombstones.load(std::memory_order_relaxed);
   EndIntent();
   if (tombstones > geometry_.slot_count / layout::kPurgeDivisor) {
     return Purge();
@@ -182,7 +181,7 @@ absl::Status DictImpl::Purge() {
   index_.FinishRebuild(live);
   Step("purge.rebuilt");
   header_->tombstones.store(0, std::memory_order_relaxed);
-  header_->purges_total.fetch_add(1, std::memory_order_relaxed);
+  layout::AddUnderLock(header_->purges_total, 1);
   header_->intent.op.store(static_cast<uint64_t>(Op::kNone),
                            std::memory_order_release);
   return absl::OkStatus();

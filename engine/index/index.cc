@@ -11,37 +11,6 @@ absl::Status Index::Corrupt(uint64_t block) {
                    " whose header is out of bounds"));
 }
 
-absl::Status Index::FindForWrite(absl::string_view key, uint64_t hash,
-                                 uint64_t* found, uint64_t* insert_at,
-                                 Entry* entry) const {
-  constexpr uint64_t kNone = ~uint64_t{0};
-  *found = kNone;
-  *insert_at = kNone;
-  uint64_t i = hash & mask_;
-  for (uint64_t probes = 0; probes <= mask_; ++probes, i = (i + 1) & mask_) {
-    const layout::Slot& slot = slots_[i];
-    uint64_t block = slot.block.load(std::memory_order_relaxed);
-    if (block == layout::kEmptyBlock) {
-      if (*insert_at == kNone) *insert_at = i;
-      return absl::OkStatus();
-    }
-    if (block == layout::kTombstoneBlock) {
-      if (*insert_at == kNone) *insert_at = i;
-      continue;
-    }
-    if (slot.hash.load(std::memory_order_relaxed) != hash) continue;
-    Entry e;
-    if (!ParseEntry(block, &e)) return Corrupt(block);
-    if (e.key_len == key.size() &&
-        relaxed::EqualsShared(e.key, key.data(), key.size())) {
-      *found = i;
-      *entry = e;
-      return absl::OkStatus();
-    }
-  }
-  return absl::OkStatus();
-}
-
 void Index::Publish(uint64_t i, uint64_t hash, uint64_t block) {
   layout::Slot& slot = slots_[i];
   seqlock::WriteBegin(slot.seq);

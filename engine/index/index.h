@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -65,8 +66,8 @@ struct Entry {
   uint64_t key_len;
   const char* value;
   uint64_t value_len;
-  uint64_t block_size;   // the block's true size (from its tag)
-  uint64_t value_room;   // bytes available for the value in this block
+  uint64_t block_size;  // the block's true size (from its tag)
+  uint64_t value_room;  // bytes available for the value in this block
 };
 
 // Waits out a slot or table whose seqlock is odd: spins, then yields, and
@@ -216,10 +217,41 @@ class Index {
   // *insert_at = where an insert would go (the first tombstone on the path,
   // else the empty slot that ended it; ~0 if the table has neither).
   // DataLoss for a live slot whose block does not parse.
-  // When found, *entry is the parsed entry (so callers need not parse again).
+  // When found, *block is the slot's block and *entry the parsed entry (so
+  // callers need not load or parse again). Inline: it is the write path's
+  // hot loop.
   absl::Status FindForWrite(absl::string_view key, uint64_t hash,
                             uint64_t* found, uint64_t* insert_at,
-                            Entry* entry) const;
+                            uint64_t* found_block, Entry* entry) const {
+    constexpr uint64_t kNone = ~uint64_t{0};
+    uint64_t first_free = kNone;
+    uint64_t i = hash & mask_;
+    for (uint64_t probes = 0; probes <= mask_; ++probes, i = (i + 1) & mask_) {
+      const layout::Slot& slot = slots_[i];
+      uint64_t block = slot.block.load(std::memory_order_relaxed);
+      if (block == layout::kEmptyBlock) {
+        *found = kNone;
+        *insert_at = first_free == kNone ? i : first_free;
+        return absl::OkStatus();
+      }
+      if (block == layout::kTombstoneBlock) {
+        if (first_free == kNone) first_free = i;
+        continue;
+      }
+      if (slot.hash.load(std::memory_order_relaxed) != hash) continue;
+      if (ABSL_PREDICT_FALSE(!ParseEntry(block, entry))) return Corrupt(block);
+      if (entry->key_len == key.size() &&
+          relaxed::EqualsShared(entry->key, key.data(), key.size())) {
+        *found = i;
+        *insert_at = first_free;
+        *found_block = block;
+        return absl::OkStatus();
+      }
+    }
+    *found = kNone;
+    *insert_at = first_free;
+    return absl::OkStatus();
+  }
 
   // Writes `hash` and `block` into slot i under its seqlock.
   void Publish(uint64_t i, uint64_t hash, uint64_t block);

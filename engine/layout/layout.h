@@ -118,6 +118,18 @@ struct alignas(32) Slot {
   std::atomic<uint64_t> reserved;
 };
 
+// Adds to a counter that only the writer-lock holder changes (readers only
+// load it): a relaxed load and store, not a locked read-modify-write, which
+// would cost a full barrier for no benefit under the lock.
+inline void AddUnderLock(std::atomic<uint64_t>& counter, uint64_t delta) {
+  counter.store(counter.load(std::memory_order_relaxed) + delta,
+                std::memory_order_relaxed);
+}
+inline void SubUnderLock(std::atomic<uint64_t>& counter, uint64_t delta) {
+  counter.store(counter.load(std::memory_order_relaxed) - delta,
+                std::memory_order_relaxed);
+}
+
 // What a writer is doing, recorded before it touches anything shared. A
 // process that takes the lock and finds op != kNone knows the previous holder
 // died in the middle and repairs before anything else (engine/dict/repair.cc
@@ -211,8 +223,8 @@ static_assert(offsetof(Slot, seq) == 0 && offsetof(Slot, hash) == 8 &&
                   offsetof(Slot, block) == 16,
               "Slot offsets");
 static_assert(sizeof(Intent) == 64, "Intent size");
-static_assert(sizeof(AllocatorControl) == 8 * (4 + 1 + kFLCount +
-                                               kFLCount * kSLCount + 4),
+static_assert(sizeof(AllocatorControl) ==
+                  8 * (4 + 1 + kFLCount + kFLCount * kSLCount + 4),
               "AllocatorControl size");
 static_assert(std::is_standard_layout<Header>::value, "Header layout");
 static_assert(offsetof(Header, magic) == 0, "magic first");

@@ -41,13 +41,56 @@ inline void Store64(char* shared, uint64_t v) {
 // (keys and values sit in entry blocks that pad each to 8, see
 // engine/layout/layout.h). So the last partial word is moved whole: one
 // load instead of a byte loop. CopyToShared zeroes the padding bytes.
+// Shared-side accesses are always aligned 8-byte words; only the private
+// side is read or written with (in-bounds) overlapping unaligned accesses,
+// so no call ever touches a private byte outside [p, p + n).
 
-// The k < 8 private bytes at p as the low bytes of a word (no call to a
-// variable-length memcpy on the hot path).
-inline uint64_t TailWord(const char* p, size_t k) {
-  uint64_t w = 0;
-  for (size_t j = k; j-- > 0;) w = (w << 8) | static_cast<unsigned char>(p[j]);
-  return w;
+// The k < 8 private bytes at p as the low bytes of a word, for k == n (a
+// private buffer shorter than a word): overlapping 4- or 2-byte loads, no
+// byte loop and no call to a variable-length memcpy.
+inline uint64_t SmallWord(const char* p, size_t k) {
+  if (k >= 4) {
+    uint32_t lo, hi;
+    memcpy(&lo, p, 4);
+    memcpy(&hi, p + k - 4, 4);
+    return uint64_t{lo} | (uint64_t{hi} << (8 * (k - 4)));
+  }
+  if (k >= 2) {
+    uint16_t lo, hi;
+    memcpy(&lo, p, 2);
+    memcpy(&hi, p + k - 2, 2);
+    return uint64_t{lo} | (uint64_t{hi} << (8 * (k - 2)));
+  }
+  return k == 0 ? 0 : static_cast<unsigned char>(p[0]);
+}
+
+// The last k = n - i bytes (1 <= k < 8) of the n private bytes at p, as the
+// low bytes of a word: when n >= 8, one unaligned load of the word that
+// ends at p + n, shifted.
+inline uint64_t TailWord(const char* p, size_t n, size_t i) {
+  if (n >= 8) {
+    uint64_t w;
+    memcpy(&w, p + n - 8, 8);
+    return w >> (8 * (8 - (n - i)));
+  }
+  return SmallWord(p, n);  // i == 0
+}
+
+// Stores the low k bytes of w (k < 8) at p.
+inline void StoreSmall(char* p, uint64_t w, size_t k) {
+  if (k >= 4) {
+    uint32_t lo = static_cast<uint32_t>(w);
+    uint32_t hi = static_cast<uint32_t>(w >> (8 * (k - 4)));
+    memcpy(p + k - 4, &hi, 4);
+    memcpy(p, &lo, 4);
+  } else if (k >= 2) {
+    uint16_t lo = static_cast<uint16_t>(w);
+    uint16_t hi = static_cast<uint16_t>(w >> (8 * (k - 2)));
+    memcpy(p + k - 2, &hi, 2);
+    memcpy(p, &lo, 2);
+  } else if (k == 1) {
+    p[0] = static_cast<char>(w);
+  }
 }
 
 // Copies n shared bytes to private memory.
@@ -66,22 +109,40 @@ inline void CopyFromShared(char* dst, const char* shared, size_t n) {
     memcpy(dst + i, &w, 8);
   }
   if (i < n) {
-    uint64_t w = Load64(shared + i);
-    for (; i < n; ++i, w >>= 8) dst[i] = static_cast<char>(w);  // LE order
+    size_t k = n - i;
+    uint64_t last = Load64(shared + i);
+    if (i >= 8) {
+      // The 8 bytes that end at n: the high bytes of the previous word and
+      // the low k of the last one (little-endian), one unaligned store.
+      uint64_t prev = Load64(shared + i - 8);
+      uint64_t w = (prev >> (8 * k)) | (last << (8 * (8 - k)));
+      memcpy(dst + n - 8, &w, 8);
+    } else {
+      StoreSmall(dst, last, k);
+    }
   }
 }
 
 // Copies n private bytes into shared memory.
 inline void CopyToShared(char* shared, const char* src, size_t n) {
   size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    uint64_t a, b, c, d;
+    memcpy(&a, src + i, 8);
+    memcpy(&b, src + i + 8, 8);
+    memcpy(&c, src + i + 16, 8);
+    memcpy(&d, src + i + 24, 8);
+    Store64(shared + i, a);
+    Store64(shared + i + 8, b);
+    Store64(shared + i + 16, c);
+    Store64(shared + i + 24, d);
+  }
   for (; i + 8 <= n; i += 8) {
     uint64_t w;
     memcpy(&w, src + i, 8);
     Store64(shared + i, w);
   }
-  if (i < n) {
-    Store64(shared + i, TailWord(src + i, n - i));
-  }
+  if (i < n) Store64(shared + i, TailWord(src, n, i));
 }
 
 // Compares n shared bytes with private ones.
@@ -95,7 +156,7 @@ inline bool EqualsShared(const char* shared, const char* p, size_t n) {
   if (i < n) {
     // Little-endian: the first n - i bytes are the low ones.
     uint64_t mask = ~uint64_t{0} >> (8 * (8 - (n - i)));
-    if ((Load64(shared + i) & mask) != TailWord(p + i, n - i)) return false;
+    if ((Load64(shared + i) & mask) != TailWord(p, n, i)) return false;
   }
   return true;
 }

@@ -70,6 +70,9 @@ void Unmap(char* addr, uint64_t size);
 // flock(LOCK_EX | LOCK_NB): true if acquired, false if another open file
 // description holds it.
 absl::StatusOr<bool> TryLockFile(int fd, absl::string_view context);
+// The same without a Status (the writer lock's fast path): 0 if acquired,
+// else the errno (EWOULDBLOCK: another open file description holds it).
+int TryLockFileErrno(int fd);
 void UnlockFile(int fd);
 
 // Futex on a 32-bit word in shared memory (not FUTEX_PRIVATE: the waiters
@@ -82,8 +85,7 @@ void FutexWakeAll(std::atomic<uint32_t>* word);
 int64_t ProcessId();
 // pthread_atfork: prepare runs before fork() in the parent, parent and child
 // after it in each process.
-void RegisterForkHandlers(void (*prepare)(), void (*parent)(),
-                          void (*child)());
+void RegisterForkHandlers(void (*prepare)(), void (*parent)(), void (*child)());
 
 // Monotonic clock in nanoseconds (vDSO, no syscall).
 uint64_t MonotonicNanos();

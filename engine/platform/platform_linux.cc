@@ -71,8 +71,7 @@ absl::StatusOr<int> ShmOpen(const std::string& shm_name,
   return fd;
 }
 
-absl::Status ShmUnlink(const std::string& shm_name,
-                       absl::string_view context) {
+absl::Status ShmUnlink(const std::string& shm_name, absl::string_view context) {
   if (shm_unlink(shm_name.c_str()) != 0) return ErrnoStatus(errno, context);
   return absl::OkStatus();
 }
@@ -138,6 +137,11 @@ absl::StatusOr<bool> TryLockFile(int fd, absl::string_view context) {
   }
   if (errno == EWOULDBLOCK) return false;
   return ErrnoStatus(errno, context);
+}
+
+int TryLockFileErrno(int fd) {
+  if (RetryEintr([&] { return flock(fd, LOCK_EX | LOCK_NB); }) == 0) return 0;
+  return errno;
 }
 
 void UnlockFile(int fd) { flock(fd, LOCK_UN); }
