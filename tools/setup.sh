@@ -15,6 +15,9 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # bench/compare.sh: the peers (LMDB, Boost.Interprocess, Redis + hiredis) and the chart
   liblmdb-dev libboost-dev redis-server libhiredis-dev gnuplot-nox
+  # python/: the extension module's headers, pytest, the wheel test's venv,
+  # and the Python benchmark's Redis client
+  python3-dev python3-pytest python3-venv python3-pip python3-redis
 )
 
 missing=()

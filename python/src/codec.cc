@@ -1,0 +1,363 @@
+#include "python/src/codec.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace zcipc_py {
+namespace {
+
+PyObject* g_dumps = nullptr;
+PyObject* g_loads = nullptr;
+PyObject* g_protocol = nullptr;
+
+constexpr int kMaxTupleDepth = 64;
+
+void AppendLE64(uint64_t v, std::string* out) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  out->append(b, 8);
+}
+
+uint64_t LoadLE64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  }
+  return v;
+}
+
+void AppendVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// Reads a varint from [*p, end). False on truncation or overlong input.
+bool ReadVarint(const char** p, const char* end, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    uint64_t byte = static_cast<unsigned char>(**p);
+    ++*p;
+    result |= (byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool AppendUtf8(PyObject* str, std::string* out) {
+  Py_ssize_t n = 0;
+  const char* s = PyUnicode_AsUTF8AndSize(str, &n);
+  if (s != nullptr) {
+    out->append(s, static_cast<size_t>(n));
+    return true;
+  }
+  // Lone surrogates: not valid UTF-8, but a dict may hold such a str.
+  PyErr_Clear();
+  PyObject* b = PyUnicode_AsEncodedString(str, "utf-8", "surrogatepass");
+  if (b == nullptr) return false;
+  out->append(PyBytes_AS_STRING(b), static_cast<size_t>(PyBytes_GET_SIZE(b)));
+  Py_DECREF(b);
+  return true;
+}
+
+PyObject* DecodeUtf8(const char* p, size_t n) {
+  return PyUnicode_DecodeUTF8(p, static_cast<Py_ssize_t>(n), "surrogatepass");
+}
+
+// An int key: 'i' + int64 when it fits, else 'I' + decimal.
+bool EncodeIntKey(PyObject* key, std::string* out) {
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(key, &overflow);
+  if (v == -1 && PyErr_Occurred()) return false;
+  if (!overflow) {
+    out->push_back('i');
+    AppendLE64(static_cast<uint64_t>(v), out);
+    return true;
+  }
+  // PyNumber_ToBase ignores a subclass's __repr__: the digits are the value.
+  PyObject* digits = PyNumber_ToBase(key, 10);
+  if (digits == nullptr) return false;
+  out->push_back('I');
+  bool ok = AppendUtf8(digits, out);
+  Py_DECREF(digits);
+  return ok;
+}
+
+bool EncodeKeyDepth(PyObject* key, std::string* out, int depth) {
+  if (PyUnicode_Check(key)) {
+    out->push_back('s');
+    return AppendUtf8(key, out);
+  }
+  if (PyBytes_Check(key)) {
+    out->push_back('b');
+    out->append(PyBytes_AS_STRING(key),
+                static_cast<size_t>(PyBytes_GET_SIZE(key)));
+    return true;
+  }
+  if (PyLong_Check(key)) return EncodeIntKey(key, out);  // bool included
+  if (PyFloat_Check(key)) {
+    double d = PyFloat_AS_DOUBLE(key);
+    if (std::isnan(d)) {
+      PyErr_SetString(PyExc_ValueError,
+                      "NaN cannot be a ZeroCopyDict key (it never compares "
+                      "equal, so it could not be found again)");
+      return false;
+    }
+    if (std::isfinite(d) && d == std::floor(d)) {
+      // Integral: the same key as the equal int.
+      PyObject* as_int = PyLong_FromDouble(d);
+      if (as_int == nullptr) return false;
+      bool ok = EncodeIntKey(as_int, out);
+      Py_DECREF(as_int);
+      return ok;
+    }
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    out->push_back('f');
+    AppendLE64(bits, out);
+    return true;
+  }
+  if (key == Py_None) {
+    out->push_back('n');
+    return true;
+  }
+  if (PyTuple_Check(key)) {
+    if (depth >= kMaxTupleDepth) {
+      PyErr_SetString(PyExc_ValueError,
+                      "ZeroCopyDict key: tuples nested too deeply");
+      return false;
+    }
+    out->push_back('t');
+    std::string element;
+    Py_ssize_t n = PyTuple_GET_SIZE(key);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      element.clear();
+      if (!EncodeKeyDepth(PyTuple_GET_ITEM(key, i), &element, depth + 1)) {
+        return false;
+      }
+      AppendVarint(element.size(), out);
+      out->append(element);
+    }
+    return true;
+  }
+  PyErr_Format(PyExc_TypeError,
+               "unsupported ZeroCopyDict key type '%.200s': keys are str, "
+               "bytes, int, float, bool, None or tuples of these",
+               Py_TYPE(key)->tp_name);
+  return false;
+}
+
+PyObject* BadKey() {
+  PyErr_SetString(PyExc_ValueError,
+                  "a key in this ZeroCopyDict was not written by "
+                  "zero_copy_ipc (unknown or truncated encoding)");
+  return nullptr;
+}
+
+PyObject* DecodeKeyRange(const char* p, const char* end) {
+  if (p >= end) return BadKey();
+  char tag = *p++;
+  size_t n = static_cast<size_t>(end - p);
+  switch (tag) {
+    case 's':
+      return DecodeUtf8(p, n);
+    case 'b':
+      return PyBytes_FromStringAndSize(p, static_cast<Py_ssize_t>(n));
+    case 'i':
+      if (n != 8) return BadKey();
+      return PyLong_FromLongLong(static_cast<long long>(LoadLE64(p)));
+    case 'I': {
+      std::string digits(p, n);
+      if (digits.empty() ||
+          digits.find_first_not_of("-0123456789") != std::string::npos) {
+        return BadKey();
+      }
+      return PyLong_FromString(digits.c_str(), nullptr, 10);
+    }
+    case 'f': {
+      if (n != 8) return BadKey();
+      uint64_t bits = LoadLE64(p);
+      double d;
+      std::memcpy(&d, &bits, sizeof d);
+      return PyFloat_FromDouble(d);
+    }
+    case 'n':
+      if (n != 0) return BadKey();
+      Py_RETURN_NONE;
+    case 't': {
+      PyObject* items = PyList_New(0);
+      if (items == nullptr) return nullptr;
+      while (p < end) {
+        uint64_t len = 0;
+        if (!ReadVarint(&p, end, &len) ||
+            len > static_cast<uint64_t>(end - p)) {
+          Py_DECREF(items);
+          return BadKey();
+        }
+        PyObject* item = DecodeKeyRange(p, p + len);
+        if (item == nullptr || PyList_Append(items, item) != 0) {
+          Py_XDECREF(item);
+          Py_DECREF(items);
+          return nullptr;
+        }
+        Py_DECREF(item);
+        p += len;
+      }
+      PyObject* tuple = PyList_AsTuple(items);
+      Py_DECREF(items);
+      return tuple;
+    }
+    default:
+      return BadKey();
+  }
+}
+
+}  // namespace
+
+bool InitCodec() {
+  if (g_dumps != nullptr) return true;
+  PyObject* pickle = PyImport_ImportModule("pickle");
+  if (pickle == nullptr) return false;
+  g_dumps = PyObject_GetAttrString(pickle, "dumps");
+  g_loads = PyObject_GetAttrString(pickle, "loads");
+  Py_DECREF(pickle);
+  g_protocol = PyLong_FromLong(5);
+  return g_dumps != nullptr && g_loads != nullptr && g_protocol != nullptr;
+}
+
+bool EncodeKey(PyObject* key, std::string* out) {
+  return EncodeKeyDepth(key, out, 0);
+}
+
+PyObject* DecodeKey(absl::string_view data) {
+  return DecodeKeyRange(data.data(), data.data() + data.size());
+}
+
+std::string EncodeInt64(int64_t v) {
+  std::string out(1, kIntTag);
+  AppendLE64(static_cast<uint64_t>(v), &out);
+  return out;
+}
+
+bool DecodeInt64(absl::string_view data, int64_t* v) {
+  if (data.size() != kIntSize || data[0] != kIntTag) return false;
+  *v = static_cast<int64_t>(LoadLE64(data.data() + 1));
+  return true;
+}
+
+bool EncodeValue(PyObject* value, std::string* out) {
+  out->clear();
+  if (PyBytes_CheckExact(value)) {
+    out->reserve(1 + static_cast<size_t>(PyBytes_GET_SIZE(value)));
+    out->push_back('B');
+    out->append(PyBytes_AS_STRING(value),
+                static_cast<size_t>(PyBytes_GET_SIZE(value)));
+    return true;
+  }
+  if (PyUnicode_CheckExact(value)) {
+    out->push_back('S');
+    return AppendUtf8(value, out);
+  }
+  if (value == Py_None) {
+    out->push_back('N');
+    return true;
+  }
+  if (value == Py_True || value == Py_False) {
+    out->push_back(value == Py_True ? 'T' : 'X');
+    return true;
+  }
+  if (PyLong_CheckExact(value)) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (v == -1 && PyErr_Occurred()) return false;
+    if (!overflow) {
+      out->push_back('I');
+      AppendLE64(static_cast<uint64_t>(v), out);
+      return true;
+    }
+    // Larger ints are pickled below.
+  }
+  if (PyFloat_CheckExact(value)) {
+    double d = PyFloat_AS_DOUBLE(value);
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    out->push_back('F');
+    AppendLE64(bits, out);
+    return true;
+  }
+  PyObject* pickled =
+      PyObject_CallFunctionObjArgs(g_dumps, value, g_protocol, nullptr);
+  if (pickled == nullptr) return false;
+  if (!PyBytes_Check(pickled)) {
+    Py_DECREF(pickled);
+    PyErr_SetString(PyExc_TypeError, "pickle.dumps did not return bytes");
+    return false;
+  }
+  out->reserve(1 + static_cast<size_t>(PyBytes_GET_SIZE(pickled)));
+  out->push_back('P');
+  out->append(PyBytes_AS_STRING(pickled),
+              static_cast<size_t>(PyBytes_GET_SIZE(pickled)));
+  Py_DECREF(pickled);
+  return true;
+}
+
+PyObject* DecodeValue(absl::string_view data) {
+  if (data.empty()) {
+    PyErr_SetString(PyExc_ValueError,
+                    "an empty value in this ZeroCopyDict was not written by "
+                    "zero_copy_ipc");
+    return nullptr;
+  }
+  const char* p = data.data() + 1;
+  size_t n = data.size() - 1;
+  switch (data[0]) {
+    case 'B':
+      return PyBytes_FromStringAndSize(p, static_cast<Py_ssize_t>(n));
+    case 'S':
+      return DecodeUtf8(p, n);
+    case 'I':
+      if (n != 8) break;
+      return PyLong_FromLongLong(static_cast<long long>(LoadLE64(p)));
+    case 'F': {
+      if (n != 8) break;
+      uint64_t bits = LoadLE64(p);
+      double d;
+      std::memcpy(&d, &bits, sizeof d);
+      return PyFloat_FromDouble(d);
+    }
+    case 'N':
+      if (n != 0) break;
+      Py_RETURN_NONE;
+    case 'T':
+      if (n != 0) break;
+      Py_RETURN_TRUE;
+    case 'X':
+      if (n != 0) break;
+      Py_RETURN_FALSE;
+    case 'P': {
+      // A copy, not a view: unpickling may run code that reads this dict
+      // again on this thread and so reuses the caller's buffer.
+      PyObject* bytes =
+          PyBytes_FromStringAndSize(p, static_cast<Py_ssize_t>(n));
+      if (bytes == nullptr) return nullptr;
+      PyObject* obj = PyObject_CallOneArg(g_loads, bytes);
+      Py_DECREF(bytes);
+      return obj;
+    }
+    default:
+      break;
+  }
+  PyErr_Format(PyExc_ValueError,
+               "a value in this ZeroCopyDict was not written by zero_copy_ipc "
+               "(tag 0x%02x, %zu bytes)",
+               static_cast<unsigned>(static_cast<unsigned char>(data[0])),
+               data.size());
+  return nullptr;
+}
+
+}  // namespace zcipc_py

@@ -1,0 +1,264 @@
+"""zero_copy_ipc: a shared-memory dict for processes on one machine.
+
+The API of the original ``zero-copy-ipc`` package, on the zcipc C++ engine::
+
+    from zero_copy_ipc import ZeroCopyDict
+
+    d = ZeroCopyDict.create("my_dict", max_items=1000, heap_size=10 * 1024 * 1024)
+    d["name"] = "Alice"          # any picklable value; bytes are stored raw
+    other = ZeroCopyDict.attach("my_dict")   # in any process
+    print(other["name"])         # lock-free read
+    d.close()                    # the creator's close() removes the dict
+
+Reads never take a lock (a per-slot seqlock validates them); writes take one
+writer lock (an flock plus a futex) held for a few microseconds. See
+python/README.md in the source tree for the details.
+
+Thread safety: a ZeroCopyDict may be shared by threads; every method is safe
+to call concurrently, and calls that wait for the writer lock release the GIL.
+"""
+
+import atexit
+import collections.abc
+import os
+import threading
+
+from . import _zcipc
+from ._zcipc import CorruptDictError, MAX_KEY_SIZE, decode_key, decode_value
+from ._zcipc import encode_key, encode_value
+
+__all__ = [
+    "ZeroCopyDict",
+    "Batch",
+    "CorruptDictError",
+    "MAX_KEY_SIZE",
+    "unlink",
+    "encode_key",
+    "encode_value",
+    "decode_key",
+    "decode_value",
+]
+__version__ = "2.0.0"
+
+# The original package's minimums (its create() raises them silently).
+MIN_ITEMS = 16
+MIN_HEAP_SIZE = 1024 * 1024
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+_PUT, _DELETE, _ADD = 0, 1, 2
+
+# Dicts this process created and has not closed: removed when it exits, so a
+# script that forgets close() does not leave them in /dev/shm. Keyed by name;
+# the pid guards against a forked child (which inherits this set and the
+# atexit hook) removing its parent's dicts.
+_owned_lock = threading.Lock()
+_owned = {}  # name -> creating pid
+
+
+def _register_owned(name):
+    with _owned_lock:
+        _owned[name] = os.getpid()
+
+
+def _forget_owned(name):
+    with _owned_lock:
+        _owned.pop(name, None)
+
+
+@atexit.register
+def _remove_owned_at_exit():
+    pid = os.getpid()
+    with _owned_lock:
+        names = [n for n, p in _owned.items() if p == pid]
+        _owned.clear()
+    for name in names:
+        try:
+            _zcipc.unlink(name)
+        except OSError:
+            pass
+
+
+def unlink(name):
+    """Removes the dict called ``name`` (handles already open keep working).
+
+    Raises FileNotFoundError if there is none.
+    """
+    _zcipc.unlink(name)
+    _forget_owned(name)
+
+
+def _count(value, what, minimum):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value}")
+    return max(value, minimum)
+
+
+def _timeout(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"lock_timeout must be a number of seconds, not "
+                        f"{type(value).__name__}")
+    return float(value)
+
+
+class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
+    """A dict shared by processes through shared memory.
+
+    Create one with ``ZeroCopyDict.create(name, ...)`` and open it elsewhere
+    with ``ZeroCopyDict.attach(name)``. Keys are str, bytes, int, float,
+    bool, None or tuples of these, compared as a Python dict compares them
+    (``d[1]``, ``d[1.0]`` and ``d[True]`` are the same entry); values are any
+    picklable object. ``keys()``, ``values()`` and ``items()`` return lists
+    (a snapshot), as the original package did; iteration walks a snapshot of
+    the keys taken when it starts.
+
+    Thread safety: safe to share between threads (see the module docstring).
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def create(cls, name, max_items=10000, heap_size=100 * 1024 * 1024,
+               slot_count=None, *, lock_timeout=DEFAULT_LOCK_TIMEOUT):
+        """Creates a new dict; this handle is its owner.
+
+        ``max_items`` entries fit (``slot_count`` is the original package's
+        newer spelling of the same number and wins when given); ``heap_size``
+        bytes hold the keys and values. Values below 16 items and 1 MiB are
+        raised to those minimums. Raises FileExistsError if the name exists
+        (nothing is wiped), ValueError for a bad name.
+        """
+        items = _count(max_items if slot_count is None else slot_count,
+                       "slot_count" if slot_count is not None else "max_items",
+                       MIN_ITEMS)
+        heap = _count(heap_size, "heap_size", MIN_HEAP_SIZE)
+        d = cls._create(name, items, heap, _timeout(lock_timeout))
+        _register_owned(name)
+        return d
+
+    @classmethod
+    def attach(cls, name, *, lock_timeout=DEFAULT_LOCK_TIMEOUT):
+        """Attaches to an existing dict. FileNotFoundError if there is none;
+        ValueError for an empty or bad name; CorruptDictError (a ValueError)
+        for shared memory that is not a valid dict."""
+        return cls._attach(name, _timeout(lock_timeout))
+
+    @classmethod
+    def open(cls, name, max_items=10000, heap_size=100 * 1024 * 1024, *,
+             lock_timeout=DEFAULT_LOCK_TIMEOUT):
+        """Attaches to ``name`` if it exists, else creates it (as owner)."""
+        while True:
+            try:
+                return cls.attach(name, lock_timeout=lock_timeout)
+            except FileNotFoundError:
+                pass
+            try:
+                return cls.create(name, max_items, heap_size,
+                                  lock_timeout=lock_timeout)
+            except FileExistsError:
+                continue  # another process created it meanwhile
+
+    def close(self):
+        """Unmaps the dict. On the owner (the creating handle, in the
+        creating process) it also removes the dict: handles already attached
+        keep working, new attaches raise FileNotFoundError. Idempotent."""
+        if self._close():
+            _forget_owned(self.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+    def __reduce__(self):
+        # Passing a dict to another process (multiprocessing with spawn, a
+        # queue): the receiver attaches by name and is not the owner.
+        return (_attach_by_name, (type(self), self.name))
+
+    def update(self, other=(), /, **kwargs):
+        """Like dict.update, with every write under one hold of the writer
+        lock. Values are encoded (pickled) before the lock is taken."""
+        ops = []
+        if isinstance(other, collections.abc.Mapping):
+            pairs = other.items()
+        elif hasattr(other, "keys"):
+            pairs = ((k, other[k]) for k in other.keys())
+        else:
+            pairs = other
+        for pair in pairs:
+            k, v = pair
+            ops.append((_PUT, encode_key(k), encode_value(v)))
+        for k, v in kwargs.items():
+            ops.append((_PUT, encode_key(k), encode_value(v)))
+        if ops:
+            self._apply(ops)
+
+    def batch(self):
+        """``with d.batch() as b:`` collects writes (``b[k] = v``,
+        ``del b[k]``, ``b.add(k, n)``) and applies them, in order, under one
+        hold of the writer lock when the block ends without an exception
+        (nothing is applied if it raises). Not a transaction: readers may see
+        the batch half applied, and a crash keeps the applied prefix."""
+        return Batch(self)
+
+
+
+def _attach_by_name(cls, name):
+    return cls.attach(name)
+
+
+class Batch:
+    """Writes collected for one hold of the writer lock (see
+    ZeroCopyDict.batch). Keys and values are encoded when they are added,
+    so a bad key raises at once.
+
+    Thread safety: use a Batch from one thread.
+    """
+
+    __slots__ = ("_dict", "_ops")
+
+    def __init__(self, d):
+        self._dict = d
+        self._ops = []
+
+    def __setitem__(self, key, value):
+        self._ops.append((_PUT, encode_key(key), encode_value(value)))
+
+    def __delitem__(self, key):
+        """Removes the key when applied (a missing key is ignored)."""
+        self._ops.append((_DELETE, encode_key(key), None))
+
+    def add(self, key, delta=1):
+        """Adds delta to an int value when applied (absent counts as 0)."""
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise TypeError("add: delta must be int")
+        self._ops.append((_ADD, encode_key(key), delta))
+
+    def update(self, other=(), /, **kwargs):
+        items = other.items() if hasattr(other, "items") else other
+        for k, v in items:
+            self[k] = v
+        for k, v in kwargs.items():
+            self[k] = v
+
+    def __len__(self):
+        return len(self._ops)
+
+    def apply(self):
+        """Applies the collected writes now (one lock hold) and clears them."""
+        ops, self._ops = self._ops, []
+        if ops:
+            self._dict._apply(ops)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.apply()
+        else:
+            self._ops = []
+        return False
