@@ -23,9 +23,41 @@ import collections.abc
 import os
 import threading
 
-from . import _zcipc
-from ._zcipc import CorruptDictError, MAX_KEY_SIZE, decode_key, decode_value
-from ._zcipc import encode_key, encode_value
+
+
+def _load_extension():
+    """The compiled module: beside this file in an installed package or a
+    Bazel runfiles tree; in a source checkout (PYTHONPATH=python) the one
+    `bazel build //python:package` left in bazel-bin/."""
+    try:
+        from . import _zcipc as module
+        return module
+    except ImportError:
+        here = os.path.dirname(os.path.abspath(__file__))
+        built = os.path.join(here, "..", "..", "bazel-bin", "python",
+                             "zero_copy_ipc", "_zcipc.so")
+        if not os.path.exists(built):
+            raise
+    import importlib.machinery
+    import importlib.util
+    import sys
+    loader = importlib.machinery.ExtensionFileLoader(
+        __name__ + "._zcipc", built)
+    spec = importlib.util.spec_from_file_location(
+        __name__ + "._zcipc", built, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    sys.modules[__name__ + "._zcipc"] = module
+    return module
+
+
+_zcipc = _load_extension()
+CorruptDictError = _zcipc.CorruptDictError
+MAX_KEY_SIZE = _zcipc.MAX_KEY_SIZE
+encode_key = _zcipc.encode_key
+encode_value = _zcipc.encode_value
+decode_key = _zcipc.decode_key
+decode_value = _zcipc.decode_value
 
 __all__ = [
     "ZeroCopyDict",
