@@ -49,7 +49,8 @@ namespace {
 
 using Handle = std::shared_ptr<zcipc::ZeroCopyDict>;
 
-PyObject* g_corrupt_error = nullptr;  // zero_copy_ipc.CorruptDictError
+PyObject* g_corrupt_error = nullptr;     // zero_copy_ipc.CorruptDictError
+PyObject* g_table_full_error = nullptr;  // zero_copy_ipc.TableFullError
 
 struct DictObject {
   PyObject_HEAD Handle handle;  // empty once closed
@@ -83,6 +84,16 @@ PyObject* RaiseStatus(const absl::Status& status, PyObject* name, PyObject* key,
       message.find(quoted) == std::string::npos) {
     message = absl::StrCat("ZeroCopyDict ", quoted, ": ", message);
   }
+  if (key != nullptr && status.code() != absl::StatusCode::kNotFound) {
+    PyObject* r = PyObject_Repr(key);
+    const char* text = r != nullptr ? PyUnicode_AsUTF8(r) : nullptr;
+    if (text != nullptr) {
+      absl::StrAppend(&message, " (key ", text, ")");
+    } else {
+      PyErr_Clear();
+    }
+    Py_XDECREF(r);
+  }
   PyObject* type = PyExc_RuntimeError;
   switch (status.code()) {
     case absl::StatusCode::kNotFound:
@@ -105,7 +116,10 @@ PyObject* RaiseStatus(const absl::Status& status, PyObject* name, PyObject* key,
       type = PyExc_ValueError;
       break;
     case absl::StatusCode::kResourceExhausted:
-      type = PyExc_MemoryError;
+      // A full table is also a RuntimeError: what the original raised.
+      type = message.find("table full") != std::string::npos
+                 ? g_table_full_error
+                 : PyExc_MemoryError;
       break;
     case absl::StatusCode::kDeadlineExceeded:
       type = PyExc_TimeoutError;
@@ -1079,7 +1093,20 @@ PyMODINIT_FUNC PyInit__zcipc(void) {
       "The shared memory is not a valid dict (bad magic, truncated, another "
       "format version) or failed an integrity check.",
       PyExc_ValueError, nullptr);
-  if (g_corrupt_error == nullptr ||
+  PyObject* bases =
+      Py_BuildValue("(OO)", PyExc_MemoryError, PyExc_RuntimeError);
+  if (bases == nullptr) {
+    Py_DECREF(m);
+    return nullptr;
+  }
+  g_table_full_error = PyErr_NewExceptionWithDoc(
+      "zero_copy_ipc.TableFullError",
+      "max_items entries are stored already (a MemoryError, and a "
+      "RuntimeError as the original package raised).",
+      bases, nullptr);
+  Py_DECREF(bases);
+  if (g_corrupt_error == nullptr || g_table_full_error == nullptr ||
+      PyModule_AddObjectRef(m, "TableFullError", g_table_full_error) < 0 ||
       PyModule_AddObjectRef(m, "CorruptDictError", g_corrupt_error) < 0 ||
       PyModule_AddObjectRef(m, "Dict",
                             reinterpret_cast<PyObject*>(&kDictType)) < 0 ||

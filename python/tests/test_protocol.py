@@ -315,11 +315,20 @@ def test_create_arguments(name):
         assert d.stats()["slot_count"] == 16
         for i in range(16):
             d[i] = i
-        with pytest.raises(MemoryError):       # table full
+        with pytest.raises(MemoryError) as e:  # table full
             d[16] = 16
+        assert isinstance(e.value, RuntimeError)  # what the original raised
+        assert isinstance(e.value, zero_copy_ipc.TableFullError)
+        assert name in str(e.value)
         assert d.get(99) is None and 99 not in d  # lookups still work
     with pytest.raises(ValueError):
         ZeroCopyDict.create(name, max_items=-1)
+    with pytest.raises(ValueError):
+        ZeroCopyDict.create(name, heap_size=2**64 + 5)   # no wrap-around
+    with pytest.raises(ValueError):
+        ZeroCopyDict.create(name, heap_size=2**62)       # over the engine's 1 TiB
+    with pytest.raises(ValueError):
+        ZeroCopyDict.create(name, lock_timeout=-1)
     with pytest.raises(TypeError):
         ZeroCopyDict.create(name, heap_size="big")
 
@@ -327,8 +336,10 @@ def test_create_arguments(name):
 def test_heap_full_is_memory_error_and_changes_nothing(name):
     with ZeroCopyDict.create(name, max_items=100, heap_size=1 << 20) as d:
         d["a"] = b"1" * 1000
-        with pytest.raises(MemoryError):
+        with pytest.raises(MemoryError) as e:
             d["b"] = b"2" * (2 << 20)
+        assert not isinstance(e.value, RuntimeError)  # heap, not table
+        assert "heap full" in str(e.value)
         with pytest.raises(MemoryError):
             d["a"] = b"3" * (2 << 20)
         assert d["a"] == b"1" * 1000 and "b" not in d

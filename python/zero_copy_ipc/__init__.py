@@ -53,6 +53,7 @@ def _load_extension():
 
 _zcipc = _load_extension()
 CorruptDictError = _zcipc.CorruptDictError
+TableFullError = _zcipc.TableFullError
 MAX_KEY_SIZE = _zcipc.MAX_KEY_SIZE
 encode_key = _zcipc.encode_key
 encode_value = _zcipc.encode_value
@@ -63,6 +64,7 @@ __all__ = [
     "ZeroCopyDict",
     "Batch",
     "CorruptDictError",
+    "TableFullError",
     "MAX_KEY_SIZE",
     "unlink",
     "encode_key",
@@ -122,8 +124,8 @@ def unlink(name):
 def _count(value, what, minimum):
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{what} must be >= 0, got {value}")
+    if value < 0 or value >= 2**63:
+        raise ValueError(f"{what} must be >= 0 and < 2**63, got {value}")
     return max(value, minimum)
 
 
