@@ -7,11 +7,7 @@ set -euo pipefail
 cd "${TEST_SRCDIR:-$(dirname "$0")/../..}/${TEST_WORKSPACE:-zcipc}"
 export PYTHONPATH="$PWD/python"
 export PYTHONDONTWRITEBYTECODE=1
-so=python/zero_copy_ipc/_zcipc.so
-if readelf -d "$so" | grep -q 'libasan'; then
-  export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
-  export ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"
-fi
+source python/tests/preload_sanitizers.sh python/zero_copy_ipc/_zcipc.so
 args=(-q -p no:cacheprovider -o "junit_family=xunit2")
 if [ -n "${XML_OUTPUT_FILE:-}" ]; then args+=("--junitxml=$XML_OUTPUT_FILE"); fi
 exec /usr/bin/python3 -m pytest "${args[@]}" python/tests "$@"

@@ -3,17 +3,14 @@
 # virtual environment (offline) and the installed package works there.
 set -euo pipefail
 wheel="$1"
+preload="$PWD/python/tests/preload_sanitizers.sh"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 /usr/bin/python3 -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install --no-index --quiet "$wheel"
 cd "$tmp"
 # Under --config=asan the module is instrumented: preload the runtimes.
-so="$(ls "$tmp"/venv/lib/python3*/site-packages/zero_copy_ipc/_zcipc.so)"
-if readelf -d "$so" | grep -q 'libasan'; then
-  export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
-  export ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"
-fi
+source "$preload" "$(ls "$tmp"/venv/lib/python3*/site-packages/zero_copy_ipc/_zcipc.so)"
 "$tmp/venv/bin/python" - <<'PY'
 import os
 from zero_copy_ipc import ZeroCopyDict

@@ -1,0 +1,7 @@
+# Sourced by the Python test scripts: when the extension module given as $1
+# was built with --config=asan, preload the sanitizer runtimes into the
+# (uninstrumented) interpreter, which must load them before the module.
+if readelf -d "$1" | grep -q 'libasan'; then
+  export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+  export ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"
+fi
