@@ -908,7 +908,9 @@ PyObject* DictGcStats(PyObject* obj, PyObject*) {
     Py_DECREF(classes);
     return nullptr;
   }
-  if (SetItem(r, "free_blocks", PyLong_FromUnsignedLongLong(st.free_blocks)) ||
+  // size_classes first: SetItem consumes `classes` whatever happens next.
+  if (SetItem(r, "size_classes", classes) ||
+      SetItem(r, "free_blocks", PyLong_FromUnsignedLongLong(st.free_blocks)) ||
       SetItem(r, "free_size", PyLong_FromUnsignedLongLong(st.free_bytes)) ||
       SetItem(r, "total_free_blocks",
               PyLong_FromUnsignedLongLong(st.free_blocks)) ||
@@ -920,8 +922,7 @@ PyObject* DictGcStats(PyObject* obj, PyObject*) {
       SetItem(r, "used_blocks", PyLong_FromUnsignedLongLong(st.used_blocks)) ||
       SetItem(r, "largest_free_block",
               PyLong_FromUnsignedLongLong(st.largest_free_block)) ||
-      SetItem(r, "exact", PyBool_FromLong(st.exact)) ||
-      SetItem(r, "size_classes", classes)) {
+      SetItem(r, "exact", PyBool_FromLong(st.exact))) {
     Py_DECREF(r);
     return nullptr;
   }

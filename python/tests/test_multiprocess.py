@@ -190,27 +190,34 @@ def test_readers_never_see_torn_values(name, method):
         d.check()
 
 
-def test_lock_timeout_is_timeout_error(name):
-    """Another process holds the writer lock (a compare_and_swap whose
-    comparison sleeps, which runs with the lock held): our write gives up
-    after lock_timeout with TimeoutError; reads carry on meanwhile."""
+def _hold_lock_in_child(name, seconds):
+    """Starts a process that holds the dict's writer lock for `seconds`: a
+    compare_and_swap whose comparison (run with the lock held) sleeps.
+    Returns once the lock is held."""
     script = textwrap.dedent(f"""
-        import sys, time
+        import time
         from zero_copy_ipc import ZeroCopyDict
         class SlowEq:
             def __eq__(self, other):
                 print("holding", flush=True)
-                time.sleep(3)
+                time.sleep({seconds})
                 return False
         d = ZeroCopyDict.attach({name!r})
         d.compare_and_swap("k", SlowEq(), 1)
     """)
+    child = subprocess.Popen([sys.executable, "-c", script],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "holding"
+    return child
+
+
+def test_lock_timeout_is_timeout_error(name):
+    """Another process holds the writer lock: our write gives up after
+    lock_timeout with TimeoutError; reads carry on meanwhile."""
     with ZeroCopyDict.create(name, max_items=100, heap_size=1 << 20) as d:
         d["k"] = "v"
-        child = subprocess.Popen([sys.executable, "-c", script],
-                                 stdout=subprocess.PIPE, text=True)
+        child = _hold_lock_in_child(name, 3)
         try:
-            assert child.stdout.readline().strip() == "holding"
             impatient = ZeroCopyDict.attach(name, lock_timeout=0.3)
             start = time.monotonic()
             with pytest.raises(TimeoutError) as e:
@@ -227,22 +234,9 @@ def test_lock_timeout_is_timeout_error(name):
 
 def test_threads_run_while_one_waits_for_the_lock(name):
     """A thread waiting for the writer lock releases the GIL."""
-    script = textwrap.dedent(f"""
-        import time
-        from zero_copy_ipc import ZeroCopyDict
-        class SlowEq:
-            def __eq__(self, other):
-                print("holding", flush=True)
-                time.sleep(1.5)
-                return False
-        d = ZeroCopyDict.attach({name!r})
-        d.compare_and_swap("k", SlowEq(), 1)
-    """)
     with ZeroCopyDict.create(name, max_items=100, heap_size=1 << 20) as d:
         d["k"] = "v"
-        child = subprocess.Popen([sys.executable, "-c", script],
-                                 stdout=subprocess.PIPE, text=True)
-        assert child.stdout.readline().strip() == "holding"
+        child = _hold_lock_in_child(name, 1.5)
         done = threading.Event()
         t = threading.Thread(target=lambda: (d.__setitem__("w", 1),
                                              done.set()))
