@@ -91,43 +91,7 @@ class SharedMapping {
   Shared* shared_ = nullptr;
 };
 
-// A one-shot signal between processes: Fire() writes a byte (or closing the
-// write end makes Wait() return false).
-class Signal {
- public:
-  Signal() {
-    if (pipe(fds_) != 0) fds_[0] = fds_[1] = -1;
-  }
-  ~Signal() {
-    CloseRead();
-    CloseWrite();
-  }
-  bool valid() const { return fds_[0] >= 0; }
-  void Fire() {
-    char c = 1;
-    if (fds_[1] >= 0) (void)!write(fds_[1], &c, 1);
-  }
-  // True when a byte arrived; false on EOF or error.
-  bool Wait() {
-    char c;
-    ssize_t r;
-    do {
-      r = read(fds_[0], &c, 1);
-    } while (r < 0 && errno == EINTR);
-    return r == 1;
-  }
-  void CloseRead() {
-    if (fds_[0] >= 0) close(fds_[0]);
-    fds_[0] = -1;
-  }
-  void CloseWrite() {
-    if (fds_[1] >= 0) close(fds_[1]);
-    fds_[1] = -1;
-  }
-
- private:
-  int fds_[2];
-};
+using Signal = ::zcipc_test::PipeSignal;
 
 // Exit codes of a writer child.
 enum WriterExit {

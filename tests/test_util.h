@@ -246,6 +246,46 @@ inline ChildResult WaitChild(pid_t pid) {
   return result;
 }
 
+// A one-shot signal between processes over a pipe: Fire() writes a byte;
+// Wait() returns true when one arrives, false at EOF (every writer closed).
+class PipeSignal {
+ public:
+  PipeSignal() {
+    if (pipe(fds_) != 0) fds_[0] = fds_[1] = -1;
+  }
+  ~PipeSignal() {
+    CloseRead();
+    CloseWrite();
+  }
+  PipeSignal(const PipeSignal&) = delete;
+  PipeSignal& operator=(const PipeSignal&) = delete;
+
+  bool valid() const { return fds_[0] >= 0; }
+  void Fire() {
+    char c = 1;
+    if (fds_[1] >= 0) (void)!write(fds_[1], &c, 1);
+  }
+  bool Wait() {
+    char c;
+    ssize_t r;
+    do {
+      r = read(fds_[0], &c, 1);
+    } while (r < 0 && errno == EINTR);
+    return r == 1;
+  }
+  void CloseRead() {
+    if (fds_[0] >= 0) close(fds_[0]);
+    fds_[0] = -1;
+  }
+  void CloseWrite() {
+    if (fds_[1] >= 0) close(fds_[1]);
+    fds_[1] = -1;
+  }
+
+ private:
+  int fds_[2];
+};
+
 }  // namespace zcipc_test
 
 #endif  // ZCIPC_TESTS_TEST_UTIL_H_
