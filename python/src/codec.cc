@@ -80,7 +80,8 @@ bool EncodeIntKey(PyObject* key, std::string* out) {
     return true;
   }
   // PyNumber_ToBase ignores a subclass's __repr__: the digits are the value.
-  PyObject* digits = PyNumber_ToBase(key, 10);
+  // Base 16 ("0x1f", "-0x1f"): not subject to the int/str digit limit.
+  PyObject* digits = PyNumber_ToBase(key, 16);
   if (digits == nullptr) return false;
   out->push_back('I');
   bool ok = AppendUtf8(digits, out);
@@ -88,7 +89,7 @@ bool EncodeIntKey(PyObject* key, std::string* out) {
   return ok;
 }
 
-bool EncodeKeyDepth(PyObject* key, std::string* out, int depth) {
+bool EncodeKeyDepth(PyObject* key, std::string* out, int depth, bool lookup) {
   if (PyUnicode_Check(key)) {
     out->push_back('s');
     return AppendUtf8(key, out);
@@ -102,6 +103,13 @@ bool EncodeKeyDepth(PyObject* key, std::string* out, int depth) {
   if (PyLong_Check(key)) return EncodeIntKey(key, out);  // bool included
   if (PyFloat_Check(key)) {
     double d = PyFloat_AS_DOUBLE(key);
+    if (std::isnan(d) && lookup) {
+      // Never stored (writes refuse NaN), so a lookup finds nothing, as a
+      // dict would not find a new NaN object either.
+      out->push_back('f');
+      AppendLE64(0x7ff8000000000000ull, out);
+      return true;
+    }
     if (std::isnan(d)) {
       PyErr_SetString(PyExc_ValueError,
                       "NaN cannot be a ZeroCopyDict key (it never compares "
@@ -137,7 +145,8 @@ bool EncodeKeyDepth(PyObject* key, std::string* out, int depth) {
     Py_ssize_t n = PyTuple_GET_SIZE(key);
     for (Py_ssize_t i = 0; i < n; ++i) {
       element.clear();
-      if (!EncodeKeyDepth(PyTuple_GET_ITEM(key, i), &element, depth + 1)) {
+      if (!EncodeKeyDepth(PyTuple_GET_ITEM(key, i), &element, depth + 1,
+                          lookup)) {
         return false;
       }
       AppendVarint(element.size(), out);
@@ -159,8 +168,8 @@ PyObject* BadKey() {
   return nullptr;
 }
 
-PyObject* DecodeKeyRange(const char* p, const char* end) {
-  if (p >= end) return BadKey();
+PyObject* DecodeKeyRange(const char* p, const char* end, int depth) {
+  if (p >= end || depth > kMaxTupleDepth) return BadKey();
   char tag = *p++;
   size_t n = static_cast<size_t>(end - p);
   switch (tag) {
@@ -174,10 +183,10 @@ PyObject* DecodeKeyRange(const char* p, const char* end) {
     case 'I': {
       std::string digits(p, n);
       if (digits.empty() ||
-          digits.find_first_not_of("-0123456789") != std::string::npos) {
+          digits.find_first_not_of("-0123456789abcdefx") != std::string::npos) {
         return BadKey();
       }
-      return PyLong_FromString(digits.c_str(), nullptr, 10);
+      return PyLong_FromString(digits.c_str(), nullptr, 16);
     }
     case 'f': {
       if (n != 8) return BadKey();
@@ -199,7 +208,7 @@ PyObject* DecodeKeyRange(const char* p, const char* end) {
           Py_DECREF(items);
           return BadKey();
         }
-        PyObject* item = DecodeKeyRange(p, p + len);
+        PyObject* item = DecodeKeyRange(p, p + len, depth + 1);
         if (item == nullptr || PyList_Append(items, item) != 0) {
           Py_XDECREF(item);
           Py_DECREF(items);
@@ -223,19 +232,31 @@ bool InitCodec() {
   if (g_dumps != nullptr) return true;
   PyObject* pickle = PyImport_ImportModule("pickle");
   if (pickle == nullptr) return false;
-  g_dumps = PyObject_GetAttrString(pickle, "dumps");
-  g_loads = PyObject_GetAttrString(pickle, "loads");
+  PyObject* dumps = PyObject_GetAttrString(pickle, "dumps");
+  PyObject* loads = dumps ? PyObject_GetAttrString(pickle, "loads") : nullptr;
+  PyObject* protocol = loads ? PyLong_FromLong(5) : nullptr;
   Py_DECREF(pickle);
-  g_protocol = PyLong_FromLong(5);
-  return g_dumps != nullptr && g_loads != nullptr && g_protocol != nullptr;
+  if (protocol == nullptr) {
+    Py_XDECREF(dumps);
+    Py_XDECREF(loads);
+    return false;
+  }
+  g_dumps = dumps;
+  g_loads = loads;
+  g_protocol = protocol;
+  return true;
 }
 
 bool EncodeKey(PyObject* key, std::string* out) {
-  return EncodeKeyDepth(key, out, 0);
+  return EncodeKeyDepth(key, out, 0, /*lookup=*/false);
+}
+
+bool EncodeLookupKey(PyObject* key, std::string* out) {
+  return EncodeKeyDepth(key, out, 0, /*lookup=*/true);
 }
 
 PyObject* DecodeKey(absl::string_view data) {
-  return DecodeKeyRange(data.data(), data.data() + data.size());
+  return DecodeKeyRange(data.data(), data.data() + data.size(), 0);
 }
 
 std::string EncodeInt64(int64_t v) {
@@ -298,8 +319,9 @@ bool EncodeValue(PyObject* value, std::string* out) {
     PyErr_SetString(PyExc_TypeError, "pickle.dumps did not return bytes");
     return false;
   }
-  out->reserve(1 + static_cast<size_t>(PyBytes_GET_SIZE(pickled)));
-  out->push_back('P');
+  // Assign, not append: pickling may have run code that used this dict on
+  // this thread, and so this buffer, meanwhile.
+  out->assign(1, 'P');
   out->append(PyBytes_AS_STRING(pickled),
               static_cast<size_t>(PyBytes_GET_SIZE(pickled)));
   Py_DECREF(pickled);

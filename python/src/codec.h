@@ -10,13 +10,14 @@
 //   'i' + 8-byte little-endian two's complement               int in int64
 //                                                             (also bool and
 //                                                             integral float)
-//   'I' + decimal digits, optional leading '-'                other int
+//   'I' + hexadecimal "0x..." or "-0x..."                      other int
 //   'f' + 8-byte IEEE-754 double, little-endian               other float
 //   'n'                                                       None
 //   't' + (varint length + element encoding)*                 tuple
 //
-// NaN keys are refused (a NaN is never equal to itself, so a dict could not
-// find it again either).
+// NaN keys are refused by writes (a NaN is never equal to itself, so a dict
+// could not find it again either); lookups of NaN simply find nothing.
+// Tuples nest at most 64 deep, when encoding and when decoding.
 //
 // Values are tagged the same way, with upper-case tags so a value is never
 // mistaken for a key in a dump:
@@ -47,14 +48,17 @@ namespace zcipc_py {
 bool InitCodec();
 
 // Appends the canonical encoding of `key` to *out. False with TypeError
-// (unsupported type) or ValueError (NaN) set.
+// (unsupported type) or ValueError (NaN, nesting) set.
 bool EncodeKey(PyObject* key, std::string* out);
+// As EncodeKey, for a lookup: NaN encodes to bytes no write ever stores.
+bool EncodeLookupKey(PyObject* key, std::string* out);
 // A new reference to the key `data` encodes; nullptr with ValueError set when
 // the bytes are not a key this package wrote.
 PyObject* DecodeKey(absl::string_view data);
 
 // Replaces *out with the encoding of `value`. False with an error set (for
-// example an object pickle refuses).
+// example an object pickle refuses). Pickling may run Python code (which
+// may use *out's owner again): *out is written only after it returns.
 bool EncodeValue(PyObject* value, std::string* out);
 // A new reference to the value `data` encodes; nullptr with an error set.
 PyObject* DecodeValue(absl::string_view data);

@@ -30,6 +30,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <optional>
@@ -68,6 +69,26 @@ thread_local Scratch t_scratch;
 
 enum class Context { kOpen, kKey, kOther };
 
+// KeyError(key), with a tuple key wrapped as dict does (KeyError((1, 2),)).
+PyObject* SetKeyError(PyObject* key) {
+  PyObject* args = PyTuple_Pack(1, key);
+  if (args != nullptr) {
+    PyErr_SetObject(PyExc_KeyError, args);
+    Py_DECREF(args);
+  }
+  return nullptr;
+}
+
+// An OSError subclass with errno and message, like open() raises.
+PyObject* SetOSError(PyObject* type, int err, const std::string& message) {
+  PyObject* args = Py_BuildValue("(is)", err, message.c_str());
+  if (args != nullptr) {
+    PyErr_SetObject(type, args);
+    Py_DECREF(args);
+  }
+  return nullptr;
+}
+
 // Raises the Python exception that fits `status`. `key` (may be null) is
 // the Python key a NotFound refers to.
 PyObject* RaiseStatus(const absl::Status& status, PyObject* name, PyObject* key,
@@ -97,21 +118,12 @@ PyObject* RaiseStatus(const absl::Status& status, PyObject* name, PyObject* key,
   PyObject* type = PyExc_RuntimeError;
   switch (status.code()) {
     case absl::StatusCode::kNotFound:
-      if (key != nullptr) {
-        PyErr_SetObject(PyExc_KeyError, key);
-        return nullptr;
-      }
-      PyErr_SetObject(PyExc_FileNotFoundError,
-                      Py_BuildValue("(is)", ENOENT, message.c_str()));
-      return nullptr;
+      if (key != nullptr) return SetKeyError(key);
+      return SetOSError(PyExc_FileNotFoundError, ENOENT, message);
     case absl::StatusCode::kAlreadyExists:
-      PyErr_SetObject(PyExc_FileExistsError,
-                      Py_BuildValue("(is)", EEXIST, message.c_str()));
-      return nullptr;
+      return SetOSError(PyExc_FileExistsError, EEXIST, message);
     case absl::StatusCode::kPermissionDenied:
-      PyErr_SetObject(PyExc_PermissionError,
-                      Py_BuildValue("(is)", EACCES, message.c_str()));
-      return nullptr;
+      return SetOSError(PyExc_PermissionError, EACCES, message);
     case absl::StatusCode::kInvalidArgument:
       type = PyExc_ValueError;
       break;
@@ -156,10 +168,16 @@ zcipc::ZeroCopyDict* Live(DictObject* self) {
   return self->handle.get();
 }
 
-// Encodes a key into `out`, adding the dict's name to a TypeError.
+// Encodes a key for a write into `out` (NaN refused).
 bool Key(PyObject* key, std::string* out) {
   out->clear();
   return EncodeKey(key, out);
+}
+
+// Encodes a key for a lookup or removal (NaN finds nothing).
+bool LookupKey(PyObject* key, std::string* out) {
+  out->clear();
+  return EncodeLookupKey(key, out);
 }
 
 // Runs fn() with the GIL released.
@@ -202,9 +220,15 @@ const char* NameArg(PyObject* name) {
                  Py_TYPE(name)->tp_name);
     return nullptr;
   }
-  const char* n = PyUnicode_AsUTF8(name);
+  Py_ssize_t size = 0;
+  const char* n = PyUnicode_AsUTF8AndSize(name, &size);
   if (n != nullptr && n[0] == '\0') {
     PyErr_SetString(PyExc_ValueError, "ZeroCopyDict name must not be empty");
+    return nullptr;
+  }
+  if (n != nullptr && std::strlen(n) != static_cast<size_t>(size)) {
+    PyErr_Format(PyExc_ValueError,
+                 "ZeroCopyDict name %R contains a NUL character", name);
     return nullptr;
   }
   return n;
@@ -273,32 +297,19 @@ void DictDealloc(PyObject* obj) {
   Py_TYPE(obj)->tp_free(obj);
 }
 
-// _close() -> True if this call removed the dict's name (owner only).
+// _close(): unmaps (the Python layer removes an owner's name first).
 PyObject* DictClose(PyObject* obj, PyObject*) {
   auto* self = reinterpret_cast<DictObject*>(obj);
-  if (!self->handle) Py_RETURN_FALSE;
-  bool owner = self->owner_pid == static_cast<long>(getpid());
   Handle handle = std::move(self->handle);
   self->handle.reset();
-  bool unlinked = false;
-  if (owner) {
-    std::string name = handle->name();
-    absl::Status status = WithoutGil([&] {
-      handle.reset();
-      return zcipc::ZeroCopyDict::Unlink(name);
-    });
-    // NotFound: someone removed it already; that is what close() wants.
-    if (!status.ok() && !absl::IsNotFound(status)) {
-      return Raise(self, status, nullptr, Context::kOther);
-    }
-    unlinked = status.ok();
-  } else {
+  if (handle) {
+    // The last reference unmaps; a call still running keeps its own.
     WithoutGil([&] {
       handle.reset();
       return 0;
     });
   }
-  return PyBool_FromLong(unlinked);
+  Py_RETURN_NONE;
 }
 
 PyObject* DictRepr(PyObject* obj) {
@@ -326,7 +337,7 @@ PyObject* Lookup(DictObject* self, PyObject* key, PyObject* missing) {
   zcipc::ZeroCopyDict* d = Live(self);
   if (d == nullptr) return nullptr;
   Scratch& s = t_scratch;
-  if (!Key(key, &s.key)) return nullptr;
+  if (!LookupKey(key, &s.key)) return nullptr;
   absl::Status status = d->Get(s.key, &s.value);
   if (!status.ok()) {
     if (absl::IsNotFound(status) && missing != nullptr) {
@@ -349,7 +360,9 @@ int DictAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
   // The value first: pickling may run code that uses this dict (and so this
   // thread's scratch key); encoding a key runs no Python code.
   if (value != nullptr && !EncodeValue(value, &s.value)) return -1;
-  if (!Key(key, &s.key)) return -1;
+  if (!(value != nullptr ? Key(key, &s.key) : LookupKey(key, &s.key))) {
+    return -1;
+  }
   Handle handle = self->handle;  // closing may not unmap under us
   if (!handle) {
     Live(self);
@@ -371,7 +384,7 @@ int DictContains(PyObject* obj, PyObject* key) {
   zcipc::ZeroCopyDict* d = Live(self);
   if (d == nullptr) return -1;
   Scratch& s = t_scratch;
-  if (!Key(key, &s.key)) return -1;
+  if (!LookupKey(key, &s.key)) return -1;
   absl::StatusOr<bool> found = d->Contains(s.key);
   if (!found.ok()) {
     Raise(self, found.status(), key);
@@ -478,7 +491,32 @@ PyObject* DictIter(PyObject* obj) {
 
 // --- atomic read-modify-write, each under one hold of the writer lock ------
 
-// pop(key[, default])
+// Removes `key` if its stored bytes are still `seen`, under the writer lock.
+enum class Take { kTaken, kChanged, kGone };
+absl::Status TakeIfUnchanged(const Handle& handle, absl::string_view key,
+                             absl::string_view seen, Take* result) {
+  return WithoutGil([&] {
+    return handle->Write([&](zcipc::Batch& b) -> absl::Status {
+      std::string now;
+      absl::Status s = b.Get(key, &now);
+      if (absl::IsNotFound(s)) {
+        *result = Take::kGone;
+        return absl::OkStatus();
+      }
+      if (!s.ok()) return s;
+      if (now != seen) {
+        *result = Take::kChanged;
+        return absl::OkStatus();
+      }
+      *result = Take::kTaken;
+      return b.Erase(key);
+    });
+  });
+}
+
+// pop(key[, default]). Atomic: of two processes popping one key, one gets
+// the value. The value is decoded before the entry is removed, so a value
+// that cannot be decoded (unpickled) here raises and stays in the dict.
 PyObject* DictPop(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
   auto* self = reinterpret_cast<DictObject*>(obj);
   if (nargs < 1 || nargs > 2) {
@@ -489,68 +527,71 @@ PyObject* DictPop(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
   Handle handle = self->handle;
   if (!handle) return Live(self), nullptr;
   std::string key;
-  if (!Key(args[0], &key)) return nullptr;
-  std::string value;
-  bool found = false;
-  absl::Status status = WithoutGil([&] {
-    return handle->Write([&](zcipc::Batch& b) -> absl::Status {
-      absl::Status s = b.Get(key, &value);
-      if (absl::IsNotFound(s)) return absl::OkStatus();
-      if (!s.ok()) return s;
-      found = true;
-      return b.Erase(key);
-    });
-  });
-  if (!status.ok()) return Raise(self, status, args[0]);
-  if (!found) {
+  if (!LookupKey(args[0], &key)) return nullptr;
+  for (;;) {
+    std::string seen;
+    absl::Status status = handle->Get(key, &seen);
+    Take take = Take::kGone;
+    if (status.ok()) {
+      PyObject* value = DecodeValue(seen);
+      if (value == nullptr) return nullptr;
+      status = TakeIfUnchanged(handle, key, seen, &take);
+      if (status.ok() && take == Take::kTaken) return value;
+      Py_DECREF(value);
+      if (take == Take::kChanged) continue;  // rewritten meanwhile: again
+    }
+    if (!status.ok() && !absl::IsNotFound(status)) {
+      return Raise(self, status, args[0]);
+    }
     if (nargs == 2) {
       Py_INCREF(args[1]);
       return args[1];
     }
-    PyErr_SetObject(PyExc_KeyError, args[0]);
-    return nullptr;
+    return SetKeyError(args[0]);
   }
-  return DecodeValue(value);
 }
 
-// popitem() -> (key, value) of some entry, removed.
+// popitem() -> (key, value) of some entry, removed (decoded first, as pop).
 PyObject* DictPopItem(PyObject* obj, PyObject*) {
   auto* self = reinterpret_cast<DictObject*>(obj);
   Handle handle = self->handle;
   if (!handle) return Live(self), nullptr;
-  std::string key, value;
-  bool found = false;
-  absl::Status status = WithoutGil([&] {
-    return handle->Write([&](zcipc::Batch& b) -> absl::Status {
-      absl::Status s =
-          handle->ForEach([&](absl::string_view k, absl::string_view) {
-            if (!found) {
-              key.assign(k.data(), k.size());
-              found = true;
-            }
-          });
-      if (!s.ok() || !found) return s;
-      s = b.Get(key, &value);
-      if (!s.ok()) return s;
-      return b.Erase(key);
+  for (;;) {
+    std::string key, seen;
+    bool found = false;
+    absl::Status status = WithoutGil([&] {
+      return handle->ForEach([&](absl::string_view k, absl::string_view v) {
+        if (found) return;
+        key.assign(k.data(), k.size());
+        seen.assign(v.data(), v.size());
+        found = true;
+      });
     });
-  });
-  if (!status.ok()) return Raise(self, status, nullptr, Context::kOther);
-  if (!found) {
-    PyErr_SetString(PyExc_KeyError, "popitem(): ZeroCopyDict is empty");
-    return nullptr;
-  }
-  PyObject* k = DecodeKey(key);
-  if (k == nullptr) return nullptr;
-  PyObject* v = DecodeValue(value);
-  if (v == nullptr) {
+    if (!status.ok()) return Raise(self, status, nullptr, Context::kOther);
+    if (!found) {
+      PyErr_SetString(PyExc_KeyError, "popitem(): ZeroCopyDict is empty");
+      return nullptr;
+    }
+    PyObject* k = DecodeKey(key);
+    if (k == nullptr) return nullptr;
+    PyObject* v = DecodeValue(seen);
+    if (v == nullptr) {
+      Py_DECREF(k);
+      return nullptr;
+    }
+    Take take = Take::kGone;
+    status = TakeIfUnchanged(handle, key, seen, &take);
+    if (status.ok() && take == Take::kTaken) {
+      PyObject* pair = PyTuple_Pack(2, k, v);
+      Py_DECREF(k);
+      Py_DECREF(v);
+      return pair;
+    }
     Py_DECREF(k);
-    return nullptr;
+    Py_DECREF(v);
+    if (!status.ok()) return Raise(self, status, nullptr, Context::kOther);
+    // Changed or taken by another process meanwhile: pick again.
   }
-  PyObject* pair = PyTuple_Pack(2, k, v);
-  Py_DECREF(k);
-  Py_DECREF(v);
-  return pair;
 }
 
 // setdefault(key, default=None)
@@ -614,21 +655,25 @@ PyObject* DictClear(PyObject* obj, PyObject*) {
 
 // add(key, delta=1) -> the new value. The value must be an int (an absent
 // key counts as 0); the sum must fit in 64 bits.
-PyObject* DictAdd(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
+PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
   auto* self = reinterpret_cast<DictObject*>(obj);
-  if (nargs < 1 || nargs > 2) {
-    PyErr_Format(PyExc_TypeError, "add expected 1 or 2 arguments, got %zd",
-                 nargs);
+  static const char* kKeywords[] = {"key", "delta", nullptr};
+  PyObject* key_arg = nullptr;
+  PyObject* delta_arg = nullptr;
+  if (!PyArg_ParseTupleAndKeywords(call_args, kwargs, "O|O:add",
+                                   const_cast<char**>(kKeywords), &key_arg,
+                                   &delta_arg)) {
     return nullptr;
   }
+  PyObject* args[1] = {key_arg};
   long long delta = 1;
-  if (nargs == 2) {
-    if (!PyLong_Check(args[1])) {
+  if (delta_arg != nullptr) {
+    if (!PyLong_Check(delta_arg) || PyBool_Check(delta_arg)) {
       PyErr_Format(PyExc_TypeError, "add: delta must be int, not %.100s",
-                   Py_TYPE(args[1])->tp_name);
+                   Py_TYPE(delta_arg)->tp_name);
       return nullptr;
     }
-    delta = PyLong_AsLongLong(args[1]);
+    delta = PyLong_AsLongLong(delta_arg);
     if (delta == -1 && PyErr_Occurred()) return nullptr;
   }
   Handle handle = self->handle;
@@ -681,10 +726,11 @@ PyObject* DictCompareAndSwap(PyObject* obj, PyObject* const* args,
   Handle handle = self->handle;
   if (!handle) return Live(self), nullptr;
   std::string desired, expected_bytes, key;
-  if (!EncodeValue(args[2], &desired) ||
-      !EncodeValue(expected, &expected_bytes) || !Key(args[0], &key)) {
-    return nullptr;
-  }
+  if (!EncodeValue(args[2], &desired) || !Key(args[0], &key)) return nullptr;
+  // Only a shortcut: an `expected` that cannot be encoded (pickled) is
+  // compared with == alone.
+  bool have_expected_bytes = EncodeValue(expected, &expected_bytes);
+  if (!have_expected_bytes) PyErr_Clear();
   bool stored = false;
   bool python_error = false;
   PyThreadState* state = PyEval_SaveThread();
@@ -695,8 +741,8 @@ PyObject* DictCompareAndSwap(PyObject* obj, PyObject* const* args,
         bool match;
         if (!old.has_value()) {
           match = expected == Py_None;
-        } else if (*old == expected_bytes) {
-          match = true;
+        } else if (have_expected_bytes && *old == expected_bytes) {
+          match = true;  // identical encodings (as `is` before == in lists)
         } else {
           // Equal objects can encode differently (1 and 1.0, pickles):
           // compare as Python does. The writer lock is held; taking the GIL
@@ -1000,8 +1046,7 @@ PyMethodDef kDictMethods[] = {
      "_create(name, max_items, heap_size, lock_timeout): a new dict."},
     {"_attach", reinterpret_cast<PyCFunction>(DictAttach),
      METH_VARARGS | METH_CLASS, "_attach(name, lock_timeout): attach."},
-    {"_close", DictClose, METH_NOARGS,
-     "Unmaps; the owner also removes the name. True if it removed it."},
+    {"_close", DictClose, METH_NOARGS, "Unmaps (never removes the name)."},
     {"_apply", DictApply, METH_O,
      "Applies (op, key, arg) operations under one lock hold."},
     {"get", reinterpret_cast<PyCFunction>(DictGet), METH_FASTCALL,
@@ -1018,7 +1063,8 @@ PyMethodDef kDictMethods[] = {
     {"keys", DictKeys, METH_NOARGS, "keys(): a list of the keys."},
     {"values", DictValues, METH_NOARGS, "values(): a list of the values."},
     {"items", DictItems, METH_NOARGS, "items(): a list of (key, value)."},
-    {"add", reinterpret_cast<PyCFunction>(DictAdd), METH_FASTCALL,
+    {"add", reinterpret_cast<PyCFunction>(DictAdd),
+     METH_VARARGS | METH_KEYWORDS,
      "add(key, delta=1): atomic counter; returns the new value."},
     {"compare_and_swap", reinterpret_cast<PyCFunction>(DictCompareAndSwap),
      METH_FASTCALL,

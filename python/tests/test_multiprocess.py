@@ -287,3 +287,28 @@ def test_writer_killed_mid_write_leaves_a_consistent_dict(name):
             if isinstance(k, str) and k.startswith("k"):
                 assert v == b"v" * len(v)
         assert d["after9"] == 9
+
+
+def test_forked_child_exiting_normally_keeps_the_parents_dict(name):
+    """A plain os.fork() child inherits the owner handle and the atexit hook;
+    its close() and its normal exit must not remove the parent's dict."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        from zero_copy_ipc import ZeroCopyDict
+        d = ZeroCopyDict.create({name!r}, max_items=100, heap_size=1 << 20)
+        d["k"] = "v"
+        pid = os.fork()
+        if pid == 0:
+            assert not d.is_owner
+            d.close()
+            sys.exit(0)          # runs atexit in the child
+        _, status = os.waitpid(pid, 0)
+        assert status == 0, status
+        assert os.path.exists("/dev/shm/zcipc.{name}")
+        assert ZeroCopyDict.attach({name!r})["k"] == "v"
+        print("parent ok", flush=True)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.strip() == "parent ok", out.stderr
+    assert not os.path.exists(f"/dev/shm/zcipc.{name}")  # parent's exit

@@ -431,3 +431,161 @@ def test_codec_round_trip_and_rejects_foreign_bytes():
     for bad in [b"", b"Q", b"I1", b"Nx", b"F12"]:
         with pytest.raises(ValueError):
             zero_copy_ipc.decode_value(bad)
+
+
+# --- edge cases found in review ---------------------------------------------
+
+class ReentrantValue:
+    """Pickling it uses the dict it is being stored in."""
+
+    dict_to_touch = None
+
+    def __reduce__(self):
+        d = ReentrantValue.dict_to_touch
+        d.get("other")
+        d["nested"] = "written while pickling"
+        return (ReentrantValue, ())
+
+    def __eq__(self, other):
+        return isinstance(other, ReentrantValue)
+
+
+class Exploding:
+    """Unpickling it fails."""
+
+    def __setstate__(self, state):
+        raise RuntimeError("cannot unpickle here")
+
+
+def test_pickling_that_uses_the_dict_does_not_corrupt_the_value(d):
+    d["other"] = "hello"
+    ReentrantValue.dict_to_touch = d
+    try:
+        d["k"] = ReentrantValue()
+        assert d["k"] == ReentrantValue()
+        assert d["nested"] == "written while pickling"
+        d["k2"] = [ReentrantValue(), "tail"]
+        assert d["k2"] == [ReentrantValue(), "tail"]
+    finally:
+        ReentrantValue.dict_to_touch = None
+
+
+def test_tuple_key_error_carries_the_key(d):
+    for key in [(1, 2), (), ("a",)]:
+        with pytest.raises(KeyError) as e:
+            d[key]
+        assert e.value.args == (key,)
+        with pytest.raises(KeyError) as e:
+            d.pop(key)
+        assert e.value.args == (key,)
+
+
+def test_pop_keeps_a_value_that_cannot_be_decoded(d):
+    e = Exploding()
+    e.x = 1
+    d["job"] = e
+    d["other"] = 1
+    with pytest.raises(RuntimeError, match="cannot unpickle"):
+        d.pop("job")
+    assert "job" in d
+    with pytest.raises(RuntimeError, match="cannot unpickle"):
+        for _ in range(5):
+            d.popitem()     # "other" first or not: "job" raises, stays
+    assert "job" in d
+
+
+def test_nesting_limits(d):
+    deep = ()
+    for _ in range(70):
+        deep = (deep,)
+    with pytest.raises(ValueError):
+        d[deep] = 1
+    ok = ()
+    for _ in range(60):
+        ok = (ok,)
+    d[ok] = "deep"
+    assert d[ok] == "deep" and list(d) == [ok]
+    # A hostile encoding from shared memory: refused, never a crash.
+    # 't' + varint(len) + inner, nested far past the limit.
+    inner = b"n"
+    for _ in range(100000):
+        n = len(inner)
+        varint = bytearray()
+        while n >= 0x80:
+            varint.append((n & 0x7F) | 0x80)
+            n >>= 7
+        varint.append(n)
+        inner = b"t" + bytes(varint) + inner
+        if len(inner) > 1 << 20:
+            break
+    with pytest.raises(ValueError):
+        zero_copy_ipc.decode_key(inner)
+
+
+def test_nan_keys(d):
+    nan = float("nan")
+    with pytest.raises(ValueError):
+        d[nan] = 1
+    with pytest.raises(ValueError):
+        d.setdefault((1, nan), 1)
+    assert nan not in d and (1, nan) not in d
+    assert d.get(nan) is None and d.get(nan, 5) == 5
+    assert d.pop(nan, "x") == "x"
+    with pytest.raises(KeyError):
+        d[nan]
+    with pytest.raises(KeyError):
+        del d[nan]
+
+
+def test_huge_int_keys(d):
+    big = 7 ** 10000          # over Python's 4300-digit str limit
+    d[big] = "big"
+    d[-big] = "negative"
+    assert d[big] == "big" and d[-big] == "negative"
+    assert sorted(d.keys()) == [-big, big]
+
+
+def test_names_with_nul_are_refused(name):
+    with pytest.raises(ValueError):
+        ZeroCopyDict.create(name + "\x00tail")
+    with pytest.raises(ValueError):
+        ZeroCopyDict.attach(name + "\x00tail")
+
+
+def test_add_keyword_and_types(d):
+    assert d.add("c", delta=5) == 5
+    assert d.add(key="c") == 6
+    with pytest.raises(TypeError):
+        d.add("c", True)
+    with pytest.raises(TypeError):
+        d.add("c", 1.5)
+    with pytest.raises(TypeError):
+        with d.batch() as b:
+            b.add("c", True)
+
+
+def test_compare_and_swap_with_an_unpicklable_expected(d):
+    d["k"] = 1
+    assert d.compare_and_swap("k", lambda: 1, 2) is False
+    assert d["k"] == 1
+
+
+def test_copy_is_a_plain_dict(d):
+    d["a"] = [1]
+    c = d.copy()
+    assert type(c) is dict and c == {"a": [1]}
+    c["b"] = 2
+    assert "b" not in d
+
+
+def test_stale_owner_close_leaves_a_newer_dict_alone(name):
+    import os
+    h1 = ZeroCopyDict.create(name)
+    zero_copy_ipc.unlink(name)
+    h2 = ZeroCopyDict.create(name)
+    h2["mine"] = 1
+    h1.close()                              # its dict is long gone
+    assert os.path.exists(f"/dev/shm/zcipc.{name}")
+    assert ZeroCopyDict.attach(name)["mine"] == 1
+    h2.close()
+    assert not os.path.exists(f"/dev/shm/zcipc.{name}")

@@ -82,32 +82,43 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 _PUT, _DELETE, _ADD = 0, 1, 2
 
 # Dicts this process created and has not closed: removed when it exits, so a
-# script that forgets close() does not leave them in /dev/shm. Keyed by name;
-# the pid guards against a forked child (which inherits this set and the
-# atexit hook) removing its parent's dicts.
+# script that forgets close() does not leave them in /dev/shm. Keyed by
+# (name, identity of the segment file): a name removed and created again by
+# someone else is a different dict and is left alone. The pid guards against
+# a forked child (which inherits this table and the atexit hook) removing
+# its parent's dicts.
 _owned_lock = threading.Lock()
-_owned = {}  # name -> creating pid
+_owned = {}  # (name, (st_dev, st_ino)) -> creating pid
 
 
-def _register_owned(name):
-    with _owned_lock:
-        _owned[name] = os.getpid()
+def _segment_identity(name):
+    """(st_dev, st_ino) of the dict's file (include/zcipc/zero_copy_dict.h:
+    /dev/shm/zcipc.<name>), or None if there is none."""
+    try:
+        st = os.stat(f"/dev/shm/zcipc.{name}")
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
-def _forget_owned(name):
-    with _owned_lock:
-        _owned.pop(name, None)
+def _unlink_if_same(name, identity):
+    """Removes `name` if it still is the segment `identity` names."""
+    if identity is not None and _segment_identity(name) == identity:
+        try:
+            _zcipc.unlink(name)
+        except FileNotFoundError:
+            pass
 
 
 @atexit.register
 def _remove_owned_at_exit():
     pid = os.getpid()
     with _owned_lock:
-        names = [n for n, p in _owned.items() if p == pid]
+        owned = [key for key, p in _owned.items() if p == pid]
         _owned.clear()
-    for name in names:
+    for name, identity in owned:
         try:
-            _zcipc.unlink(name)
+            _unlink_if_same(name, identity)
         except OSError:
             pass
 
@@ -118,7 +129,9 @@ def unlink(name):
     Raises FileNotFoundError if there is none.
     """
     _zcipc.unlink(name)
-    _forget_owned(name)
+    with _owned_lock:
+        for key in [k for k in _owned if k[0] == name]:
+            del _owned[key]
 
 
 def _count(value, what, minimum):
@@ -150,7 +163,8 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
     Thread safety: safe to share between threads (see the module docstring).
     """
 
-    __slots__ = ()
+    # The identity of the segment this handle created (owner handles only).
+    __slots__ = ("_identity",)
 
     @classmethod
     def create(cls, name, max_items=10000, heap_size=100 * 1024 * 1024,
@@ -168,7 +182,9 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
                        MIN_ITEMS)
         heap = _count(heap_size, "heap_size", MIN_HEAP_SIZE)
         d = cls._create(name, items, heap, _timeout(lock_timeout))
-        _register_owned(name)
+        d._identity = _segment_identity(name)
+        with _owned_lock:
+            _owned[(name, d._identity)] = os.getpid()
         return d
 
     @classmethod
@@ -195,10 +211,23 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
 
     def close(self):
         """Unmaps the dict. On the owner (the creating handle, in the
-        creating process) it also removes the dict: handles already attached
-        keep working, new attaches raise FileNotFoundError. Idempotent."""
-        if self._close():
-            _forget_owned(self.name)
+        creating process) it also removes the dict, if its name still refers
+        to the dict this handle created: handles already attached keep
+        working, new attaches raise FileNotFoundError. Idempotent."""
+        if self.closed:
+            return
+        identity = getattr(self, "_identity", None)
+        if identity is not None and self.is_owner:
+            with _owned_lock:
+                _owned.pop((self.name, identity), None)
+            _unlink_if_same(self.name, identity)  # while still mapped
+        self._close()
+
+    def copy(self):
+        """A plain dict with a snapshot of the entries (as dict.copy()
+        returns an independent mapping). copy.copy(d) instead attaches
+        another handle to the same shared dict."""
+        return dict(self.items())
 
     def __enter__(self):
         return self
@@ -214,7 +243,9 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
 
     def update(self, other=(), /, **kwargs):
         """Like dict.update, with every write under one hold of the writer
-        lock. Values are encoded (pickled) before the lock is taken."""
+        lock (no other writer interleaves). Values are encoded (pickled)
+        before the lock is taken. Not all-or-nothing: if a write fails
+        (MemoryError when full), the writes before it stay."""
         ops = []
         if isinstance(other, collections.abc.Mapping):
             pairs = other.items()
@@ -268,7 +299,8 @@ class Batch:
     def add(self, key, delta=1):
         """Adds delta to an int value when applied (absent counts as 0)."""
         if isinstance(delta, bool) or not isinstance(delta, int):
-            raise TypeError("add: delta must be int")
+            raise TypeError(f"add: delta must be int, not "
+                            f"{type(delta).__name__}")
         self._ops.append((_ADD, encode_key(key), delta))
 
     def update(self, other=(), /, **kwargs):
