@@ -210,9 +210,16 @@ absl::Status DictImpl::RepairIfWriterDead() const {
 }
 
 absl::Status DictImpl::Put(absl::string_view key, absl::string_view value) {
+  if (ABSL_PREDICT_FALSE(key.size() > kMaxKeySize)) {
+    return KeyTooLong("Put", key.size());
+  }
+  // Hashed before the lock: the lock is held for less time.
+  const uint64_t hash = index::HashKey(key);
   absl::Status s = LockForWrite("Put");
   if (!s.ok()) return s;
-  s = PutLocked(key, value);
+  Located at;
+  s = LocateHashed("Put", key, hash, &at);
+  if (s.ok()) s = Store("Put", at, key, value);
   Unlock();
   return Annotate("Put", std::move(s));
 }

@@ -162,7 +162,12 @@ class DictImpl {
     if (ABSL_PREDICT_FALSE(key.size() > kMaxKeySize)) {
       return KeyTooLong(op, key.size());
     }
-    at->hash = index::HashKey(key);
+    return LocateHashed(op, key, index::HashKey(key), at);
+  }
+  // The same with the key's hash already computed (and its size checked).
+  absl::Status LocateHashed(absl::string_view op, absl::string_view key,
+                            uint64_t hash, Located* at) const {
+    at->hash = hash;
     absl::Status s = index_.FindForWrite(
         key, at->hash, &at->slot, &at->insert_at, &at->block, &at->entry);
     if (ABSL_PREDICT_FALSE(!s.ok())) return Prefix(op, std::move(s));

@@ -122,6 +122,21 @@ class Index {
   layout::Slot& slot(uint64_t i) { return slots_[i]; }
   const layout::Slot& slot(uint64_t i) const { return slots_[i]; }
 
+  // Starts loading the second and third cache lines of the entry block at
+  // `block` (the first is loaded at once by ParseEntry). An entry with a
+  // 100 B value spans three lines, and the value's lines would otherwise
+  // be requested only after the first line arrived (the value's offset
+  // depends on the key length stored there): at 10^5+ keys, where the block
+  // is a cache miss, that is a second miss in series. A prefetch never
+  // faults; it is issued only for an offset inside the heap all the same.
+  void PrefetchEntry(uint64_t block) const {
+    if (block - heap_lo_ < heap_hi_ - heap_lo_) {
+      const char* p = base_ + block;
+      __builtin_prefetch(p + layout::kCacheLineSize);
+      __builtin_prefetch(p + 2 * layout::kCacheLineSize);
+    }
+  }
+
   // Parses the entry block at `block`: false if any offset or length is out
   // of bounds (a torn read or corruption). Loads are relaxed atomics.
   bool ParseEntry(uint64_t block, Entry* e) const {
@@ -183,6 +198,7 @@ class Index {
           ++probes;
           continue;
         }
+        PrefetchEntry(block);
         Entry e;
         bool parsed = ParseEntry(block, &e);
         bool match = parsed && e.key_len == key.size() &&
@@ -239,6 +255,7 @@ class Index {
         continue;
       }
       if (slot.hash.load(std::memory_order_relaxed) != hash) continue;
+      PrefetchEntry(block);
       if (ABSL_PREDICT_FALSE(!ParseEntry(block, entry))) return Corrupt(block);
       if (entry->key_len == key.size() &&
           relaxed::EqualsShared(entry->key, key.data(), key.size())) {
