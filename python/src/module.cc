@@ -771,65 +771,33 @@ PyObject* DictCompareAndSwap(PyObject* obj, PyObject* const* args,
   return PyBool_FromLong(stored && status.ok());
 }
 
-// _apply(ops): ops is a sequence of (op, key_bytes, arg) with op 0 = put
-// (arg: encoded value), 1 = delete (missing keys ignored), 2 = add (arg:
-// int delta). All run under one hold of the writer lock, in order.
-PyObject* DictApply(PyObject* obj, PyObject* ops_arg) {
-  auto* self = reinterpret_cast<DictObject*>(obj);
+// --- batches ----------------------------------------------------------------
+
+// One collected write of a Batch.
+struct BatchOp {
+  enum Kind { kPut, kDelete, kAdd } kind;
+  std::string key;
+  std::string value;  // kPut: the encoded value
+  int64_t delta = 0;  // kAdd
+};
+
+// Applies `ops` in order under one hold of the writer lock (GIL released).
+// Deletes of missing keys are ignored; adds work as add(). On a failure the
+// operations before it stay applied. None, or nullptr with an error set.
+PyObject* ApplyOps(DictObject* self, const std::vector<BatchOp>& ops) {
   Handle handle = self->handle;
   if (!handle) return Live(self), nullptr;
-  PyObject* ops = PySequence_Tuple(ops_arg);  // immutable while unlocked
-  if (ops == nullptr) return nullptr;
-  struct Op {
-    int kind;
-    absl::string_view key;
-    absl::string_view value;
-    int64_t delta;
-  };
-  std::vector<Op> list;
-  list.reserve(static_cast<size_t>(PyTuple_GET_SIZE(ops)));
-  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(ops); ++i) {
-    PyObject* t = PyTuple_GET_ITEM(ops, i);
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3 ||
-        !PyLong_Check(PyTuple_GET_ITEM(t, 0)) ||
-        !PyBytes_Check(PyTuple_GET_ITEM(t, 1))) {
-      Py_DECREF(ops);
-      PyErr_SetString(PyExc_TypeError, "_apply: malformed operation");
-      return nullptr;
-    }
-    Op op{};
-    op.kind = static_cast<int>(PyLong_AsLong(PyTuple_GET_ITEM(t, 0)));
-    PyObject* k = PyTuple_GET_ITEM(t, 1);
-    op.key = absl::string_view(PyBytes_AS_STRING(k),
-                               static_cast<size_t>(PyBytes_GET_SIZE(k)));
-    PyObject* arg = PyTuple_GET_ITEM(t, 2);
-    if (op.kind == 0 && PyBytes_Check(arg)) {
-      op.value = absl::string_view(PyBytes_AS_STRING(arg),
-                                   static_cast<size_t>(PyBytes_GET_SIZE(arg)));
-    } else if (op.kind == 2 && PyLong_Check(arg)) {
-      op.delta = PyLong_AsLongLong(arg);
-      if (op.delta == -1 && PyErr_Occurred()) {
-        Py_DECREF(ops);
-        return nullptr;
-      }
-    } else if (op.kind != 1) {
-      Py_DECREF(ops);
-      PyErr_SetString(PyExc_TypeError, "_apply: malformed operation");
-      return nullptr;
-    }
-    list.push_back(op);
-  }
-  size_t failed_at = list.size();
+  size_t failed_at = ops.size();
   bool not_int = false;
   absl::Status status = WithoutGil([&] {
     return handle->Write([&](zcipc::Batch& b) -> absl::Status {
       std::string old;
-      for (size_t i = 0; i < list.size(); ++i) {
-        const Op& op = list[i];
+      for (size_t i = 0; i < ops.size(); ++i) {
+        const BatchOp& op = ops[i];
         absl::Status s;
-        if (op.kind == 0) {
+        if (op.kind == BatchOp::kPut) {
           s = b.Put(op.key, op.value);
-        } else if (op.kind == 1) {
+        } else if (op.kind == BatchOp::kDelete) {
           s = b.Erase(op.key);
           if (absl::IsNotFound(s)) s = absl::OkStatus();
         } else {
@@ -852,26 +820,238 @@ PyObject* DictApply(PyObject* obj, PyObject* ops_arg) {
       return absl::OkStatus();
     });
   });
-  PyObject* result = nullptr;
-  if (status.ok()) {
-    Py_INCREF(Py_None);
-    result = Py_None;
+  if (status.ok()) Py_RETURN_NONE;
+  PyObject* key = nullptr;
+  if (failed_at < ops.size()) key = DecodeKey(ops[failed_at].key);
+  if (key == nullptr) PyErr_Clear();
+  if (not_int) {
+    PyErr_Format(PyExc_TypeError,
+                 "ZeroCopyDict '%U': batch add(%R): the value is not an int",
+                 self->name, key ? key : Py_None);
   } else {
-    PyObject* key = nullptr;
-    if (failed_at < list.size()) key = DecodeKey(list[failed_at].key);
-    if (key == nullptr) PyErr_Clear();
-    if (not_int) {
-      PyErr_Format(PyExc_TypeError,
-                   "ZeroCopyDict '%U': batch add(%R): the value is not an int",
-                   self->name, key ? key : Py_None);
-    } else {
-      Raise(self, status, key, Context::kOther);
-    }
-    Py_XDECREF(key);
+    Raise(self, status, key, Context::kOther);
   }
-  Py_DECREF(ops);
-  return result;
+  Py_XDECREF(key);
+  return nullptr;
 }
+
+PyTypeObject kDictType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+// zero_copy_ipc.Batch: see ZeroCopyDict.batch(). Keys and values are encoded
+// when added, so a bad key raises at once, and the lock is held only for the
+// engine's work.
+//
+// Thread safety: use a Batch from one thread.
+struct BatchObject {
+  PyObject_HEAD DictObject* dict;
+  std::vector<BatchOp>* ops;
+};
+
+PyObject* BatchNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  PyObject* dict;
+  static const char* kKeywords[] = {"dict", nullptr};
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!:Batch",
+                                   const_cast<char**>(kKeywords), &kDictType,
+                                   &dict)) {
+    return nullptr;
+  }
+  auto* self = reinterpret_cast<BatchObject*>(type->tp_alloc(type, 0));
+  if (self == nullptr) return nullptr;
+  self->ops = new (std::nothrow) std::vector<BatchOp>();
+  if (self->ops == nullptr) {
+    Py_DECREF(self);
+    return PyErr_NoMemory();
+  }
+  Py_INCREF(dict);
+  self->dict = reinterpret_cast<DictObject*>(dict);
+  return reinterpret_cast<PyObject*>(self);
+}
+
+void BatchDealloc(PyObject* obj) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  delete self->ops;
+  Py_XDECREF(self->dict);
+  Py_TYPE(obj)->tp_free(obj);
+}
+
+Py_ssize_t BatchLength(PyObject* obj) {
+  return static_cast<Py_ssize_t>(
+      reinterpret_cast<BatchObject*>(obj)->ops->size());
+}
+
+bool BatchPut(BatchObject* self, PyObject* key, PyObject* value) {
+  BatchOp op{BatchOp::kPut, {}, {}, 0};
+  // The value first: pickling may run code; encoding a key runs none.
+  if (!EncodeValue(value, &op.value) || !Key(key, &op.key)) return false;
+  self->ops->push_back(std::move(op));
+  return true;
+}
+
+int BatchAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  if (value != nullptr) return BatchPut(self, key, value) ? 0 : -1;
+  BatchOp op{BatchOp::kDelete, {}, {}, 0};
+  if (!LookupKey(key, &op.key)) return -1;
+  self->ops->push_back(std::move(op));
+  return 0;
+}
+
+// add(key, delta=1): adds delta to an int value when applied.
+PyObject* BatchAdd(PyObject* obj, PyObject* args, PyObject* kwargs) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  static const char* kKeywords[] = {"key", "delta", nullptr};
+  PyObject* key = nullptr;
+  PyObject* delta_arg = nullptr;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:add",
+                                   const_cast<char**>(kKeywords), &key,
+                                   &delta_arg)) {
+    return nullptr;
+  }
+  BatchOp op{BatchOp::kAdd, {}, {}, 1};
+  if (delta_arg != nullptr) {
+    if (!PyLong_Check(delta_arg) || PyBool_Check(delta_arg)) {
+      PyErr_Format(PyExc_TypeError, "add: delta must be int, not %.100s",
+                   Py_TYPE(delta_arg)->tp_name);
+      return nullptr;
+    }
+    long long delta = PyLong_AsLongLong(delta_arg);
+    if (delta == -1 && PyErr_Occurred()) return nullptr;
+    op.delta = delta;
+  }
+  if (!Key(key, &op.key)) return nullptr;
+  self->ops->push_back(std::move(op));
+  Py_RETURN_NONE;
+}
+
+// update(other=(), **kwargs): as dict.update, each pair collected as b[k] = v.
+PyObject* BatchUpdate(PyObject* obj, PyObject* args, PyObject* kwargs) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  PyObject* other = nullptr;
+  if (!PyArg_UnpackTuple(args, "update", 0, 1, &other)) return nullptr;
+  if (other != nullptr) {
+    if (PyDict_CheckExact(other)) {
+      // Copy the pairs first: encoding may run code that changes `other`.
+      PyObject* items = PyDict_Items(other);
+      if (items == nullptr) return nullptr;
+      for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); ++i) {
+        PyObject* pair = PyList_GET_ITEM(items, i);
+        if (!BatchPut(self, PyTuple_GET_ITEM(pair, 0),
+                      PyTuple_GET_ITEM(pair, 1))) {
+          Py_DECREF(items);
+          return nullptr;
+        }
+      }
+      Py_DECREF(items);
+    } else {
+      int has_keys = PyObject_HasAttrString(other, "keys");
+      PyObject* it = nullptr;
+      PyObject* keys = nullptr;
+      if (has_keys) {
+        keys = PyObject_CallMethod(other, "keys", nullptr);
+        if (keys == nullptr) return nullptr;
+        it = PyObject_GetIter(keys);
+      } else {
+        it = PyObject_GetIter(other);
+      }
+      Py_XDECREF(keys);
+      if (it == nullptr) return nullptr;
+      PyObject* item;
+      while ((item = PyIter_Next(it)) != nullptr) {
+        PyObject *k = nullptr, *v = nullptr;
+        bool ok;
+        if (has_keys) {
+          k = item;
+          Py_INCREF(k);
+          v = PyObject_GetItem(other, k);
+          ok = v != nullptr;
+        } else {
+          PyObject* seq = PySequence_Fast(
+              item, "update: each element must be a (key, value) pair");
+          ok = seq != nullptr && PySequence_Fast_GET_SIZE(seq) == 2;
+          if (seq != nullptr && !ok) {
+            PyErr_Format(PyExc_ValueError,
+                         "update: element has length %zd; 2 is required",
+                         PySequence_Fast_GET_SIZE(seq));
+          }
+          if (ok) {
+            k = PySequence_Fast_GET_ITEM(seq, 0);
+            v = PySequence_Fast_GET_ITEM(seq, 1);
+            Py_INCREF(k);
+            Py_INCREF(v);
+          }
+          Py_XDECREF(seq);
+        }
+        ok = ok && BatchPut(self, k, v);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        Py_DECREF(item);
+        if (!ok) {
+          Py_DECREF(it);
+          return nullptr;
+        }
+      }
+      Py_DECREF(it);
+      if (PyErr_Occurred()) return nullptr;
+    }
+  }
+  if (kwargs != nullptr) {
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(kwargs, &pos, &k, &v)) {
+      if (!BatchPut(self, k, v)) return nullptr;
+    }
+  }
+  Py_RETURN_NONE;
+}
+
+// apply(): applies the collected writes now (one lock hold) and clears them.
+PyObject* BatchApply(PyObject* obj, PyObject*) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  std::vector<BatchOp> ops;
+  ops.swap(*self->ops);
+  if (ops.empty()) Py_RETURN_NONE;
+  return ApplyOps(self->dict, ops);
+}
+
+PyObject* BatchEnter(PyObject* obj, PyObject*) {
+  Py_INCREF(obj);
+  return obj;
+}
+
+// Applies when the block ends without an exception; else drops the writes.
+PyObject* BatchExit(PyObject* obj, PyObject* args) {
+  PyObject *type, *value, *tb;
+  if (!PyArg_UnpackTuple(args, "__exit__", 3, 3, &type, &value, &tb)) {
+    return nullptr;
+  }
+  if (type != Py_None) {
+    reinterpret_cast<BatchObject*>(obj)->ops->clear();
+    Py_RETURN_FALSE;
+  }
+  PyObject* r = BatchApply(obj, nullptr);
+  if (r == nullptr) return nullptr;
+  Py_DECREF(r);
+  Py_RETURN_FALSE;
+}
+
+PyMethodDef kBatchMethods[] = {
+    {"add", reinterpret_cast<PyCFunction>(BatchAdd),
+     METH_VARARGS | METH_KEYWORDS,
+     "add(key, delta=1): adds delta to an int value when applied (absent "
+     "counts as 0)."},
+    {"update", reinterpret_cast<PyCFunction>(BatchUpdate),
+     METH_VARARGS | METH_KEYWORDS,
+     "update(other=(), **kwargs): b[k] = v for each pair, as dict.update."},
+    {"apply", BatchApply, METH_NOARGS,
+     "Applies the collected writes now (one lock hold) and clears them."},
+    {"__enter__", BatchEnter, METH_NOARGS, nullptr},
+    {"__exit__", BatchExit, METH_VARARGS, nullptr},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyMappingMethods kBatchMapping = {BatchLength, nullptr, BatchAssSubscript};
+
+PyTypeObject kBatchType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 
 // --- stats ----------------------------------------------------------------
 
@@ -1047,8 +1227,6 @@ PyMethodDef kDictMethods[] = {
     {"_attach", reinterpret_cast<PyCFunction>(DictAttach),
      METH_VARARGS | METH_CLASS, "_attach(name, lock_timeout): attach."},
     {"_close", DictClose, METH_NOARGS, "Unmaps (never removes the name)."},
-    {"_apply", DictApply, METH_O,
-     "Applies (op, key, arg) operations under one lock hold."},
     {"get", reinterpret_cast<PyCFunction>(DictGet), METH_FASTCALL,
      "get(key, default=None): the value, or default if absent (lock-free)."},
     {"pop", reinterpret_cast<PyCFunction>(DictPop), METH_FASTCALL,
@@ -1090,8 +1268,6 @@ PyMappingMethods kDictMapping = {DictLength, DictSubscript, DictAssSubscript};
 
 PySequenceMethods kDictSequence = {};
 
-PyTypeObject kDictType = {PyVarObject_HEAD_INIT(nullptr, 0)};
-
 PyMethodDef kModuleMethods[] = {
     {"encode_key", ModuleEncodeKey, METH_O,
      "The canonical bytes of a key (as stored)."},
@@ -1132,6 +1308,18 @@ PyMODINIT_FUNC PyInit__zcipc(void) {
   kDictType.tp_weaklistoffset = offsetof(DictObject, weakreflist);
   kDictType.tp_hash = PyObject_HashNotImplemented;
   if (PyType_Ready(&kDictType) < 0) return nullptr;
+  kBatchType.tp_name = "zero_copy_ipc.Batch";
+  kBatchType.tp_basicsize = sizeof(BatchObject);
+  kBatchType.tp_flags = Py_TPFLAGS_DEFAULT;
+  kBatchType.tp_doc =
+      "Batch(dict): writes collected for one hold of the writer lock; see "
+      "ZeroCopyDict.batch().";
+  kBatchType.tp_new = BatchNew;
+  kBatchType.tp_dealloc = BatchDealloc;
+  kBatchType.tp_as_mapping = &kBatchMapping;
+  kBatchType.tp_methods = kBatchMethods;
+  kBatchType.tp_hash = PyObject_HashNotImplemented;
+  if (PyType_Ready(&kBatchType) < 0) return nullptr;
 
   PyObject* m = PyModule_Create(&kModule);
   if (m == nullptr) return nullptr;
@@ -1157,6 +1345,8 @@ PyMODINIT_FUNC PyInit__zcipc(void) {
       PyModule_AddObjectRef(m, "CorruptDictError", g_corrupt_error) < 0 ||
       PyModule_AddObjectRef(m, "Dict",
                             reinterpret_cast<PyObject*>(&kDictType)) < 0 ||
+      PyModule_AddObjectRef(m, "Batch",
+                            reinterpret_cast<PyObject*>(&kBatchType)) < 0 ||
       PyModule_AddIntConstant(m, "MAX_KEY_SIZE",
                               static_cast<long>(zcipc::kMaxKeySize)) < 0) {
     Py_DECREF(m);

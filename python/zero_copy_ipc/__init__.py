@@ -28,15 +28,21 @@ import threading
 def _load_extension():
     """The compiled module: beside this file in an installed package or a
     Bazel runfiles tree; in a source checkout (PYTHONPATH=python) the one
-    `bazel build //python:package` left in bazel-bin/."""
+    `bazel build //python:package` left in bazel-bin/ or bazel-out/."""
     try:
         from . import _zcipc as module
         return module
     except ImportError:
-        here = os.path.dirname(os.path.abspath(__file__))
-        built = os.path.join(here, "..", "..", "bazel-bin", "python",
-                             "zero_copy_ipc", "_zcipc.so")
-        if not os.path.exists(built):
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "..", "..")
+        # bazel-bin follows the last build's configuration; k8-opt is the
+        # default one's (an --config=asan module needs a preloaded runtime).
+        for out in ("bazel-bin", os.path.join("bazel-out", "k8-opt", "bin")):
+            built = os.path.join(root, out, "python", "zero_copy_ipc",
+                                 "_zcipc.so")
+            if os.path.exists(built):
+                break
+        else:
             raise
     import importlib.machinery
     import importlib.util
@@ -52,6 +58,7 @@ def _load_extension():
 
 
 _zcipc = _load_extension()
+Batch = _zcipc.Batch
 CorruptDictError = _zcipc.CorruptDictError
 TableFullError = _zcipc.TableFullError
 MAX_KEY_SIZE = _zcipc.MAX_KEY_SIZE
@@ -78,8 +85,6 @@ __version__ = "2.0.0"
 MIN_ITEMS = 16
 MIN_HEAP_SIZE = 1024 * 1024
 DEFAULT_LOCK_TIMEOUT = 10.0
-
-_PUT, _DELETE, _ADD = 0, 1, 2
 
 # Dicts this process created and has not closed: removed when it exits, so a
 # script that forgets close() does not leave them in /dev/shm. Keyed by
@@ -246,20 +251,9 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
         lock (no other writer interleaves). Values are encoded (pickled)
         before the lock is taken. Not all-or-nothing: if a write fails
         (MemoryError when full), the writes before it stay."""
-        ops = []
-        if isinstance(other, collections.abc.Mapping):
-            pairs = other.items()
-        elif hasattr(other, "keys"):
-            pairs = ((k, other[k]) for k in other.keys())
-        else:
-            pairs = other
-        for pair in pairs:
-            k, v = pair
-            ops.append((_PUT, encode_key(k), encode_value(v)))
-        for k, v in kwargs.items():
-            ops.append((_PUT, encode_key(k), encode_value(v)))
-        if ops:
-            self._apply(ops)
+        b = Batch(self)
+        b.update(other, **kwargs)
+        b.apply()
 
     def batch(self):
         """``with d.batch() as b:`` collects writes (``b[k] = v``,
@@ -273,58 +267,3 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
 
 def _attach_by_name(cls, name):
     return cls.attach(name)
-
-
-class Batch:
-    """Writes collected for one hold of the writer lock (see
-    ZeroCopyDict.batch). Keys and values are encoded when they are added,
-    so a bad key raises at once.
-
-    Thread safety: use a Batch from one thread.
-    """
-
-    __slots__ = ("_dict", "_ops")
-
-    def __init__(self, d):
-        self._dict = d
-        self._ops = []
-
-    def __setitem__(self, key, value):
-        self._ops.append((_PUT, encode_key(key), encode_value(value)))
-
-    def __delitem__(self, key):
-        """Removes the key when applied (a missing key is ignored)."""
-        self._ops.append((_DELETE, encode_key(key), None))
-
-    def add(self, key, delta=1):
-        """Adds delta to an int value when applied (absent counts as 0)."""
-        if isinstance(delta, bool) or not isinstance(delta, int):
-            raise TypeError(f"add: delta must be int, not "
-                            f"{type(delta).__name__}")
-        self._ops.append((_ADD, encode_key(key), delta))
-
-    def update(self, other=(), /, **kwargs):
-        items = other.items() if hasattr(other, "items") else other
-        for k, v in items:
-            self[k] = v
-        for k, v in kwargs.items():
-            self[k] = v
-
-    def __len__(self):
-        return len(self._ops)
-
-    def apply(self):
-        """Applies the collected writes now (one lock hold) and clears them."""
-        ops, self._ops = self._ops, []
-        if ops:
-            self._dict._apply(ops)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.apply()
-        else:
-            self._ops = []
-        return False
