@@ -116,7 +116,8 @@ class Index {
         slots_(reinterpret_cast<layout::Slot*>(base + g.slots_offset)),
         mask_(g.slot_count - 1),
         heap_lo_(g.heap_offset),
-        heap_hi_(g.heap_offset + g.heap_size) {}
+        heap_hi_(g.heap_offset + g.heap_size),
+        heap_last_block_(g.heap_size - layout::kMinBlock) {}
 
   uint64_t slot_count() const { return mask_ + 1; }
   layout::Slot& slot(uint64_t i) { return slots_[i]; }
@@ -140,8 +141,10 @@ class Index {
   // Parses the entry block at `block`: false if any offset or length is out
   // of bounds (a torn read or corruption). Loads are relaxed atomics.
   bool ParseEntry(uint64_t block, Entry* e) const {
-    if (block < heap_lo_ || block >= heap_hi_ ||
-        heap_hi_ - block < layout::kMinBlock || (block & 15) != 0) {
+    // block in [heap_lo_, heap_hi_ - kMinBlock] and 16-aligned: one
+    // unsigned compare (a block below heap_lo_ wraps around to a huge
+    // difference; the heap is at least kMinHeapSize > kMinBlock bytes).
+    if (((block - heap_lo_) > heap_last_block_) | ((block & 15) != 0)) {
       return false;
     }
     const char* p = base_ + block;
@@ -301,6 +304,7 @@ class Index {
   uint64_t mask_;
   uint64_t heap_lo_;
   uint64_t heap_hi_;
+  uint64_t heap_last_block_;  // heap_size - kMinBlock
 };
 
 }  // namespace index

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "absl/base/attributes.h"
 #include "absl/base/config.h"
 
 static_assert(ABSL_IS_LITTLE_ENDIAN, "EqualsShared masks assume little-endian");
@@ -94,7 +95,9 @@ inline void StoreSmall(char* p, uint64_t w, size_t k) {
 }
 
 // Copies n shared bytes to private memory.
-inline void CopyFromShared(char* dst, const char* shared, size_t n) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CopyFromShared(char* dst,
+                                                        const char* shared,
+                                                        size_t n) {
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     uint64_t a = Load64(shared + i), b = Load64(shared + i + 8),
@@ -124,7 +127,9 @@ inline void CopyFromShared(char* dst, const char* shared, size_t n) {
 }
 
 // Copies n private bytes into shared memory.
-inline void CopyToShared(char* shared, const char* src, size_t n) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CopyToShared(char* shared,
+                                                      const char* src,
+                                                      size_t n) {
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     uint64_t a, b, c, d;
