@@ -212,6 +212,36 @@ def bench_redis(server, w, seed):
         client.close()
 
 
+def measure_floors(n):
+    """Same-run references: the cost of an flock lock+unlock pair called from
+    Python (what any write under a file lock pays at least) and of pickling
+    the dict value (what every peer pays for it)."""
+    import fcntl
+    floors = {}
+    with tempfile.NamedTemporaryFile() as f:
+        fd = f.fileno()
+        runs = []
+        for _ in range(5):
+            t = time.perf_counter()
+            for _ in range(n):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            runs.append((time.perf_counter() - t) / n)
+        floors["flock_pair_ns"] = statistics.median(runs) * 1e9
+    v = make_value("dict", 12345)
+    blob = pickle.dumps(v, 5)
+    for label, fn in (("pickle_dumps_ns", lambda: pickle.dumps(v, 5)),
+                      ("pickle_loads_ns", lambda: pickle.loads(blob))):
+        runs = []
+        for _ in range(5):
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            runs.append((time.perf_counter() - t) / n)
+        floors[label] = statistics.median(runs) * 1e9
+    return floors
+
+
 def median_of(fn, reps):
     runs = [fn(rep) for rep in range(reps)]
     return {p: statistics.median(r[p] for r in runs) for p in runs[0]}
@@ -288,6 +318,8 @@ def main():
             server = RedisServer()
         except RuntimeError as e:
             print(f"redis: {e}", file=sys.stderr)
+    floors = measure_floors(2000 if a.smoke else 50000)
+    print("floors:", {k: round(v) for k, v in floors.items()}, flush=True)
     manager = mp.get_context("fork").Manager()
     try:
         for workload in ("seed", "large"):
@@ -320,7 +352,8 @@ def main():
             server.stop()
 
     elapsed = time.time() - started
-    report = render(rows, a, started, elapsed, load_start, os.getloadavg())
+    report = render(rows, a, started, elapsed, load_start, os.getloadavg(),
+                    floors)
     print()
     print(report)
     if a.results:
@@ -330,13 +363,13 @@ def main():
         with open(a.json, "w") as f:
             json.dump({"date": started, "n": a.n, "slow_n": a.slow_n,
                        "reps": a.reps, "seed_reps": a.seed_reps,
-                       "original": ORIGINAL,
+                       "original": ORIGINAL, "floors": floors,
                        "rows": [{"workload": w, "label": l, "kind": k,
                                  "ops": r} for w, l, k, r in rows]},
                       f, indent=1)
 
 
-def render(rows, a, started, elapsed, load_start, load_end):
+def render(rows, a, started, elapsed, load_start, load_end, floors):
     def get(workload, label, kind):
         for w, l, k, r in rows:
             if (w, l, k) == (workload, label, kind):
@@ -424,6 +457,43 @@ def render(rows, a, started, elapsed, load_start, load_end):
                        f"| creating process | {fmt(batched['write'])} | "
                        f"{vo:.1f}x (info) | - |")
     out.append("")
+    flock = floors["flock_pair_ns"]
+    loads, dumps = floors["pickle_loads_ns"], floors["pickle_dumps_ns"]
+    batched = get("seed", "zero_copy_ipc, d.batch() of 100 writes", "str")
+    batch_note = "not measured in this run."
+    if batched is not None:
+        ratio = batched["write"] / ORIGINAL["write"]
+        batch_note = (f"{fmt(batched['write'])} writes/s in this run, "
+                      f"{ratio:.1f}x the original's writes ("
+                      f"{'over' if ratio >= TARGET_VS_ORIGINAL else 'under'}"
+                      " the goal).")
+    out.append("## Why the misses\n")
+    out.append(
+        "References measured in this run: an `flock` lock+unlock pair "
+        f"called from Python costs **{flock:.0f} ns** (at most "
+        f"{fmt(1e9 / flock)} ops/s); pickling the `dict` value costs "
+        f"**{dumps:.0f} ns** (`pickle.dumps`) and unpickling it **{loads:.0f} "
+        f"ns** (`pickle.loads`, at most {fmt(1e9 / loads)} reads/s).\n")
+    out.append(
+        f"- **Writes and updates** (goal {TARGET_VS_ORIGINAL:.0f}x = "
+        f"{fmt(TARGET_VS_ORIGINAL * ORIGINAL['write'])} writes/s, "
+        f"{fmt(TARGET_VS_ORIGINAL * ORIGINAL['update'])} updates/s): every "
+        "write takes the dict's writer lock, and the design's lock is a "
+        "file lock (flock, so that a writer killed while holding it releases "
+        "it): one lock/unlock pair of system calls per write. That pair "
+        "alone caps single writes near the figure above, below the goal, "
+        "before any work is done; the engine's own work and the Python call "
+        "come on top. `d.batch()` and `d.update()` take the lock once per "
+        "batch: " + batch_note)
+    out.append(
+        "- **dict values**: every peer pickles them, and pickle's own cost "
+        "(above) is most of each operation: 20x the original's 158k reads/s "
+        "would need a read in 316 ns, less than `pickle.loads` of the value "
+        "takes. `str`, `bytes`, `int`, `float`, `bool` and `None` values are "
+        "stored without pickle (the `str` rows).")
+    out.append(
+        "- **vs Manager, large workload, reads of dict values**: the same "
+        "pickle cost bounds the ratio.\n")
     return "\n".join(out) + "\n"
 
 
