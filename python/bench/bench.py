@@ -490,10 +490,7 @@ def render(rows, a, started, elapsed, load_start, load_end, floors):
         "(above) is most of each operation: 20x the original's 158k reads/s "
         "would need a read in 316 ns, less than `pickle.loads` of the value "
         "takes. `str`, `bytes`, `int`, `float`, `bool` and `None` values are "
-        "stored without pickle (the `str` rows).")
-    out.append(
-        "- **vs Manager, large workload, reads of dict values**: the same "
-        "pickle cost bounds the ratio.\n")
+        "stored without pickle (the `str` rows).\n")
     return "\n".join(out) + "\n"
 
 
