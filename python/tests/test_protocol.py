@@ -589,3 +589,21 @@ def test_stale_owner_close_leaves_a_newer_dict_alone(name):
     assert ZeroCopyDict.attach(name)["mine"] == 1
     h2.close()
     assert not os.path.exists(f"/dev/shm/zcipc.{name}")
+
+
+def test_keys_and_items_are_lists_and_view_like(d):
+    d["a"] = 1
+    d["b"] = [2]
+    keys = d.keys()
+    assert isinstance(keys, list) and sorted(keys) == ["a", "b"]
+    assert keys == {"a", "b"} and keys == {"a": 0, "b": 0}.keys()
+    assert keys != {"a"} and keys == d.keys()
+    assert keys & {"a", "z"} == {"a"} and keys | {"z"} == {"a", "b", "z"}
+    assert keys - {"a"} == {"b"} and {"a", "z"} - keys == {"z"}
+    assert not keys.isdisjoint({"b"})
+    assert keys[0] in ("a", "b") and len(keys) == 2
+    ref = {"a": 1, "b": [2]}
+    assert d.items() == ref.items()          # unhashable values too
+    assert d.items() != {"a": 1, "b": [3]}.items()
+    assert sorted(d.items()) == [("a", 1), ("b", [2])]
+    assert d.items() == d.items()

@@ -228,6 +228,16 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
             _unlink_if_same(self.name, identity)  # while still mapped
         self._close()
 
+    def keys(self):
+        """A snapshot of the keys: a list that also compares and combines
+        like a dict's keys view (see _ViewList)."""
+        return _ViewList(_zcipc.Dict.keys(self))
+
+    def items(self):
+        """A snapshot of the (key, value) pairs: a list that also compares
+        like a dict's items view."""
+        return _ViewList(_zcipc.Dict.items(self))
+
     def copy(self):
         """A plain dict with a snapshot of the entries (as dict.copy()
         returns an independent mapping). copy.copy(d) instead attaches
@@ -263,6 +273,62 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
         the batch half applied, and a crash keeps the applied prefix."""
         return Batch(self)
 
+
+
+class _ViewList(list):
+    """What keys() and items() return: a list, as the original package
+    returned (indexing, sorting, == with a list all work as on a list), that
+    also compares and combines like a dict's set-like view: == with a set, a
+    dict view or another _ViewList ignores order, and &, |, -, ^ and
+    isdisjoint give sets."""
+
+    __slots__ = ()
+    __hash__ = None
+
+    def _set_like(self, other):
+        return isinstance(other, (collections.abc.Set, _ViewList))
+
+    def __eq__(self, other):
+        if self._set_like(other):
+            if len(self) != len(other):
+                return False
+            if isinstance(other, _ViewList):
+                other = _as_set_or_list(other)
+            return all(x in other for x in self)
+        return list.__eq__(self, other)
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __and__(self, other):
+        return set(self) & set(other)
+
+    def __or__(self, other):
+        return set(self) | set(other)
+
+    def __sub__(self, other):
+        return set(self) - set(other)
+
+    def __xor__(self, other):
+        return set(self) ^ set(other)
+
+    __rand__ = __and__
+    __ror__ = __or__
+    __rxor__ = __xor__
+
+    def __rsub__(self, other):
+        return set(other) - set(self)
+
+    def isdisjoint(self, other):
+        return set(self).isdisjoint(other)
+
+
+def _as_set_or_list(items):
+    try:
+        return set(items)
+    except TypeError:   # pairs with unhashable values: compare by list
+        return list(items)
 
 
 def _attach_by_name(cls, name):
