@@ -17,6 +17,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "tools/proc/proc.h"
 
 namespace zcipc {
 namespace bench {
@@ -65,32 +66,9 @@ Timing Timed(double seconds, uint64_t max_ops, uint64_t step, F&& body) {
 
 constexpr uint64_t kUnbounded = ~0ull;
 
-template <typename T>
-T* NewShared(size_t bytes = sizeof(T)) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    perror("mmap");
-    abort();
-  }
-  return new (p) T();
-}
-
-pid_t Fork(const std::function<int()>& body) {
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) _exit(body());
-  return pid;
-}
-
-void SleepSeconds(double s) {
-  struct timespec ts;
-  ts.tv_sec = static_cast<time_t>(s);
-  ts.tv_nsec = static_cast<long>((s - static_cast<double>(ts.tv_sec)) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
+using ::zcipc_proc::Fork;
+using ::zcipc_proc::NewShared;
+using ::zcipc_proc::SleepSeconds;
 
 struct ProcResult {
   uint64_t ops = 0, errors = 0, torn = 0, samples = 0;

@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "tools/proc/proc.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
@@ -42,35 +43,10 @@ uint64_t NowNanos() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
-// An object in anonymous shared memory, visible to forked children.
-template <typename T>
-T* NewShared() {
-  void* p = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) abort();
-  return new (p) T();
-}
-template <typename T>
-void DeleteShared(T* p) {
-  p->~T();
-  munmap(p, sizeof(T));
-}
-
-pid_t Fork(const std::function<int()>& body) {
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) _exit(body());
-  return pid;
-}
-
-int WaitExit(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-}
+using ::zcipc_proc::DeleteShared;
+using ::zcipc_proc::Fork;
+using ::zcipc_proc::NewShared;
+using ::zcipc_proc::WaitExit;
 
 void AtomicMax(std::atomic<uint64_t>& a, uint64_t v) {
   uint64_t cur = a.load(std::memory_order_relaxed);
