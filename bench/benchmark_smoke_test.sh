@@ -9,8 +9,8 @@ if [ "$status" -ne 0 ]; then
   echo "the benchmark binary exited with status $status" >&2
   exit 1
 fi
-if echo "$out" | grep -q "ERROR OCCURRED"; then
+if grep -q "ERROR OCCURRED" <<<"$out"; then
   echo "a benchmark reported an error" >&2
   exit 1
 fi
-echo "$out" | grep -q "BM_Get/" || { echo "BM_Get did not run" >&2; exit 1; }
+grep -q "BM_Get/" <<<"$out" || { echo "BM_Get did not run" >&2; exit 1; }

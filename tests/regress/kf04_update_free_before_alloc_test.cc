@@ -191,13 +191,17 @@ TEST(Kf04UpdateFreeBeforeAllocTest, WriterKilledDuringRelocationLeavesNoDangle) 
         << child.Describe() << " (10 attach, 11 put)";
     const uint64_t last_acked = acked[0].load();
 
+    // Check() takes the lock, so it first repairs the killed writer's
+    // operation: completes it (the value in flight) or undoes it. Read the
+    // key after that, since a lock-free read before the repair may see the
+    // old value and the repair then complete the new one.
+    ASSERT_OK(dict.Check());
     // The key holds the last acknowledged value or the one in flight.
     ASSERT_OK_AND_ASSIGN(std::string got, dict.Get(victim));
     uint64_t gen = 0;
     ASSERT_TRUE(ParseValue(victim, got, &gen, kPadding)) << "torn value";
     ASSERT_TRUE(gen == last_acked || gen == last_acked + 1)
         << "generation " << gen << ", last acknowledged " << last_acked;
-    ASSERT_OK(dict.Check());
 
     // Fill every free byte with other keys: none may land on the victim.
     std::map<std::string, std::string> model = {{victim, got}};
