@@ -48,6 +48,27 @@ const char* Flag(int argc, char** argv, const char* name, const char* def) {
   return def;
 }
 
+// Monotonic time in ns, as a double (the probes subtract and divide).
+double NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// A descriptor of an already-unlinked /dev/shm file to flock: the bare
+// flock pair the probes compare against.
+int OpenLockFile() {
+  std::string path = absl::StrCat("/dev/shm/zcipc-probe-flock-", getpid());
+  int fd = open(path.c_str(), O_CREAT | O_RDWR, 0600);
+  unlink(path.c_str());
+  return fd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,24 +144,19 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < keys; ++i) map[names[i]] = value;
     std::vector<double> fl, zc, rd, ratio, rratio;
     size_t pos = 0;
-    auto now = [] {
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      return ts.tv_sec * 1e9 + ts.tv_nsec;
-    };
     constexpr int kChunk = 20000;
     for (int64_t c = 0; c < iters; ++c) {
-      double t0 = now();
+      double t0 = NowNs();
       for (int j = 0; j < kChunk; ++j) {
         out.assign(map.find(names[seq[(pos + j) & 0xfffff]])->second);
         sum += out.size();
       }
-      double t1 = now();
+      double t1 = NowNs();
       for (int j = 0; j < kChunk; ++j) {
         if (!d->Get(names[seq[(pos + j) & 0xfffff]], &out).ok()) return 2;
         sum += out.size();
       }
-      double t2 = now();
+      double t2 = NowNs();
       for (int j = 0; j < kChunk; ++j) {
         if (!d->Read(names[seq[(pos + j) & 0xfffff]], [&](absl::string_view v) {
                 sum += v.size();
@@ -148,7 +164,7 @@ int main(int argc, char** argv) {
           return 2;
         }
       }
-      double t3 = now();
+      double t3 = NowNs();
       pos += kChunk;
       fl.push_back((t1 - t0) / kChunk);
       zc.push_back((t2 - t1) / kChunk);
@@ -156,47 +172,36 @@ int main(int argc, char** argv) {
       ratio.push_back((t2 - t1) / (t1 - t0));
       rratio.push_back((t3 - t2) / (t1 - t0));
     }
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
     printf(
         "floor %.1f ns, Get %.1f ns, Read %.1f ns; Get/floor %.3f, "
         "Read/floor %.3f (medians of %zu chunks)\n",
-        median(fl), median(zc), median(rd), median(ratio), median(rratio),
+        Median(fl), Median(zc), Median(rd), Median(ratio), Median(rratio),
         fl.size());
   } else if (op == "put_paired") {
     // Timed: a bare flock pair on a /dev/shm file and Put (replace in place)
     // alternate in chunks of 5,000; prints the medians and the median
     // per-chunk difference.
-    std::string path = absl::StrCat("/dev/shm/zcipc-probe-flock-", getpid());
-    int fd = open(path.c_str(), O_CREAT | O_RDWR, 0600);
-    unlink(path.c_str());
-    auto now = [] {
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      return ts.tv_sec * 1e9 + ts.tv_nsec;
-    };
+    int fd = OpenLockFile();
     constexpr int kChunk = 5000;
     std::vector<double> fl, pu, diff, em, ediff;
     size_t pos = 0;
     for (int64_t c = 0; c < iters; ++c) {
-      double t0 = now();
+      double t0 = NowNs();
       for (int j = 0; j < kChunk; ++j) {
         flock(fd, LOCK_EX);
         flock(fd, LOCK_UN);
       }
-      double t1 = now();
+      double t1 = NowNs();
       for (int j = 0; j < kChunk; ++j) {
         if (!d->Put(names[seq[(pos + j) & 0xfffff]], value).ok()) return 2;
       }
-      double t2 = now();
+      double t2 = NowNs();
       for (int j = 0; j < kChunk; ++j) {
         if (!d->Write([](zcipc::Batch&) { return absl::OkStatus(); }).ok()) {
           return 2;
         }
       }
-      double t3 = now();
+      double t3 = NowNs();
       pos += kChunk;
       fl.push_back((t1 - t0) / kChunk);
       pu.push_back((t2 - t1) / kChunk);
@@ -205,15 +210,11 @@ int main(int argc, char** argv) {
       ediff.push_back((t3 - t2 - (t1 - t0)) / kChunk);
     }
     close(fd);
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
     printf(
         "flock pair %.1f ns, Put %.1f ns, empty Write %.1f ns; Put - flock "
         "pair %+.1f ns, empty Write - flock pair %+.1f ns (medians of %zu "
         "chunks)\n",
-        median(fl), median(pu), median(em), median(diff), median(ediff),
+        Median(fl), Median(pu), Median(em), Median(diff), Median(ediff),
         fl.size());
   } else if (op == "flock_touch") {
     // Timed, no dict work: a bare flock pair with two independent loads of
@@ -222,56 +223,43 @@ int main(int argc, char** argv) {
     // what a cache miss costs right after a system call on this machine
     // (a Put's slot and block misses come right after the lock's flock).
     const int64_t mib = atoll(Flag(argc, argv, "mib", "2"));
-    std::string path = absl::StrCat("/dev/shm/zcipc-probe-flock-", getpid());
-    int fd = open(path.c_str(), O_CREAT | O_RDWR, 0600);
-    unlink(path.c_str());
+    int fd = OpenLockFile();
     const size_t bytes = static_cast<size_t>(mib) << 20;
     std::vector<char> mem(bytes, 1);
     std::vector<size_t> lines(1 << 16);
     for (auto& l : lines) l = (rng() % (bytes / 64)) * 64;
-    auto now = [] {
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      return ts.tv_sec * 1e9 + ts.tv_nsec;
-    };
     constexpr int kChunk = 5000;
     std::vector<double> bare, touch, diff;
     size_t k = 0;
     volatile char* vm = mem.data();
     for (int64_t c = 0; c < iters; ++c) {
-      double t0 = now();
+      double t0 = NowNs();
       for (int j = 0; j < kChunk; ++j) {
         flock(fd, LOCK_EX);
         flock(fd, LOCK_UN);
       }
-      double t1 = now();
+      double t1 = NowNs();
       for (int j = 0; j < kChunk; ++j, k += 2) {
         flock(fd, LOCK_EX);
         sum += vm[lines[k & 0xffff]] + vm[lines[(k + 1) & 0xffff]];
         flock(fd, LOCK_UN);
       }
-      double t2 = now();
+      double t2 = NowNs();
       bare.push_back((t1 - t0) / kChunk);
       touch.push_back((t2 - t1) / kChunk);
       diff.push_back((t2 - t1 - (t1 - t0)) / kChunk);
     }
     close(fd);
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
     printf(
         "flock pair %.1f ns, with 2 random loads of a %lld MiB buffer "
         "between the calls %.1f ns: %+.1f ns (medians of %zu chunks)\n",
-        median(bare), median(touch), median(diff), static_cast<long long>(mib),
+        Median(bare), static_cast<long long>(mib), Median(touch), Median(diff),
         bare.size());
   } else if (op == "floor_fill") {
     absl::flat_hash_map<std::string, std::string> map;
     for (int64_t i = 0; i < keys; ++i) map[names[i]] = value;
   } else if (op == "flock") {
-    std::string path = absl::StrCat("/dev/shm/zcipc-probe-flock-", getpid());
-    int fd = open(path.c_str(), O_CREAT | O_RDWR, 0600);
-    unlink(path.c_str());
+    int fd = OpenLockFile();
     for (int64_t n = 0; n < iters; ++n) {
       flock(fd, LOCK_EX);
       flock(fd, LOCK_UN);
