@@ -168,6 +168,15 @@ zcipc::ZeroCopyDict* Live(DictObject* self) {
   return self->handle.get();
 }
 
+// A reference to the live handle, for a call that releases the GIL (so a
+// close() from another thread meanwhile cannot unmap under it); an empty
+// Handle with ValueError set when closed.
+Handle LiveHandle(DictObject* self) {
+  Handle handle = self->handle;
+  if (!handle) Live(self);
+  return handle;
+}
+
 // Encodes a key for a write into `out` (NaN refused).
 bool Key(PyObject* key, std::string* out) {
   out->clear();
@@ -363,11 +372,8 @@ int DictAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
   if (!(value != nullptr ? Key(key, &s.key) : LookupKey(key, &s.key))) {
     return -1;
   }
-  Handle handle = self->handle;  // closing may not unmap under us
-  if (!handle) {
-    Live(self);
-    return -1;
-  }
+  Handle handle = LiveHandle(self);
+  if (!handle) return -1;
   absl::Status status = WithoutGil([&] {
     return value != nullptr ? handle->Put(s.key, s.value)
                             : handle->Erase(s.key);
@@ -413,11 +419,8 @@ struct Entries {
 
 // Copies every entry (keys and/or values) with the GIL released.
 bool Collect(DictObject* self, bool want_keys, bool want_values, Entries* out) {
-  Handle handle = self->handle;
-  if (!handle) {
-    Live(self);
-    return false;
-  }
+  Handle handle = LiveHandle(self);
+  if (!handle) return false;
   absl::Status status = WithoutGil([&] {
     return handle->ForEach([&](absl::string_view k, absl::string_view v) {
       if (want_keys) out->keys.emplace_back(k);
@@ -524,8 +527,8 @@ PyObject* DictPop(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
                  nargs);
     return nullptr;
   }
-  Handle handle = self->handle;
-  if (!handle) return Live(self), nullptr;
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
   std::string key;
   if (!LookupKey(args[0], &key)) return nullptr;
   for (;;) {
@@ -554,8 +557,8 @@ PyObject* DictPop(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
 // popitem() -> (key, value) of some entry, removed (decoded first, as pop).
 PyObject* DictPopItem(PyObject* obj, PyObject*) {
   auto* self = reinterpret_cast<DictObject*>(obj);
-  Handle handle = self->handle;
-  if (!handle) return Live(self), nullptr;
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
   for (;;) {
     std::string key, seen;
     bool found = false;
@@ -604,8 +607,8 @@ PyObject* DictSetDefault(PyObject* obj, PyObject* const* args,
     return nullptr;
   }
   PyObject* dflt = nargs == 2 ? args[1] : Py_None;
-  Handle handle = self->handle;
-  if (!handle) return Live(self), nullptr;
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
   std::string encoded_default;
   if (!EncodeValue(dflt, &encoded_default)) return nullptr;
   std::string key;
@@ -632,8 +635,8 @@ PyObject* DictSetDefault(PyObject* obj, PyObject* const* args,
 // clear(): removes every entry under one hold of the writer lock.
 PyObject* DictClear(PyObject* obj, PyObject*) {
   auto* self = reinterpret_cast<DictObject*>(obj);
-  Handle handle = self->handle;
-  if (!handle) return Live(self), nullptr;
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
   absl::Status status = WithoutGil([&] {
     return handle->Write([&](zcipc::Batch& b) -> absl::Status {
       std::vector<std::string> keys;
@@ -676,8 +679,8 @@ PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
     delta = PyLong_AsLongLong(delta_arg);
     if (delta == -1 && PyErr_Occurred()) return nullptr;
   }
-  Handle handle = self->handle;
-  if (!handle) return Live(self), nullptr;
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
   Scratch& s = t_scratch;
   if (!Key(args[0], &s.key)) return nullptr;
   int64_t result = 0;
@@ -723,8 +726,8 @@ PyObject* DictCompareAndSwap(PyObject* obj, PyObject* const* args,
     return nullptr;
   }
   PyObject* expected = args[1];
-  Handle handle = self->handle;
-  if (!handle) return Live(self), nullptr;
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
   std::string desired, expected_bytes, key;
   if (!EncodeValue(args[2], &desired) || !Key(args[0], &key)) return nullptr;
   // Only a shortcut: an `expected` that cannot be encoded (pickled) is
@@ -785,8 +788,8 @@ struct BatchOp {
 // Deletes of missing keys are ignored; adds work as add(). On a failure the
 // operations before it stay applied. None, or nullptr with an error set.
 PyObject* ApplyOps(DictObject* self, const std::vector<BatchOp>& ops) {
-  Handle handle = self->handle;
-  if (!handle) return Live(self), nullptr;
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
   size_t failed_at = ops.size();
   bool not_int = false;
   absl::Status status = WithoutGil([&] {
@@ -1109,8 +1112,8 @@ PyObject* DictStats(PyObject* obj, PyObject*) {
 
 PyObject* DictGcStats(PyObject* obj, PyObject*) {
   auto* self = reinterpret_cast<DictObject*>(obj);
-  Handle handle = self->handle;
-  if (!handle) return Live(self), nullptr;
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
   zcipc::AllocatorStats st =
       WithoutGil([&] { return handle->GetAllocatorStats(); });
   PyObject* classes = PyList_New(0);
@@ -1158,8 +1161,8 @@ PyObject* DictGcStats(PyObject* obj, PyObject*) {
 // check(): the engine's full integrity check; raises CorruptDictError.
 PyObject* DictCheck(PyObject* obj, PyObject*) {
   auto* self = reinterpret_cast<DictObject*>(obj);
-  Handle handle = self->handle;
-  if (!handle) return Live(self), nullptr;
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
   absl::Status status = WithoutGil([&] { return handle->Check(); });
   if (!status.ok()) return Raise(self, status, nullptr, Context::kOther);
   Py_RETURN_NONE;
