@@ -31,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/segment_file.h"
 #include "tests/test_util.h"
 #include "zcipc/zero_copy_dict.h"
 
@@ -86,40 +87,8 @@ Known KnownEntries() {
   return known;
 }
 
-bool ReadFile(const std::string& path, std::string* out) {
-  int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0) return false;
-  struct stat st;
-  bool ok = fstat(fd, &st) == 0;
-  if (ok) {
-    out->assign(static_cast<size_t>(st.st_size), '\0');
-    size_t done = 0;
-    while (ok && done < out->size()) {
-      ssize_t r = pread(fd, &(*out)[done], out->size() - done,
-                        static_cast<off_t>(done));
-      ok = r > 0;
-      if (ok) done += static_cast<size_t>(r);
-    }
-  }
-  close(fd);
-  return ok;
-}
-
-// Replaces the file's whole content (and size) with `image`.
-bool WriteFile(const std::string& path, const std::string& image) {
-  int fd = open(path.c_str(), O_RDWR);
-  if (fd < 0) return false;
-  bool ok = ftruncate(fd, static_cast<off_t>(image.size())) == 0;
-  size_t done = 0;
-  while (ok && done < image.size()) {
-    ssize_t r = pwrite(fd, image.data() + done, image.size() - done,
-                       static_cast<off_t>(done));
-    ok = r > 0;
-    if (ok) done += static_cast<size_t>(r);
-  }
-  close(fd);
-  return ok;
-}
+using ::zcipc_test::ReadWholeFile;
+using ::zcipc_test::WriteWholeFile;
 
 template <typename T>
 bool PatchFile(const std::string& path, off_t offset, T value) {
@@ -170,7 +139,7 @@ class CorruptSegmentTest : public ::testing::Test {
     }
     absl::Status s = dict->Check();
     if (!s.ok()) return ::testing::AssertionFailure() << "Check: " << s;
-    if (!ReadFile(SegmentPath(name), image)) {
+    if (!ReadWholeFile(SegmentPath(name), image)) {
       return ::testing::AssertionFailure()
              << "cannot read " << SegmentPath(name);
     }
@@ -187,10 +156,10 @@ class CorruptSegmentTest : public ::testing::Test {
   // change the file.
   void ExpectAttachFails(const std::string& name, absl::StatusCode code) {
     std::string before, after;
-    ASSERT_TRUE(ReadFile(SegmentPath(name), &before));
+    ASSERT_TRUE(ReadWholeFile(SegmentPath(name), &before));
     EXPECT_TRUE(HasCodeAndName(ZeroCopyDict::Attach(name, CorruptOptions()),
                                code, name));
-    ASSERT_TRUE(ReadFile(SegmentPath(name), &after));
+    ASSERT_TRUE(ReadWholeFile(SegmentPath(name), &after));
     EXPECT_TRUE(before == after) << "a failed Attach modified the segment";
     // The damaged dict can still be removed by name.
     EXPECT_TRUE(IsOk(ZeroCopyDict::Unlink(name)));
@@ -209,7 +178,7 @@ TEST_F(CorruptSegmentTest, UntouchedSegmentAttaches) {
   ASSERT_TRUE(MakeSegment(name, &image));
   EXPECT_EQ(ReadField<uint32_t>(image, kVersionOffset), kFormatVersion);
   EXPECT_EQ(ReadField<uint64_t>(image, kSegmentSizeOffset), image.size());
-  ASSERT_TRUE(WriteFile(SegmentPath(name), image));  // rewrite, same bytes
+  ASSERT_TRUE(WriteWholeFile(SegmentPath(name), image));  // rewrite, same bytes
   ASSERT_OK_AND_ASSIGN(ZeroCopyDict dict,
                        ZeroCopyDict::Attach(name, CorruptOptions()));
   EXPECT_EQ(dict.Size(), known_.size());
@@ -228,7 +197,7 @@ TEST_F(CorruptSegmentTest, BadMagicIsDataLossAndNeverOverwritten) {
   ASSERT_TRUE(PatchFile<uint64_t>(SegmentPath(name), kMagicOffset,
                                   magic ^ 0x00ff000000000000ull));
   std::string damaged;
-  ASSERT_TRUE(ReadFile(SegmentPath(name), &damaged));
+  ASSERT_TRUE(ReadWholeFile(SegmentPath(name), &damaged));
   // Neither OpenOrCreate nor Create may re-initialise a file that is not
   // ours.
   EXPECT_TRUE(HasCodeAndName(ZeroCopyDict::OpenOrCreate(name, CorruptOptions()),
@@ -236,7 +205,7 @@ TEST_F(CorruptSegmentTest, BadMagicIsDataLossAndNeverOverwritten) {
   EXPECT_TRUE(HasCode(ZeroCopyDict::Create(name, BaseOptions()),
                       absl::StatusCode::kAlreadyExists));
   std::string after;
-  ASSERT_TRUE(ReadFile(SegmentPath(name), &after));
+  ASSERT_TRUE(ReadWholeFile(SegmentPath(name), &after));
   EXPECT_TRUE(after == damaged);
   ExpectAttachFails(name, kDataLoss);
 }
@@ -460,7 +429,7 @@ TEST_F(CorruptSegmentTest, RandomByteFlipsNeverCrashOrHang) {
       damaged[at] = static_cast<char>(damaged[at] ^ mask);
       flips.push_back(absl::StrCat(at, "^", mask));
     }
-    ASSERT_TRUE(WriteFile(SegmentPath(name), damaged));
+    ASSERT_TRUE(WriteWholeFile(SegmentPath(name), damaged));
 
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);

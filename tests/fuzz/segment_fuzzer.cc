@@ -117,6 +117,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "engine/layout/layout.h"
+#include "tests/segment_file.h"
 #include "zcipc/inspect.h"
 #include "zcipc/zero_copy_dict.h"
 
@@ -245,24 +246,7 @@ constexpr int kKnownKeys = 11;
 
 std::string LongKey() { return std::string(70, 'L') + "-long-key"; }
 
-bool ReadWholeFile(const std::string& path, std::string* out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct stat st;
-  bool ok = fstat(fd, &st) == 0;
-  if (ok) {
-    out->assign(static_cast<size_t>(st.st_size), '\0');
-    size_t done = 0;
-    while (ok && done < out->size()) {
-      ssize_t r = pread(fd, &(*out)[done], out->size() - done,
-                        static_cast<off_t>(done));
-      ok = r > 0;
-      if (ok) done += static_cast<size_t>(r);
-    }
-  }
-  close(fd);
-  return ok;
-}
+using ::zcipc_test::ReadWholeFile;
 
 Template* BuildTemplate() {
   auto* t = new Template;
