@@ -42,7 +42,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/layout/layout.h"
-#include "zcipc/zero_copy_dict.h"
+#include "zcipc/options.h"
 
 namespace zcipc {
 namespace alloc {

@@ -42,7 +42,7 @@
 #include "engine/layout/layout.h"
 #include "engine/layout/relaxed.h"
 #include "engine/platform/platform.h"
-#include "zcipc/zero_copy_dict.h"
+#include "zcipc/options.h"
 
 namespace zcipc {
 namespace index {

@@ -2,7 +2,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "zcipc/zero_copy_dict.h"
+#include "zcipc/options.h"
 
 namespace zcipc {
 namespace layout {

@@ -55,6 +55,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "zcipc/options.h"
 
 namespace zcipc {
 namespace layout {
@@ -65,7 +66,8 @@ inline constexpr size_t kCacheLineSize = 64;
 inline constexpr uint64_t kPageSize = 4096;
 
 inline constexpr uint64_t kMagic = 0x5a43495043444943ull;  // "CIDCPICZ" LE
-inline constexpr uint32_t kVersion = 1;
+// The format version: one definition, in the public options header.
+inline constexpr uint32_t kVersion = kFormatVersion;
 
 // Hash: XXH3 64-bit with this seed. Changing either changes kHashId.
 inline constexpr uint64_t kHashSeed = 0x9e3779b97f4a7c15ull;
@@ -99,10 +101,10 @@ inline constexpr uint64_t kEntryKeyLenOffset = 16;
 // larger replacements relocate (new block, then free the old one).
 inline constexpr uint64_t kJournalBytes = 4096;
 
-// Limits on Options.
-inline constexpr uint64_t kMaxItems = 1ull << 32;
-inline constexpr uint64_t kMinHeapSize = 4096;
-inline constexpr uint64_t kMaxHeapSize = 1ull << 40;
+// Limits on Options: the public ones (zcipc/options.h).
+using ::zcipc::kMaxHeapSize;
+using ::zcipc::kMaxItems;
+using ::zcipc::kMinHeapSize;
 // Slots are sized so max_items fit at load <= kMaxLoadNum / kMaxLoadDen.
 inline constexpr uint64_t kMaxLoadNum = 3;
 inline constexpr uint64_t kMaxLoadDen = 4;
@@ -142,7 +144,6 @@ enum class Op : uint64_t {
   kErase = 4,          // `slot` becomes a tombstone, `old_block` freed
   kPurge = 5,          // the whole index is being rebuilt
   kRepair = 6,         // a repair past its op-specific step
-  kFormat = 7,         // Create is initialising (never published)
 };
 
 // Phases: kStarted -> kStaged (the new bytes are complete: the new block

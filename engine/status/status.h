@@ -1,0 +1,38 @@
+// The engine's side of include/zcipc/status.h: how parts make kinded errors,
+// and the one place a failure gets its "dict 'NAME': Op" context.
+//
+// Context rule. Parts (layout, index, allocator, lock, platform) make errors
+// that say what went wrong but not which dict or operation. DictImpl adds
+// "dict 'NAME': Op: " exactly once, through WithContext, which marks the
+// status so that an outer layer (a Batch inside Write, Write itself) does not
+// add it again. No code looks at message text to decide anything.
+//
+// Thread safety: pure functions.
+
+#ifndef ZCIPC_ENGINE_STATUS_STATUS_H_
+#define ZCIPC_ENGINE_STATUS_STATUS_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "zcipc/status.h"
+
+namespace zcipc {
+namespace internal {
+
+// A status of `code` with `kind` attached.
+absl::Status Error(absl::StatusCode code, ErrorKind kind,
+                   absl::string_view message, int64_t lock_holder_pid = 0);
+
+// True if WithContext already prefixed this status.
+bool HasContext(const absl::Status& status);
+
+// "context: message", payloads kept, marked as having its context. OK and
+// already-prefixed statuses pass unchanged.
+absl::Status WithContext(absl::string_view context, absl::Status status);
+
+}  // namespace internal
+}  // namespace zcipc
+
+#endif  // ZCIPC_ENGINE_STATUS_STATUS_H_

@@ -1,0 +1,98 @@
+// The plain types and limits of the zcipc API: options, statistics and the
+// format version. Engine parts include this header alone (never the class
+// headers), as LevelDB's leveldb/options.h.
+
+#ifndef ZCIPC_OPTIONS_H_
+#define ZCIPC_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace zcipc {
+
+// Largest key, in bytes. Longer keys are InvalidArgument.
+inline constexpr uint64_t kMaxKeySize = 64 * 1024;
+// Longest dict name. Names use [A-Za-z0-9._-] and are not "." or "..".
+inline constexpr size_t kMaxNameLength = 200;
+// The on-segment format version this build reads and writes (the one
+// definition: the engine's layout uses it too).
+inline constexpr uint32_t kFormatVersion = 1;
+// The project's release, as `zcipc --version` and the Python package's
+// __version__ print it.
+inline constexpr char kProjectVersion[] = "2.0.0";
+
+// Limits on Options (InvalidArgument outside them).
+inline constexpr uint64_t kMaxItems = 1ull << 32;
+inline constexpr uint64_t kMinHeapSize = 4096;
+inline constexpr uint64_t kMaxHeapSize = 1ull << 40;
+
+// How to size a new dict and how long to wait for the writer lock.
+struct Options {
+  // Entries the table must hold. The slot table is the smallest power of two
+  // that keeps max_items at a load factor <= 0.75. Inserting past max_items
+  // is ResourceExhausted. Used by Create; Attach reads the dict's own.
+  uint64_t max_items = 10000;
+  // Bytes for keys and values (the allocator's heap). Each entry is one
+  // block of 24 header bytes + the key and the value each padded to 8 bytes,
+  // rounded up to 16 bytes (at least 32).
+  uint64_t heap_size = 100ull << 20;
+  // How long a writer waits for the writer lock before DeadlineExceeded;
+  // also how long a lock-free read waits for an entry that a live but
+  // stopped writer (SIGSTOP, a debugger) left half-written before it gives
+  // up with DeadlineExceeded (a dead writer's entry is repaired at once).
+  absl::Duration lock_timeout = absl::Seconds(10);
+};
+
+// A point-in-time view of a dict's counters (read without the lock; each
+// field is exact, the set is not a snapshot if writers are active).
+struct Stats {
+  std::string name;
+  uint32_t format_version = 0;
+  uint64_t segment_size = 0;   // bytes of the shared-memory segment
+  uint64_t max_items = 0;      // the hard limit on live entries
+  uint64_t slot_count = 0;     // slots in the index (a power of two)
+  uint64_t size = 0;           // live entries
+  uint64_t tombstones = 0;     // erased slots not yet purged
+  double load_factor = 0;      // size / slot_count
+  uint64_t heap_size = 0;      // bytes of the heap
+  uint64_t heap_used = 0;      // bytes in allocated blocks (with headers)
+  uint64_t heap_free = 0;      // bytes in free blocks
+  uint64_t writes_total = 0;   // completed writes since creation
+  uint64_t purges_total = 0;   // tombstone purges since creation
+  uint64_t repairs_total = 0;  // crash repairs since creation
+  int64_t writer_pid = 0;      // pid of the current lock holder, 0 if none
+  uint64_t read_retries = 0;   // seqlock retries of this handle's readers
+};
+
+// One size class of the allocator (a TLSF second-level list).
+struct SizeClassStats {
+  uint64_t min_block_size = 0;  // smallest block this class holds
+  uint64_t max_block_size = 0;  // largest block this class holds
+  uint64_t free_blocks = 0;
+  uint64_t free_bytes = 0;
+};
+
+// The allocator's state, read under the writer lock.
+struct AllocatorStats {
+  uint64_t heap_size = 0;
+  uint64_t used_blocks = 0;  // blocks holding entries
+  uint64_t used_bytes = 0;
+  uint64_t free_blocks = 0;
+  uint64_t free_bytes = 0;
+  uint64_t largest_free_block = 0;
+  // 1 - largest_free_block / free_bytes: 0 when all free space is one block.
+  double fragmentation = 0;
+  // Only the classes that hold at least one free block, smallest first.
+  std::vector<SizeClassStats> size_classes;
+  // False when the writer lock could not be taken within lock_timeout: then
+  // the per-class lists were not walked and only the counters above are set.
+  bool exact = false;
+};
+
+}  // namespace zcipc
+
+#endif  // ZCIPC_OPTIONS_H_
