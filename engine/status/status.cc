@@ -1,4 +1,5 @@
-// The ErrorKind payload (include/zcipc/status.h) and the engine's marker for
+// The ErrorKind payload (include/zcipc/status.h), the per-thread wait hooks
+// (include/zcipc/wait_hooks.h) and the engine's marker for
 // "this message already names the dict and the operation".
 //
 // Payload encoding (not part of the API): the kErrorKindUrl payload is the
@@ -129,4 +130,22 @@ absl::Status Error(absl::StatusCode code, ErrorKind kind,
 }
 
 }  // namespace internal
+}  // namespace zcipc
+
+namespace zcipc {
+
+namespace {
+thread_local const WaitHooks* t_wait_hooks = nullptr;
+}  // namespace
+
+const WaitHooks* SetThreadWaitHooks(const WaitHooks* hooks) {
+  const WaitHooks* previous = t_wait_hooks;
+  t_wait_hooks = hooks;
+  return previous;
+}
+
+namespace internal {
+const WaitHooks* ThreadWaitHooks() { return t_wait_hooks; }
+}  // namespace internal
+
 }  // namespace zcipc

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "zcipc/status.h"
+#include "zcipc/wait_hooks.h"
 
 namespace zcipc {
 namespace internal {
@@ -31,6 +32,9 @@ bool HasContext(const absl::Status& status);
 // "context: message", payloads kept, marked as having its context. OK and
 // already-prefixed statuses pass unchanged.
 absl::Status WithContext(absl::string_view context, absl::Status status);
+
+// The calling thread's wait hooks (zcipc/wait_hooks.h), or nullptr.
+const WaitHooks* ThreadWaitHooks();
 
 }  // namespace internal
 }  // namespace zcipc

@@ -58,6 +58,7 @@
 #include "absl/time/time.h"
 #include "zcipc/options.h"
 #include "zcipc/status.h"
+#include "zcipc/wait_hooks.h"
 
 namespace zcipc {
 
