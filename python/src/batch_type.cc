@@ -77,10 +77,10 @@ PyObject* ApplyOps(DictObject* self, const std::vector<BatchOp>& ops) {
   if (key == nullptr) PyErr_Clear();
   if (not_int) {
     PyErr_Format(PyExc_TypeError,
-                 "ZeroCopyDict '%U': batch add(%R): the value is not an int",
-                 self->name, key ? key : Py_None);
+                 "ZeroCopyDict '%U': batch add(%s): the value is not an int",
+                 self->name, key ? KeyForMessage(key).c_str() : "?");
   } else {
-    Raise(self, status, key, Context::kOther);
+    Raise(self, status, key);
   }
   Py_XDECREF(key);
   return nullptr;
@@ -126,7 +126,10 @@ Py_ssize_t BatchLength(PyObject* obj) {
 bool BatchPut(BatchObject* self, PyObject* key, PyObject* value) {
   BatchOp op{BatchOp::kPut, {}, {}, 0};
   // The value first: pickling may run code; encoding a key runs none.
-  if (!EncodeValue(value, &op.value) || !Key(key, &op.key)) return false;
+  if (!EncodeValue(value, &op.value) ||
+      !Key(self->dict->name, "batch b[key] = value", key, &op.key)) {
+    return false;
+  }
   self->ops->push_back(std::move(op));
   return true;
 }
@@ -135,7 +138,7 @@ int BatchAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
   auto* self = reinterpret_cast<BatchObject*>(obj);
   if (value != nullptr) return BatchPut(self, key, value) ? 0 : -1;
   BatchOp op{BatchOp::kDelete, {}, {}, 0};
-  if (!LookupKey(key, &op.key)) return -1;
+  if (!LookupKey(self->dict->name, "batch del b[key]", key, &op.key)) return -1;
   self->ops->push_back(std::move(op));
   return 0;
 }
@@ -152,17 +155,10 @@ PyObject* BatchAdd(PyObject* obj, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   BatchOp op{BatchOp::kAdd, {}, {}, 1};
-  if (delta_arg != nullptr) {
-    if (!PyLong_Check(delta_arg) || PyBool_Check(delta_arg)) {
-      PyErr_Format(PyExc_TypeError, "add: delta must be int, not %.100s",
-                   Py_TYPE(delta_arg)->tp_name);
-      return nullptr;
-    }
-    long long delta = PyLong_AsLongLong(delta_arg);
-    if (delta == -1 && PyErr_Occurred()) return nullptr;
-    op.delta = delta;
+  if (!ParseDelta(self->dict->name, "batch add", key, delta_arg, &op.delta)) {
+    return nullptr;
   }
-  if (!Key(key, &op.key)) return nullptr;
+  if (!Key(self->dict->name, "batch add", key, &op.key)) return nullptr;
   self->ops->push_back(std::move(op));
   Py_RETURN_NONE;
 }

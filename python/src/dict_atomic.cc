@@ -67,10 +67,14 @@ PyObject* DictPop(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
   std::string key;
-  if (!LookupKey(args[0], &key)) return nullptr;
+  if (!LookupKey(self->name, "pop", args[0], &key)) return nullptr;
   for (;;) {
     std::string seen;
-    absl::Status status = handle->Get(key, &seen);
+    absl::Status status;
+    {
+      ReleaseGilWhileReadWaits gil;
+      status = handle->Get(key, &seen);
+    }
     Take take = Take::kGone;
     if (status.ok()) {
       PyObject* value = DecodeValue(seen);
@@ -107,7 +111,7 @@ PyObject* DictPopItem(PyObject* obj, PyObject*) {
         found = true;
       });
     });
-    if (!status.ok()) return Raise(self, status, nullptr, Context::kOther);
+    if (!status.ok()) return Raise(self, status, nullptr);
     if (!found) {
       PyErr_SetString(PyExc_KeyError, "popitem(): ZeroCopyDict is empty");
       return nullptr;
@@ -129,7 +133,7 @@ PyObject* DictPopItem(PyObject* obj, PyObject*) {
     }
     Py_DECREF(k);
     Py_DECREF(v);
-    if (!status.ok()) return Raise(self, status, nullptr, Context::kOther);
+    if (!status.ok()) return Raise(self, status, nullptr);
     // Changed or taken by another process meanwhile: pick again.
   }
 }
@@ -149,7 +153,7 @@ PyObject* DictSetDefault(PyObject* obj, PyObject* const* args,
   std::string encoded_default;
   if (!EncodeValue(dflt, &encoded_default)) return nullptr;
   std::string key;
-  if (!Key(args[0], &key)) return nullptr;
+  if (!Key(self->name, "setdefault", args[0], &key)) return nullptr;
   std::string value;
   bool found = false;
   absl::Status status = WithoutGil([&] {
@@ -189,8 +193,37 @@ PyObject* DictClear(PyObject* obj, PyObject*) {
       return absl::OkStatus();
     });
   });
-  if (!status.ok()) return Raise(self, status, nullptr, Context::kOther);
+  if (!status.ok()) return Raise(self, status, nullptr);
   Py_RETURN_NONE;
+}
+
+bool ParseDelta(PyObject* name, const char* op, PyObject* key,
+                PyObject* delta_arg, int64_t* delta) {
+  if (delta_arg == nullptr) {
+    *delta = 1;
+    return true;
+  }
+  if (!PyLong_Check(delta_arg) || PyBool_Check(delta_arg)) {
+    PyErr_Format(PyExc_TypeError,
+                 "ZeroCopyDict '%U': %s(%s, ...): delta must be int, not "
+                 "%.100s",
+                 name, op, KeyForMessage(key).c_str(),
+                 Py_TYPE(delta_arg)->tp_name);
+    return false;
+  }
+  int overflow = 0;
+  long long value = PyLong_AsLongLongAndOverflow(delta_arg, &overflow);
+  if (value == -1 && PyErr_Occurred()) return false;
+  if (overflow != 0) {
+    PyErr_Format(PyExc_OverflowError,
+                 "ZeroCopyDict '%U': %s(%s, %s): delta does not fit in a "
+                 "64-bit int; value unchanged",
+                 name, op, KeyForMessage(key).c_str(),
+                 KeyForMessage(delta_arg).c_str());
+    return false;
+  }
+  *delta = value;
+  return true;
 }
 
 // add(key, delta=1) -> the new value. The value must be an int (an absent
@@ -206,20 +239,14 @@ PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
     return nullptr;
   }
   PyObject* args[1] = {key_arg};
-  long long delta = 1;
-  if (delta_arg != nullptr) {
-    if (!PyLong_Check(delta_arg) || PyBool_Check(delta_arg)) {
-      PyErr_Format(PyExc_TypeError, "add: delta must be int, not %.100s",
-                   Py_TYPE(delta_arg)->tp_name);
-      return nullptr;
-    }
-    delta = PyLong_AsLongLong(delta_arg);
-    if (delta == -1 && PyErr_Occurred()) return nullptr;
+  int64_t delta = 1;
+  if (!ParseDelta(self->name, "add", key_arg, delta_arg, &delta)) {
+    return nullptr;
   }
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
   Scratch& s = t_scratch;
-  if (!Key(args[0], &s.key)) return nullptr;
+  if (!Key(self->name, "add", args[0], &s.key)) return nullptr;
   int64_t result = 0;
   bool not_int = false;
   absl::Status status = WithoutGil([&] {
@@ -232,8 +259,7 @@ PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
             not_int = true;
             return absl::FailedPreconditionError("value is not an int");
           }
-          if (__builtin_add_overflow(current, static_cast<int64_t>(delta),
-                                     &result)) {
+          if (__builtin_add_overflow(current, delta, &result)) {
             return absl::OutOfRangeError(
                 absl::StrCat("add(", delta, ") to ", current,
                              " overflows a 64-bit int; value unchanged"));
@@ -244,8 +270,8 @@ PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
   });
   if (not_int) {
     PyErr_Format(PyExc_TypeError,
-                 "ZeroCopyDict '%U': add(%R): the value is not an int",
-                 self->name, args[0]);
+                 "ZeroCopyDict '%U': add(%s): the value is not an int",
+                 self->name, KeyForMessage(args[0]).c_str());
     return nullptr;
   }
   if (!status.ok()) return Raise(self, status, args[0]);
@@ -266,7 +292,10 @@ PyObject* DictCompareAndSwap(PyObject* obj, PyObject* const* args,
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
   std::string desired, expected_bytes, key;
-  if (!EncodeValue(args[2], &desired) || !Key(args[0], &key)) return nullptr;
+  if (!EncodeValue(args[2], &desired) ||
+      !Key(self->name, "compare_and_swap", args[0], &key)) {
+    return nullptr;
+  }
   // Only a shortcut: an `expected` that cannot be encoded (pickled) is
   // compared with == alone.
   bool have_expected_bytes = EncodeValue(expected, &expected_bytes);

@@ -20,6 +20,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -58,9 +59,8 @@ struct Scratch {
 };
 
 inline PyObject* Raise(DictObject* self, const absl::Status& status,
-                       PyObject* key = nullptr,
-                       Context context = Context::kKey) {
-  return RaiseStatus(status, self->name, key, context);
+                       PyObject* key = nullptr) {
+  return RaiseStatus(status, self->name, key);
 }
 
 // The live handle, or nullptr with ValueError set when closed.
@@ -81,17 +81,30 @@ inline Handle LiveHandle(DictObject* self) {
   return handle;
 }
 
-// Encodes a key for a write into `out` (NaN refused).
-inline bool Key(PyObject* key, std::string* out) {
+// Encodes a key for a write into `out` (NaN refused). False with an error
+// set that names the dict called `name` and the operation `op`.
+inline bool Key(PyObject* name, const char* op, PyObject* key,
+                std::string* out) {
   out->clear();
-  return EncodeKey(key, out);
+  if (EncodeKey(key, out)) return true;
+  AddDictContext(name, op);
+  return false;
 }
 
-// Encodes a key for a lookup or removal (NaN finds nothing).
-inline bool LookupKey(PyObject* key, std::string* out) {
+// Encodes a key for a lookup or removal (NaN finds nothing); as Key.
+inline bool LookupKey(PyObject* name, const char* op, PyObject* key,
+                      std::string* out) {
   out->clear();
-  return EncodeLookupKey(key, out);
+  if (EncodeLookupKey(key, out)) return true;
+  AddDictContext(name, op);
+  return false;
 }
+
+// Parses add()'s `delta` (nullptr: absent, 1) into *delta. False with
+// TypeError (not an int) or OverflowError (outside int64) set, naming the
+// dict called `name`, the operation `op` and the key.
+bool ParseDelta(PyObject* name, const char* op, PyObject* key,
+                PyObject* delta_arg, int64_t* delta);
 
 // The atomic read-modify-write methods (dict_atomic.cc), each under one hold
 // of the writer lock.

@@ -104,7 +104,7 @@ PyObject* DictCreate(PyObject* cls, PyObject* args) {
   absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
       [&] { return zcipc::ZeroCopyDict::Create(name_str, options); });
   if (!dict.ok()) {
-    return RaiseStatus(dict.status(), name, nullptr, Context::kOpen);
+    return RaiseStatus(dict.status(), name, nullptr);
   }
   return NewDict(reinterpret_cast<PyTypeObject*>(cls), name, *std::move(dict),
                  /*owner=*/true);
@@ -123,7 +123,7 @@ PyObject* DictAttach(PyObject* cls, PyObject* args) {
   absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
       [&] { return zcipc::ZeroCopyDict::Attach(name_str, options); });
   if (!dict.ok()) {
-    return RaiseStatus(dict.status(), name, nullptr, Context::kOpen);
+    return RaiseStatus(dict.status(), name, nullptr);
   }
   return NewDict(reinterpret_cast<PyTypeObject*>(cls), name, *std::move(dict),
                  /*owner=*/false);
@@ -177,8 +177,15 @@ PyObject* Lookup(DictObject* self, PyObject* key, PyObject* missing) {
   zcipc::ZeroCopyDict* d = Live(self);
   if (d == nullptr) return nullptr;
   Scratch& s = t_scratch;
-  if (!LookupKey(key, &s.key)) return nullptr;
-  absl::Status status = d->Get(s.key, &s.value);
+  if (!LookupKey(self->name, missing != nullptr ? "get" : "d[key]", key,
+                 &s.key)) {
+    return nullptr;
+  }
+  absl::Status status;
+  {
+    ReleaseGilWhileReadWaits gil;
+    status = d->Get(s.key, &s.value);
+  }
   if (!status.ok()) {
     if (absl::IsNotFound(status) && missing != nullptr) {
       Py_INCREF(missing);
@@ -200,7 +207,8 @@ int DictAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
   // The value first: pickling may run code that uses this dict (and so this
   // thread's scratch key); encoding a key runs no Python code.
   if (value != nullptr && !EncodeValue(value, &s.value)) return -1;
-  if (!(value != nullptr ? Key(key, &s.key) : LookupKey(key, &s.key))) {
+  if (!(value != nullptr ? Key(self->name, "d[key] = value", key, &s.key)
+                         : LookupKey(self->name, "del d[key]", key, &s.key))) {
     return -1;
   }
   Handle handle = LiveHandle(self);
@@ -221,8 +229,11 @@ int DictContains(PyObject* obj, PyObject* key) {
   zcipc::ZeroCopyDict* d = Live(self);
   if (d == nullptr) return -1;
   Scratch& s = t_scratch;
-  if (!LookupKey(key, &s.key)) return -1;
-  absl::StatusOr<bool> found = d->Contains(s.key);
+  if (!LookupKey(self->name, "key in d", key, &s.key)) return -1;
+  absl::StatusOr<bool> found = [&] {
+    ReleaseGilWhileReadWaits gil;
+    return d->Contains(s.key);
+  }();
   if (!found.ok()) {
     Raise(self, found.status(), key);
     return -1;
@@ -259,7 +270,7 @@ bool Collect(DictObject* self, bool want_keys, bool want_values, Entries* out) {
     });
   });
   if (!status.ok()) {
-    Raise(self, status, nullptr, Context::kOther);
+    Raise(self, status, nullptr);
     return false;
   }
   return true;
@@ -431,7 +442,7 @@ PyObject* DictCheck(PyObject* obj, PyObject*) {
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
   absl::Status status = WithoutGil([&] { return handle->Check(); });
-  if (!status.ok()) return Raise(self, status, nullptr, Context::kOther);
+  if (!status.ok()) return Raise(self, status, nullptr);
   Py_RETURN_NONE;
 }
 

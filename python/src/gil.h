@@ -5,6 +5,7 @@
 // lock, and whole-dict walks, run with the GIL released (WithoutGil).
 // Lock-free reads keep the GIL for their fast path and release it only for
 // a long wait on a half-written entry (ReleaseGilWhileReadWaits).
+// Whole-dict walks (ForEach) run entirely with the GIL released.
 //
 // Thread safety: each helper acts on the calling thread only.
 
@@ -13,6 +14,8 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include "zcipc/wait_hooks.h"
 
 namespace zcipc_py {
 
@@ -24,6 +27,35 @@ auto WithoutGil(Fn&& fn) {
   PyEval_RestoreThread(state);
   return result;
 }
+
+// For the scope of a lock-free engine read (Get, Contains) made with the
+// GIL held: if the read has to wait past its spin phase (an entry a writer
+// is changing, or one a stopped writer left half-written, until
+// lock_timeout), the GIL is released for that wait and taken back before
+// the read returns, so other Python threads run meanwhile. Reads that never
+// wait keep the GIL throughout. Use only where the GIL is held and the
+// engine calls no Python code inside the read.
+class ReleaseGilWhileReadWaits {
+ public:
+  ReleaseGilWhileReadWaits() : scope_(&hooks_) {}
+  ReleaseGilWhileReadWaits(const ReleaseGilWhileReadWaits&) = delete;
+  ReleaseGilWhileReadWaits& operator=(const ReleaseGilWhileReadWaits&) = delete;
+
+ private:
+  static void Begin(void* arg) {
+    auto* self = static_cast<ReleaseGilWhileReadWaits*>(arg);
+    self->state_ = PyEval_SaveThread();
+  }
+  static void End(void* arg) {
+    auto* self = static_cast<ReleaseGilWhileReadWaits*>(arg);
+    PyEval_RestoreThread(self->state_);
+    self->state_ = nullptr;
+  }
+
+  PyThreadState* state_ = nullptr;  // while the GIL is released
+  zcipc::WaitHooks hooks_{&Begin, &End, this};
+  zcipc::ScopedWaitHooks scope_;  // installs hooks_ for this thread
+};
 
 }  // namespace zcipc_py
 

@@ -26,6 +26,7 @@
 #include "python/src/dict_object.h"
 #include "python/src/errors.h"
 #include "python/src/gil.h"
+#include "zcipc/options.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc_py {
@@ -76,7 +77,7 @@ PyObject* ModuleUnlink(PyObject*, PyObject* name) {
   std::string name_str(n);
   absl::Status status =
       WithoutGil([&] { return zcipc::ZeroCopyDict::Unlink(name_str); });
-  if (!status.ok()) return RaiseStatus(status, name, nullptr, Context::kOpen);
+  if (!status.ok()) return RaiseStatus(status, name, nullptr);
   Py_RETURN_NONE;
 }
 
@@ -115,7 +116,13 @@ PyMODINIT_FUNC PyInit__zcipc(void) {
       PyModule_AddObjectRef(m, "Batch",
                             reinterpret_cast<PyObject*>(&kBatchType)) < 0 ||
       PyModule_AddIntConstant(m, "MAX_KEY_SIZE",
-                              static_cast<long>(zcipc::kMaxKeySize)) < 0) {
+                              static_cast<long>(zcipc::kMaxKeySize)) < 0 ||
+      // The release (zero_copy_ipc.__version__ is this, so the package and
+      // the engine it is built from cannot disagree).
+      PyModule_AddStringConstant(m, "PROJECT_VERSION", zcipc::kProjectVersion) <
+          0 ||
+      PyModule_AddStringConstant(m, "__version__", zcipc::kProjectVersion) <
+          0) {
     Py_DECREF(m);
     return nullptr;
   }

@@ -163,8 +163,8 @@ def test_a_huge_key_is_cut_in_messages(d):
     message = str(e.value)
     assert d.name in message
     assert len(message) < 1000, len(message)
-    assert "(70000 characters)" in message
-    assert "k" * 64 in message and "k" * 200 not in message
+    assert repr(key)[:64] + "... (70000 characters)" in message
+    assert "k" * 200 not in message
 
 
 def test_a_huge_bytes_key_is_cut_in_messages(d):
@@ -172,7 +172,7 @@ def test_a_huge_bytes_key_is_cut_in_messages(d):
         d[b"b" * 70000] = 1
     message = str(e.value)
     assert len(message) < 1000, len(message)
-    assert "(70000 bytes)" in message
+    assert repr(b"b" * 70000)[:64] + "... (70000 bytes)" in message
 
 
 def test_add_overflow_names_the_dict_and_the_operation(d):
