@@ -7,7 +7,9 @@
 //   The engine handle is held by a std::shared_ptr: a call that releases the
 //   GIL keeps its own reference (LiveHandle), so close() from another thread
 //   never unmaps a segment a call is still using (the unmap happens when
-//   that call ends).
+//   that call ends). A lock-free read that keeps the GIL uses the raw
+//   pointer (Live) and takes a reference only if it comes to wait
+//   (ReleaseGilWhileReadWaits).
 //
 // Thread safety
 //   A Dict object may be used from any number of threads: the engine handle

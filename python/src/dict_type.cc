@@ -4,11 +4,12 @@
 // here so a Python call costs one engine call plus the codec (codec.h).
 //
 // The GIL (see gil.h)
-//   Lock-free reads (Get, Contains, Size, GetStats) keep the GIL: they never
-//   wait for another thread. Every call that may wait for the writer lock
-//   (Put, Erase, Update, Write, GetAllocatorStats, Check, Create, Attach)
-//   and every whole-dict walk (ForEach) releases it, so other Python threads
-//   run meanwhile.
+//   Lock-free reads (Get, Contains, Size, GetStats) keep the GIL for their
+//   fast path; Get and Contains release it if they have to wait on an entry
+//   a writer is changing (ReleaseGilWhileReadWaits). Every call that may wait
+//   for the writer lock (Put, Erase, Update, Write, GetAllocatorStats, Check,
+//   Create, Attach) and every whole-dict walk (ForEach) releases it, so other
+//   Python threads run meanwhile.
 //
 // Thread safety: see dict_object.h.
 
@@ -183,7 +184,7 @@ PyObject* Lookup(DictObject* self, PyObject* key, PyObject* missing) {
   }
   absl::Status status;
   {
-    ReleaseGilWhileReadWaits gil;
+    ReleaseGilWhileReadWaits gil(&self->handle);
     status = d->Get(s.key, &s.value);
   }
   if (!status.ok()) {
@@ -231,7 +232,7 @@ int DictContains(PyObject* obj, PyObject* key) {
   Scratch& s = t_scratch;
   if (!LookupKey(self->name, "key in d", key, &s.key)) return -1;
   absl::StatusOr<bool> found = [&] {
-    ReleaseGilWhileReadWaits gil;
+    ReleaseGilWhileReadWaits gil(&self->handle);
     return d->Contains(s.key);
   }();
   if (!found.ok()) {

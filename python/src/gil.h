@@ -15,7 +15,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <memory>
+
 #include "zcipc/wait_hooks.h"
+#include "zcipc/zero_copy_dict.h"
 
 namespace zcipc_py {
 
@@ -35,15 +38,23 @@ auto WithoutGil(Fn&& fn) {
 // the read returns, so other Python threads run meanwhile. Reads that never
 // wait keep the GIL throughout. Use only where the GIL is held and the
 // engine calls no Python code inside the read.
+//
+// `handle` is the Dict's handle the read uses: before releasing the GIL the
+// wait takes a reference to it, kept until this scope ends, so a close()
+// from another thread meanwhile cannot unmap the segment under the read
+// (only the slow path pays for the reference).
 class ReleaseGilWhileReadWaits {
  public:
-  ReleaseGilWhileReadWaits() : scope_(&hooks_) {}
+  explicit ReleaseGilWhileReadWaits(
+      const std::shared_ptr<zcipc::ZeroCopyDict>* handle)
+      : handle_(handle), scope_(&hooks_) {}
   ReleaseGilWhileReadWaits(const ReleaseGilWhileReadWaits&) = delete;
   ReleaseGilWhileReadWaits& operator=(const ReleaseGilWhileReadWaits&) = delete;
 
  private:
   static void Begin(void* arg) {
     auto* self = static_cast<ReleaseGilWhileReadWaits*>(arg);
+    self->keep_alive_ = *self->handle_;  // the GIL is still held here
     self->state_ = PyEval_SaveThread();
   }
   static void End(void* arg) {
@@ -52,6 +63,8 @@ class ReleaseGilWhileReadWaits {
     self->state_ = nullptr;
   }
 
+  const std::shared_ptr<zcipc::ZeroCopyDict>* handle_;
+  std::shared_ptr<zcipc::ZeroCopyDict> keep_alive_;  // from Begin on
   PyThreadState* state_ = nullptr;  // while the GIL is released
   zcipc::WaitHooks hooks_{&Begin, &End, this};
   zcipc::ScopedWaitHooks scope_;  // installs hooks_ for this thread
