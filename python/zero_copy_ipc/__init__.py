@@ -79,7 +79,10 @@ __all__ = [
     "decode_key",
     "decode_value",
 ]
-__version__ = "2.0.0"
+# The project's release: zcipc::kProjectVersion (include/zcipc/options.h),
+# compiled into the extension. python/BUILD.bazel's VERSION (the wheel's)
+# must agree; //python:pytest checks that it does.
+__version__ = _zcipc.PROJECT_VERSION
 
 # The original package's minimums (its create() raises them silently).
 MIN_ITEMS = 16

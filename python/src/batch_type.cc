@@ -1,0 +1,311 @@
+// zero_copy_ipc.Batch (see batch_type.h): b[k] = v, del b[k], b.add(k, n),
+// b.update(...), collected and applied in order under one hold of the
+// writer lock.
+
+#include "python/src/batch_type.h"
+
+#include <cstdint>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "python/src/codec.h"
+#include "python/src/dict_object.h"
+#include "python/src/errors.h"
+#include "python/src/gil.h"
+#include "zcipc/zero_copy_dict.h"
+
+namespace zcipc_py {
+
+PyTypeObject kBatchType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+namespace {
+
+// One collected write of a Batch.
+struct BatchOp {
+  enum Kind { kPut, kDelete, kAdd } kind;
+  std::string key;
+  std::string value;  // kPut: the encoded value
+  int64_t delta = 0;  // kAdd
+};
+
+// Applies `ops` in order under one hold of the writer lock (GIL released).
+// Deletes of missing keys are ignored; adds work as add(). On a failure the
+// operations before it stay applied. None, or nullptr with an error set.
+PyObject* ApplyOps(DictObject* self, const std::vector<BatchOp>& ops) {
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
+  size_t failed_at = ops.size();
+  bool not_int = false;
+  absl::Status status = WithoutGil([&] {
+    return handle->Write([&](zcipc::Batch& b) -> absl::Status {
+      std::string old;
+      for (size_t i = 0; i < ops.size(); ++i) {
+        const BatchOp& op = ops[i];
+        absl::Status s;
+        if (op.kind == BatchOp::kPut) {
+          s = b.Put(op.key, op.value);
+        } else if (op.kind == BatchOp::kDelete) {
+          s = b.Erase(op.key);
+          if (absl::IsNotFound(s)) s = absl::OkStatus();
+        } else {
+          int64_t current = 0, sum = 0;
+          s = b.Get(op.key, &old);
+          if (s.ok() && !DecodeInt64(old, &current)) {
+            not_int = true;
+            s = absl::FailedPreconditionError("value is not an int");
+          } else if (s.ok() || absl::IsNotFound(s)) {
+            s = __builtin_add_overflow(current, op.delta, &sum)
+                    ? absl::OutOfRangeError("add overflows a 64-bit int")
+                    : b.Put(op.key, EncodeInt64(sum));
+          }
+        }
+        if (!s.ok()) {
+          failed_at = i;
+          return s;
+        }
+      }
+      return absl::OkStatus();
+    });
+  });
+  if (status.ok()) Py_RETURN_NONE;
+  PyObject* key = nullptr;
+  if (failed_at < ops.size()) key = DecodeKey(ops[failed_at].key);
+  if (key == nullptr) PyErr_Clear();
+  if (not_int) {
+    PyErr_Format(PyExc_TypeError,
+                 "ZeroCopyDict '%U': batch add(%s): the value is not an int",
+                 self->name, key ? KeyForMessage(key).c_str() : "?");
+  } else {
+    Raise(self, status, key);
+  }
+  Py_XDECREF(key);
+  return nullptr;
+}
+
+struct BatchObject {
+  PyObject_HEAD DictObject* dict;
+  std::vector<BatchOp>* ops;
+};
+
+PyObject* BatchNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  PyObject* dict;
+  static const char* kKeywords[] = {"dict", nullptr};
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!:Batch",
+                                   const_cast<char**>(kKeywords), &kDictType,
+                                   &dict)) {
+    return nullptr;
+  }
+  auto* self = reinterpret_cast<BatchObject*>(type->tp_alloc(type, 0));
+  if (self == nullptr) return nullptr;
+  self->ops = new (std::nothrow) std::vector<BatchOp>();
+  if (self->ops == nullptr) {
+    Py_DECREF(self);
+    return PyErr_NoMemory();
+  }
+  Py_INCREF(dict);
+  self->dict = reinterpret_cast<DictObject*>(dict);
+  return reinterpret_cast<PyObject*>(self);
+}
+
+void BatchDealloc(PyObject* obj) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  delete self->ops;
+  Py_XDECREF(self->dict);
+  Py_TYPE(obj)->tp_free(obj);
+}
+
+Py_ssize_t BatchLength(PyObject* obj) {
+  return static_cast<Py_ssize_t>(
+      reinterpret_cast<BatchObject*>(obj)->ops->size());
+}
+
+bool BatchPut(BatchObject* self, PyObject* key, PyObject* value) {
+  BatchOp op{BatchOp::kPut, {}, {}, 0};
+  // The value first: pickling may run code; encoding a key runs none.
+  if (!EncodeValue(value, &op.value) ||
+      !Key(self->dict->name, "batch b[key] = value", key, &op.key)) {
+    return false;
+  }
+  self->ops->push_back(std::move(op));
+  return true;
+}
+
+int BatchAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  if (value != nullptr) return BatchPut(self, key, value) ? 0 : -1;
+  BatchOp op{BatchOp::kDelete, {}, {}, 0};
+  if (!LookupKey(self->dict->name, "batch del b[key]", key, &op.key)) return -1;
+  self->ops->push_back(std::move(op));
+  return 0;
+}
+
+// add(key, delta=1): adds delta to an int value when applied.
+PyObject* BatchAdd(PyObject* obj, PyObject* args, PyObject* kwargs) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  static const char* kKeywords[] = {"key", "delta", nullptr};
+  PyObject* key = nullptr;
+  PyObject* delta_arg = nullptr;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:add",
+                                   const_cast<char**>(kKeywords), &key,
+                                   &delta_arg)) {
+    return nullptr;
+  }
+  BatchOp op{BatchOp::kAdd, {}, {}, 1};
+  if (!ParseDelta(self->dict->name, "batch add", key, delta_arg, &op.delta)) {
+    return nullptr;
+  }
+  if (!Key(self->dict->name, "batch add", key, &op.key)) return nullptr;
+  self->ops->push_back(std::move(op));
+  Py_RETURN_NONE;
+}
+
+// update(other=(), **kwargs): as dict.update, each pair collected as b[k] = v.
+PyObject* BatchUpdate(PyObject* obj, PyObject* args, PyObject* kwargs) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  PyObject* other = nullptr;
+  if (!PyArg_UnpackTuple(args, "update", 0, 1, &other)) return nullptr;
+  if (other != nullptr) {
+    if (PyDict_CheckExact(other)) {
+      // Copy the pairs first: encoding may run code that changes `other`.
+      PyObject* items = PyDict_Items(other);
+      if (items == nullptr) return nullptr;
+      for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); ++i) {
+        PyObject* pair = PyList_GET_ITEM(items, i);
+        if (!BatchPut(self, PyTuple_GET_ITEM(pair, 0),
+                      PyTuple_GET_ITEM(pair, 1))) {
+          Py_DECREF(items);
+          return nullptr;
+        }
+      }
+      Py_DECREF(items);
+    } else {
+      int has_keys = PyObject_HasAttrString(other, "keys");
+      PyObject* it = nullptr;
+      PyObject* keys = nullptr;
+      if (has_keys) {
+        keys = PyObject_CallMethod(other, "keys", nullptr);
+        if (keys == nullptr) return nullptr;
+        it = PyObject_GetIter(keys);
+      } else {
+        it = PyObject_GetIter(other);
+      }
+      Py_XDECREF(keys);
+      if (it == nullptr) return nullptr;
+      PyObject* item;
+      while ((item = PyIter_Next(it)) != nullptr) {
+        PyObject *k = nullptr, *v = nullptr;
+        bool ok;
+        if (has_keys) {
+          k = item;
+          Py_INCREF(k);
+          v = PyObject_GetItem(other, k);
+          ok = v != nullptr;
+        } else {
+          PyObject* seq = PySequence_Fast(
+              item, "update: each element must be a (key, value) pair");
+          ok = seq != nullptr && PySequence_Fast_GET_SIZE(seq) == 2;
+          if (seq != nullptr && !ok) {
+            PyErr_Format(PyExc_ValueError,
+                         "update: element has length %zd; 2 is required",
+                         PySequence_Fast_GET_SIZE(seq));
+          }
+          if (ok) {
+            k = PySequence_Fast_GET_ITEM(seq, 0);
+            v = PySequence_Fast_GET_ITEM(seq, 1);
+            Py_INCREF(k);
+            Py_INCREF(v);
+          }
+          Py_XDECREF(seq);
+        }
+        ok = ok && BatchPut(self, k, v);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        Py_DECREF(item);
+        if (!ok) {
+          Py_DECREF(it);
+          return nullptr;
+        }
+      }
+      Py_DECREF(it);
+      if (PyErr_Occurred()) return nullptr;
+    }
+  }
+  if (kwargs != nullptr) {
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(kwargs, &pos, &k, &v)) {
+      if (!BatchPut(self, k, v)) return nullptr;
+    }
+  }
+  Py_RETURN_NONE;
+}
+
+// apply(): applies the collected writes now (one lock hold) and clears them.
+PyObject* BatchApply(PyObject* obj, PyObject*) {
+  auto* self = reinterpret_cast<BatchObject*>(obj);
+  std::vector<BatchOp> ops;
+  ops.swap(*self->ops);
+  if (ops.empty()) Py_RETURN_NONE;
+  return ApplyOps(self->dict, ops);
+}
+
+PyObject* BatchEnter(PyObject* obj, PyObject*) {
+  Py_INCREF(obj);
+  return obj;
+}
+
+// Applies when the block ends without an exception; else drops the writes.
+PyObject* BatchExit(PyObject* obj, PyObject* args) {
+  PyObject *type, *value, *tb;
+  if (!PyArg_UnpackTuple(args, "__exit__", 3, 3, &type, &value, &tb)) {
+    return nullptr;
+  }
+  if (type != Py_None) {
+    reinterpret_cast<BatchObject*>(obj)->ops->clear();
+    Py_RETURN_FALSE;
+  }
+  PyObject* r = BatchApply(obj, nullptr);
+  if (r == nullptr) return nullptr;
+  Py_DECREF(r);
+  Py_RETURN_FALSE;
+}
+
+PyMethodDef kBatchMethods[] = {
+    {"add", reinterpret_cast<PyCFunction>(BatchAdd),
+     METH_VARARGS | METH_KEYWORDS,
+     "add(key, delta=1): adds delta to an int value when applied (absent "
+     "counts as 0)."},
+    {"update", reinterpret_cast<PyCFunction>(BatchUpdate),
+     METH_VARARGS | METH_KEYWORDS,
+     "update(other=(), **kwargs): b[k] = v for each pair, as dict.update."},
+    {"apply", BatchApply, METH_NOARGS,
+     "Applies the collected writes now (one lock hold) and clears them."},
+    {"__enter__", BatchEnter, METH_NOARGS, nullptr},
+    {"__exit__", BatchExit, METH_VARARGS, nullptr},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyMappingMethods kBatchMapping = {BatchLength, nullptr, BatchAssSubscript};
+
+}  // namespace
+
+bool InitBatchType() {
+  kBatchType.tp_name = "zero_copy_ipc.Batch";
+  kBatchType.tp_basicsize = sizeof(BatchObject);
+  kBatchType.tp_flags = Py_TPFLAGS_DEFAULT;
+  kBatchType.tp_doc =
+      "Batch(dict): writes collected for one hold of the writer lock; see "
+      "ZeroCopyDict.batch().";
+  kBatchType.tp_new = BatchNew;
+  kBatchType.tp_dealloc = BatchDealloc;
+  kBatchType.tp_as_mapping = &kBatchMapping;
+  kBatchType.tp_methods = kBatchMethods;
+  kBatchType.tp_hash = PyObject_HashNotImplemented;
+  return PyType_Ready(&kBatchType) >= 0;
+}
+
+}  // namespace zcipc_py

@@ -1,0 +1,124 @@
+// zero_copy_ipc._zcipc.Dict: the object layout and the helpers its methods
+// share (dict_type.cc: construction, the mapping protocol, walks, stats and
+// the type; dict_atomic.cc: the atomic read-modify-write methods;
+// batch_type.cc: Batch, which applies its writes through a Dict).
+//
+// Lifetime
+//   The engine handle is held by a std::shared_ptr: a call that releases the
+//   GIL keeps its own reference (LiveHandle), so close() from another thread
+//   never unmaps a segment a call is still using (the unmap happens when
+//   that call ends). A lock-free read that keeps the GIL uses the raw
+//   pointer (Live) and takes a reference only if it comes to wait
+//   (ReleaseGilWhileReadWaits).
+//
+// Thread safety
+//   A Dict object may be used from any number of threads: the engine handle
+//   is thread-safe, and the per-thread scratch buffers (Scratch) are used
+//   only by their own thread.
+
+#ifndef ZCIPC_PYTHON_SRC_DICT_OBJECT_H_
+#define ZCIPC_PYTHON_SRC_DICT_OBJECT_H_
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "python/src/codec.h"
+#include "python/src/errors.h"
+#include "zcipc/zero_copy_dict.h"
+
+namespace zcipc_py {
+
+using Handle = std::shared_ptr<zcipc::ZeroCopyDict>;
+
+struct DictObject {
+  PyObject_HEAD Handle handle;  // empty once closed
+  PyObject* name;               // str
+  long owner_pid;  // the creating process; 0 for an attached handle
+  PyObject* weakreflist;
+};
+
+// The type zero_copy_ipc._zcipc.Dict (dict_type.cc).
+extern PyTypeObject kDictType;
+
+// Readies kDictType. False with a Python error set.
+bool InitDictType();
+
+// Checks that `name` is a str without NUL characters and not empty, and
+// returns its UTF-8; nullptr with TypeError or ValueError set.
+const char* NameArg(PyObject* name);
+
+// Reused encode/decode buffers (they keep their capacity between calls).
+// Each file that needs them keeps its own thread_local instance, so the
+// hot paths reach it without a cross-file TLS wrapper call.
+struct Scratch {
+  std::string key;
+  std::string value;
+};
+
+inline PyObject* Raise(DictObject* self, const absl::Status& status,
+                       PyObject* key = nullptr) {
+  return RaiseStatus(status, self->name, key);
+}
+
+// The live handle, or nullptr with ValueError set when closed.
+inline zcipc::ZeroCopyDict* Live(DictObject* self) {
+  if (!self->handle) {
+    PyErr_Format(PyExc_ValueError, "ZeroCopyDict '%U' is closed", self->name);
+    return nullptr;
+  }
+  return self->handle.get();
+}
+
+// A reference to the live handle, for a call that releases the GIL (so a
+// close() from another thread meanwhile cannot unmap under it); an empty
+// Handle with ValueError set when closed.
+inline Handle LiveHandle(DictObject* self) {
+  Handle handle = self->handle;
+  if (!handle) Live(self);
+  return handle;
+}
+
+// Encodes a key for a write into `out` (NaN refused). False with an error
+// set that names the dict called `name` and the operation `op`.
+inline bool Key(PyObject* name, const char* op, PyObject* key,
+                std::string* out) {
+  out->clear();
+  if (EncodeKey(key, out)) return true;
+  AddDictContext(name, op);
+  return false;
+}
+
+// Encodes a key for a lookup or removal (NaN finds nothing); as Key.
+inline bool LookupKey(PyObject* name, const char* op, PyObject* key,
+                      std::string* out) {
+  out->clear();
+  if (EncodeLookupKey(key, out)) return true;
+  AddDictContext(name, op);
+  return false;
+}
+
+// Parses add()'s `delta` (nullptr: absent, 1) into *delta. False with
+// TypeError (not an int) or OverflowError (outside int64) set, naming the
+// dict called `name`, the operation `op` and the key.
+bool ParseDelta(PyObject* name, const char* op, PyObject* key,
+                PyObject* delta_arg, int64_t* delta);
+
+// The atomic read-modify-write methods (dict_atomic.cc), each under one hold
+// of the writer lock.
+PyObject* DictPop(PyObject* obj, PyObject* const* args, Py_ssize_t nargs);
+PyObject* DictPopItem(PyObject* obj, PyObject*);
+PyObject* DictSetDefault(PyObject* obj, PyObject* const* args,
+                         Py_ssize_t nargs);
+PyObject* DictClear(PyObject* obj, PyObject*);
+PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs);
+PyObject* DictCompareAndSwap(PyObject* obj, PyObject* const* args,
+                             Py_ssize_t nargs);
+
+}  // namespace zcipc_py
+
+#endif  // ZCIPC_PYTHON_SRC_DICT_OBJECT_H_

@@ -1,0 +1,535 @@
+// zero_copy_ipc._zcipc.Dict, the base class of zero_copy_ipc.ZeroCopyDict:
+// construction, the mapping protocol (d[k], d[k] = v, del d[k], k in d,
+// len, get), whole-dict walks, stats and the type object. The hot paths are
+// here so a Python call costs one engine call plus the codec (codec.h).
+//
+// The GIL (see gil.h)
+//   Lock-free reads (Get, Contains, Size, GetStats) keep the GIL for their
+//   fast path; Get and Contains release it if they have to wait on an entry
+//   a writer is changing (ReleaseGilWhileReadWaits). Every call that may wait
+//   for the writer lock (Put, Erase, Update, Write, GetAllocatorStats, Check,
+//   Create, Attach) and every whole-dict walk (ForEach) releases it, so other
+//   Python threads run meanwhile.
+//
+// Thread safety: see dict_object.h.
+
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "python/src/codec.h"
+#include "python/src/dict_object.h"
+#include "python/src/errors.h"
+#include "python/src/gil.h"
+#include "zcipc/zero_copy_dict.h"
+
+namespace zcipc_py {
+
+PyTypeObject kDictType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+const char* NameArg(PyObject* name) {
+  if (!PyUnicode_Check(name)) {
+    PyErr_Format(PyExc_TypeError, "ZeroCopyDict name must be str, not %.100s",
+                 Py_TYPE(name)->tp_name);
+    return nullptr;
+  }
+  Py_ssize_t size = 0;
+  const char* n = PyUnicode_AsUTF8AndSize(name, &size);
+  if (n != nullptr && n[0] == '\0') {
+    PyErr_SetString(PyExc_ValueError, "ZeroCopyDict name must not be empty");
+    return nullptr;
+  }
+  if (n != nullptr && std::strlen(n) != static_cast<size_t>(size)) {
+    PyErr_Format(PyExc_ValueError,
+                 "ZeroCopyDict name %R contains a NUL character", name);
+    return nullptr;
+  }
+  return n;
+}
+
+namespace {
+
+thread_local Scratch t_scratch;
+
+// --- construction ----------------------------------------------------------
+
+bool ParseTimeout(double seconds, absl::Duration* out) {
+  if (!(seconds >= 0) || seconds > 1e9) {
+    PyErr_SetString(PyExc_ValueError,
+                    "lock_timeout must be a number of seconds >= 0");
+    return false;
+  }
+  *out = absl::Seconds(seconds);
+  return true;
+}
+
+PyObject* NewDict(PyTypeObject* type, PyObject* name, zcipc::ZeroCopyDict dict,
+                  bool owner) {
+  auto* self = reinterpret_cast<DictObject*>(type->tp_alloc(type, 0));
+  if (self == nullptr) return nullptr;
+  new (&self->handle)
+      Handle(std::make_shared<zcipc::ZeroCopyDict>(std::move(dict)));
+  Py_INCREF(name);
+  self->name = name;
+  self->owner_pid = owner ? static_cast<long>(getpid()) : 0;
+  self->weakreflist = nullptr;
+  return reinterpret_cast<PyObject*>(self);
+}
+
+// _create(name, max_items, heap_size, lock_timeout) -> instance of cls
+PyObject* DictCreate(PyObject* cls, PyObject* args) {
+  PyObject* name;
+  unsigned long long max_items, heap_size;
+  double timeout;
+  if (!PyArg_ParseTuple(args, "UKKd:_create", &name, &max_items, &heap_size,
+                        &timeout)) {
+    return nullptr;
+  }
+  const char* n = NameArg(name);
+  if (n == nullptr) return nullptr;
+  zcipc::Options options;
+  options.max_items = max_items;
+  options.heap_size = heap_size;
+  if (!ParseTimeout(timeout, &options.lock_timeout)) return nullptr;
+  std::string name_str(n);
+  absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
+      [&] { return zcipc::ZeroCopyDict::Create(name_str, options); });
+  if (!dict.ok()) {
+    return RaiseStatus(dict.status(), name, nullptr);
+  }
+  return NewDict(reinterpret_cast<PyTypeObject*>(cls), name, *std::move(dict),
+                 /*owner=*/true);
+}
+
+// _attach(name, lock_timeout) -> instance of cls
+PyObject* DictAttach(PyObject* cls, PyObject* args) {
+  PyObject* name;
+  double timeout;
+  if (!PyArg_ParseTuple(args, "Ud:_attach", &name, &timeout)) return nullptr;
+  const char* n = NameArg(name);
+  if (n == nullptr) return nullptr;
+  zcipc::Options options;
+  if (!ParseTimeout(timeout, &options.lock_timeout)) return nullptr;
+  std::string name_str(n);
+  absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
+      [&] { return zcipc::ZeroCopyDict::Attach(name_str, options); });
+  if (!dict.ok()) {
+    return RaiseStatus(dict.status(), name, nullptr);
+  }
+  return NewDict(reinterpret_cast<PyTypeObject*>(cls), name, *std::move(dict),
+                 /*owner=*/false);
+}
+
+void DictDealloc(PyObject* obj) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  if (self->weakreflist != nullptr) PyObject_ClearWeakRefs(obj);
+  self->handle.~Handle();  // unmaps (never unlinks)
+  Py_XDECREF(self->name);
+  Py_TYPE(obj)->tp_free(obj);
+}
+
+// _close(): unmaps (the Python layer removes an owner's name first).
+PyObject* DictClose(PyObject* obj, PyObject*) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  Handle handle = std::move(self->handle);
+  self->handle.reset();
+  if (handle) {
+    // The last reference unmaps; a call still running keeps its own.
+    WithoutGil([&] {
+      handle.reset();
+      return 0;
+    });
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* DictRepr(PyObject* obj) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  if (!self->handle) {
+    return PyUnicode_FromFormat("ZeroCopyDict(name=%R, closed)", self->name);
+  }
+  return PyUnicode_FromFormat(
+      "ZeroCopyDict(name=%R, items=%llu)", self->name,
+      static_cast<unsigned long long>(self->handle->Size()));
+}
+
+// --- the mapping protocol -------------------------------------------------
+
+Py_ssize_t DictLength(PyObject* obj) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  zcipc::ZeroCopyDict* d = Live(self);
+  if (d == nullptr) return -1;
+  return static_cast<Py_ssize_t>(d->Size());
+}
+
+// Looks `key` up. Returns the decoded value, nullptr with KeyError (when
+// `missing` is null) or another error set, or a new reference to `missing`.
+PyObject* Lookup(DictObject* self, PyObject* key, PyObject* missing) {
+  zcipc::ZeroCopyDict* d = Live(self);
+  if (d == nullptr) return nullptr;
+  Scratch& s = t_scratch;
+  if (!LookupKey(self->name, missing != nullptr ? "get" : "d[key]", key,
+                 &s.key)) {
+    return nullptr;
+  }
+  absl::Status status;
+  {
+    ReleaseGilWhileReadWaits gil(&self->handle);
+    status = d->Get(s.key, &s.value);
+  }
+  if (!status.ok()) {
+    if (absl::IsNotFound(status) && missing != nullptr) {
+      Py_INCREF(missing);
+      return missing;
+    }
+    return Raise(self, status, key);
+  }
+  return DecodeValue(s.value);
+}
+
+PyObject* DictSubscript(PyObject* obj, PyObject* key) {
+  return Lookup(reinterpret_cast<DictObject*>(obj), key, nullptr);
+}
+
+int DictAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  if (Live(self) == nullptr) return -1;
+  Scratch& s = t_scratch;
+  // The value first: pickling may run code that uses this dict (and so this
+  // thread's scratch key); encoding a key runs no Python code.
+  if (value != nullptr && !EncodeValue(value, &s.value)) return -1;
+  if (!(value != nullptr ? Key(self->name, "d[key] = value", key, &s.key)
+                         : LookupKey(self->name, "del d[key]", key, &s.key))) {
+    return -1;
+  }
+  Handle handle = LiveHandle(self);
+  if (!handle) return -1;
+  absl::Status status = WithoutGil([&] {
+    return value != nullptr ? handle->Put(s.key, s.value)
+                            : handle->Erase(s.key);
+  });
+  if (!status.ok()) {
+    Raise(self, status, key);
+    return -1;
+  }
+  return 0;
+}
+
+int DictContains(PyObject* obj, PyObject* key) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  zcipc::ZeroCopyDict* d = Live(self);
+  if (d == nullptr) return -1;
+  Scratch& s = t_scratch;
+  if (!LookupKey(self->name, "key in d", key, &s.key)) return -1;
+  absl::StatusOr<bool> found = [&] {
+    ReleaseGilWhileReadWaits gil(&self->handle);
+    return d->Contains(s.key);
+  }();
+  if (!found.ok()) {
+    Raise(self, found.status(), key);
+    return -1;
+  }
+  return *found ? 1 : 0;
+}
+
+// get(key, default=None)
+PyObject* DictGet(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "get expected 1 or 2 arguments, got %zd",
+                 nargs);
+    return nullptr;
+  }
+  return Lookup(reinterpret_cast<DictObject*>(obj), args[0],
+                nargs == 2 ? args[1] : Py_None);
+}
+
+// --- whole-dict walks -----------------------------------------------------
+
+struct Entries {
+  std::vector<std::string> keys;
+  std::vector<std::string> values;
+};
+
+// Copies every entry (keys and/or values) with the GIL released.
+bool Collect(DictObject* self, bool want_keys, bool want_values, Entries* out) {
+  Handle handle = LiveHandle(self);
+  if (!handle) return false;
+  absl::Status status = WithoutGil([&] {
+    return handle->ForEach([&](absl::string_view k, absl::string_view v) {
+      if (want_keys) out->keys.emplace_back(k);
+      if (want_values) out->values.emplace_back(v);
+    });
+  });
+  if (!status.ok()) {
+    Raise(self, status, nullptr);
+    return false;
+  }
+  return true;
+}
+
+enum class View { kKeys, kValues, kItems };
+
+PyObject* ListOf(PyObject* obj, View view) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  Entries entries;
+  bool keys = view != View::kValues;
+  bool values = view != View::kKeys;
+  if (!Collect(self, keys, values, &entries)) return nullptr;
+  size_t n = keys ? entries.keys.size() : entries.values.size();
+  PyObject* list = PyList_New(static_cast<Py_ssize_t>(n));
+  if (list == nullptr) return nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    PyObject* k = keys ? DecodeKey(entries.keys[i]) : nullptr;
+    if (keys && k == nullptr) {
+      Py_DECREF(list);
+      return nullptr;
+    }
+    PyObject* v = values ? DecodeValue(entries.values[i]) : nullptr;
+    if (values && v == nullptr) {
+      Py_XDECREF(k);
+      Py_DECREF(list);
+      return nullptr;
+    }
+    PyObject* item = k;
+    if (view == View::kValues) {
+      item = v;
+    } else if (view == View::kItems) {
+      item = PyTuple_Pack(2, k, v);
+      Py_DECREF(k);
+      Py_DECREF(v);
+      if (item == nullptr) {
+        Py_DECREF(list);
+        return nullptr;
+      }
+    }
+    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), item);
+  }
+  return list;
+}
+
+PyObject* DictKeys(PyObject* obj, PyObject*) {
+  return ListOf(obj, View::kKeys);
+}
+PyObject* DictValues(PyObject* obj, PyObject*) {
+  return ListOf(obj, View::kValues);
+}
+PyObject* DictItems(PyObject* obj, PyObject*) {
+  return ListOf(obj, View::kItems);
+}
+
+PyObject* DictIter(PyObject* obj) {
+  PyObject* keys = ListOf(obj, View::kKeys);
+  if (keys == nullptr) return nullptr;
+  PyObject* it = PyObject_GetIter(keys);
+  Py_DECREF(keys);
+  return it;
+}
+
+// --- stats ----------------------------------------------------------------
+
+int SetItem(PyObject* d, const char* key, PyObject* value) {
+  if (value == nullptr) return -1;
+  int rc = PyDict_SetItemString(d, key, value);
+  Py_DECREF(value);
+  return rc;
+}
+
+PyObject* DictStats(PyObject* obj, PyObject*) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  zcipc::ZeroCopyDict* d = Live(self);
+  if (d == nullptr) return nullptr;
+  zcipc::Stats st = d->GetStats();
+  PyObject* r = PyDict_New();
+  if (r == nullptr) return nullptr;
+  double capacity_used =
+      st.max_items ? static_cast<double>(st.size) / st.max_items : 0.0;
+  bool owner = self->owner_pid == static_cast<long>(getpid());
+  Py_INCREF(self->name);
+  if (SetItem(r, "name", self->name) ||
+      // The seed's keys: slot_count is the capacity it was created with.
+      SetItem(r, "slot_count", PyLong_FromUnsignedLongLong(st.max_items)) ||
+      SetItem(r, "max_items", PyLong_FromUnsignedLongLong(st.max_items)) ||
+      SetItem(r, "used_slots", PyLong_FromUnsignedLongLong(st.size)) ||
+      SetItem(r, "heap_size", PyLong_FromUnsignedLongLong(st.heap_size)) ||
+      SetItem(r, "heap_used", PyLong_FromUnsignedLongLong(st.heap_used)) ||
+      SetItem(r, "load_factor", PyFloat_FromDouble(capacity_used)) ||
+      SetItem(r, "is_owner", PyBool_FromLong(owner)) ||
+      // Ours.
+      SetItem(r, "items", PyLong_FromUnsignedLongLong(st.size)) ||
+      SetItem(r, "index_slots", PyLong_FromUnsignedLongLong(st.slot_count)) ||
+      SetItem(r, "index_load_factor", PyFloat_FromDouble(st.load_factor)) ||
+      SetItem(r, "tombstones", PyLong_FromUnsignedLongLong(st.tombstones)) ||
+      SetItem(r, "heap_free", PyLong_FromUnsignedLongLong(st.heap_free)) ||
+      SetItem(r, "segment_size",
+              PyLong_FromUnsignedLongLong(st.segment_size)) ||
+      SetItem(r, "format_version",
+              PyLong_FromUnsignedLong(st.format_version)) ||
+      SetItem(r, "writes_total",
+              PyLong_FromUnsignedLongLong(st.writes_total)) ||
+      SetItem(r, "purges_total",
+              PyLong_FromUnsignedLongLong(st.purges_total)) ||
+      SetItem(r, "repairs_total",
+              PyLong_FromUnsignedLongLong(st.repairs_total)) ||
+      SetItem(r, "writer_pid", PyLong_FromLongLong(st.writer_pid)) ||
+      SetItem(r, "read_retries",
+              PyLong_FromUnsignedLongLong(st.read_retries))) {
+    Py_DECREF(r);
+    return nullptr;
+  }
+  return r;
+}
+
+PyObject* DictGcStats(PyObject* obj, PyObject*) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
+  zcipc::AllocatorStats st =
+      WithoutGil([&] { return handle->GetAllocatorStats(); });
+  PyObject* classes = PyList_New(0);
+  if (classes == nullptr) return nullptr;
+  for (const zcipc::SizeClassStats& c : st.size_classes) {
+    PyObject* entry = Py_BuildValue(
+        "{s:K,s:K,s:K,s:K}", "min_block_size",
+        static_cast<unsigned long long>(c.min_block_size), "max_block_size",
+        static_cast<unsigned long long>(c.max_block_size), "free_blocks",
+        static_cast<unsigned long long>(c.free_blocks), "free_bytes",
+        static_cast<unsigned long long>(c.free_bytes));
+    if (entry == nullptr || PyList_Append(classes, entry) != 0) {
+      Py_XDECREF(entry);
+      Py_DECREF(classes);
+      return nullptr;
+    }
+    Py_DECREF(entry);
+  }
+  PyObject* r = PyDict_New();
+  if (r == nullptr) {
+    Py_DECREF(classes);
+    return nullptr;
+  }
+  // size_classes first: SetItem consumes `classes` whatever happens next.
+  if (SetItem(r, "size_classes", classes) ||
+      SetItem(r, "free_blocks", PyLong_FromUnsignedLongLong(st.free_blocks)) ||
+      SetItem(r, "free_size", PyLong_FromUnsignedLongLong(st.free_bytes)) ||
+      SetItem(r, "total_free_blocks",
+              PyLong_FromUnsignedLongLong(st.free_blocks)) ||
+      SetItem(r, "total_free_space",
+              PyLong_FromUnsignedLongLong(st.free_bytes)) ||
+      SetItem(r, "heap_used", PyLong_FromUnsignedLongLong(st.used_bytes)) ||
+      SetItem(r, "heap_size", PyLong_FromUnsignedLongLong(st.heap_size)) ||
+      SetItem(r, "fragmentation", PyFloat_FromDouble(st.fragmentation)) ||
+      SetItem(r, "used_blocks", PyLong_FromUnsignedLongLong(st.used_blocks)) ||
+      SetItem(r, "largest_free_block",
+              PyLong_FromUnsignedLongLong(st.largest_free_block)) ||
+      SetItem(r, "exact", PyBool_FromLong(st.exact))) {
+    Py_DECREF(r);
+    return nullptr;
+  }
+  return r;
+}
+
+// check(): the engine's full integrity check; raises CorruptDictError.
+PyObject* DictCheck(PyObject* obj, PyObject*) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
+  absl::Status status = WithoutGil([&] { return handle->Check(); });
+  if (!status.ok()) return Raise(self, status, nullptr);
+  Py_RETURN_NONE;
+}
+
+PyObject* GetName(PyObject* obj, void*) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  Py_INCREF(self->name);
+  return self->name;
+}
+
+PyObject* GetClosed(PyObject* obj, void*) {
+  return PyBool_FromLong(!reinterpret_cast<DictObject*>(obj)->handle);
+}
+
+PyObject* GetIsOwner(PyObject* obj, void*) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  return PyBool_FromLong(self->owner_pid == static_cast<long>(getpid()));
+}
+
+// --- the type ---------------------------------------------------------------
+
+PyMethodDef kDictMethods[] = {
+    {"_create", reinterpret_cast<PyCFunction>(DictCreate),
+     METH_VARARGS | METH_CLASS,
+     "_create(name, max_items, heap_size, lock_timeout): a new dict."},
+    {"_attach", reinterpret_cast<PyCFunction>(DictAttach),
+     METH_VARARGS | METH_CLASS, "_attach(name, lock_timeout): attach."},
+    {"_close", DictClose, METH_NOARGS, "Unmaps (never removes the name)."},
+    {"get", reinterpret_cast<PyCFunction>(DictGet), METH_FASTCALL,
+     "get(key, default=None): the value, or default if absent (lock-free)."},
+    {"pop", reinterpret_cast<PyCFunction>(DictPop), METH_FASTCALL,
+     "pop(key[, default]): removes and returns the value, atomically."},
+    {"popitem", DictPopItem, METH_NOARGS,
+     "popitem(): removes and returns some (key, value); KeyError if empty."},
+    {"setdefault", reinterpret_cast<PyCFunction>(DictSetDefault), METH_FASTCALL,
+     "setdefault(key, default=None): the value, inserting default if absent "
+     "(atomically)."},
+    {"clear", DictClear, METH_NOARGS,
+     "clear(): removes every entry under one hold of the writer lock."},
+    {"keys", DictKeys, METH_NOARGS, "keys(): a list of the keys."},
+    {"values", DictValues, METH_NOARGS, "values(): a list of the values."},
+    {"items", DictItems, METH_NOARGS, "items(): a list of (key, value)."},
+    {"add", reinterpret_cast<PyCFunction>(DictAdd),
+     METH_VARARGS | METH_KEYWORDS,
+     "add(key, delta=1): atomic counter; returns the new value."},
+    {"compare_and_swap", reinterpret_cast<PyCFunction>(DictCompareAndSwap),
+     METH_FASTCALL,
+     "compare_and_swap(key, expected, new): stores new if d.get(key) == "
+     "expected; True if it stored."},
+    {"stats", DictStats, METH_NOARGS, "stats(): counters (lock-free)."},
+    {"gc_stats", DictGcStats, METH_NOARGS,
+     "gc_stats(): the allocator's free lists (takes the writer lock)."},
+    {"check", DictCheck, METH_NOARGS,
+     "check(): full integrity check; raises CorruptDictError."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyGetSetDef kDictGetSet[] = {
+    {"name", GetName, nullptr, "The dict's name.", nullptr},
+    {"closed", GetClosed, nullptr, "True after close().", nullptr},
+    {"is_owner", GetIsOwner, nullptr,
+     "True for the creating handle in the creating process.", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyMappingMethods kDictMapping = {DictLength, DictSubscript, DictAssSubscript};
+
+PySequenceMethods kDictSequence = {};
+
+}  // namespace
+
+bool InitDictType() {
+  kDictSequence.sq_contains = DictContains;
+  kDictType.tp_name = "zero_copy_ipc._zcipc.Dict";
+  kDictType.tp_basicsize = sizeof(DictObject);
+  kDictType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
+  kDictType.tp_doc = "The engine handle under zero_copy_ipc.ZeroCopyDict.";
+  kDictType.tp_dealloc = DictDealloc;
+  kDictType.tp_repr = DictRepr;
+  kDictType.tp_as_mapping = &kDictMapping;
+  kDictType.tp_as_sequence = &kDictSequence;
+  kDictType.tp_iter = DictIter;
+  kDictType.tp_methods = kDictMethods;
+  kDictType.tp_getset = kDictGetSet;
+  kDictType.tp_weaklistoffset = offsetof(DictObject, weakreflist);
+  kDictType.tp_hash = PyObject_HashNotImplemented;
+  return PyType_Ready(&kDictType) >= 0;
+}
+
+}  // namespace zcipc_py

@@ -1,0 +1,215 @@
+// Status -> Python exception mapping (see errors.h).
+
+#include "python/src/errors.h"
+
+#include <cerrno>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "zcipc/status.h"
+
+namespace zcipc_py {
+namespace {
+
+PyObject* g_corrupt_error = nullptr;     // zero_copy_ipc.CorruptDictError
+PyObject* g_table_full_error = nullptr;  // zero_copy_ipc.TableFullError
+
+// An OSError subclass with errno and message, like open() raises.
+PyObject* SetOSError(PyObject* type, int err, const std::string& message) {
+  PyObject* args = Py_BuildValue("(is)", err, message.c_str());
+  if (args != nullptr) {
+    PyErr_SetObject(type, args);
+    Py_DECREF(args);
+  }
+  return nullptr;
+}
+
+// The exception class for a failure: by error kind first (it tells
+// failures of one code apart), then by code. Borrowed reference.
+PyObject* ExceptionFor(const absl::Status& status) {
+  switch (zcipc::GetErrorKind(status)) {
+    case zcipc::ErrorKind::kTableFull:
+      // Also a RuntimeError: what the original package raised.
+      return g_table_full_error;
+    case zcipc::ErrorKind::kHeapFull:
+      return PyExc_MemoryError;
+    case zcipc::ErrorKind::kLockTimeout:
+    case zcipc::ErrorKind::kReadTimeout:
+      return PyExc_TimeoutError;
+    case zcipc::ErrorKind::kNotAFile:      // a directory, symlink, FIFO, ...
+    case zcipc::ErrorKind::kNoHeader:      // an empty or short file
+    case zcipc::ErrorKind::kCorrupt:       // failed validation
+    case zcipc::ErrorKind::kIncompatible:  // another format version
+      return g_corrupt_error;
+    case zcipc::ErrorKind::kPermission:
+      return PyExc_PermissionError;
+    case zcipc::ErrorKind::kNotACounter:
+      return PyExc_TypeError;
+    case zcipc::ErrorKind::kOverflow:
+      return PyExc_OverflowError;
+    case zcipc::ErrorKind::kBadName:
+    case zcipc::ErrorKind::kBadOptions:
+    case zcipc::ErrorKind::kKeyTooLong:
+      return PyExc_ValueError;
+    case zcipc::ErrorKind::kMovedFrom:
+      return PyExc_ValueError;  // as a closed handle
+    case zcipc::ErrorKind::kReentrant:
+      return PyExc_RuntimeError;
+    case zcipc::ErrorKind::kUnspecified:
+      break;
+  }
+  switch (status.code()) {
+    case absl::StatusCode::kNotFound:
+      return PyExc_FileNotFoundError;
+    case absl::StatusCode::kAlreadyExists:
+      return PyExc_FileExistsError;
+    case absl::StatusCode::kPermissionDenied:
+      return PyExc_PermissionError;
+    case absl::StatusCode::kInvalidArgument:
+      return PyExc_ValueError;
+    case absl::StatusCode::kResourceExhausted:
+      return PyExc_MemoryError;
+    case absl::StatusCode::kDeadlineExceeded:
+      return PyExc_TimeoutError;
+    case absl::StatusCode::kOutOfRange:
+      return PyExc_OverflowError;
+    case absl::StatusCode::kDataLoss:
+      return g_corrupt_error;
+    default:
+      return PyExc_RuntimeError;
+  }
+}
+
+// The errno an OSError subclass carries (0 for other classes).
+int ErrnoFor(PyObject* type) {
+  if (type == PyExc_FileNotFoundError) return ENOENT;
+  if (type == PyExc_FileExistsError) return EEXIST;
+  if (type == PyExc_PermissionError) return EACCES;
+  return 0;
+}
+
+}  // namespace
+
+PyObject* SetKeyError(PyObject* key) {
+  PyObject* args = PyTuple_Pack(1, key);
+  if (args != nullptr) {
+    PyErr_SetObject(PyExc_KeyError, args);
+    Py_DECREF(args);
+  }
+  return nullptr;
+}
+
+std::string KeyForMessage(PyObject* key) {
+  constexpr Py_ssize_t kMaxRepr = 80;
+  constexpr Py_ssize_t kKept = 64;
+  std::string out;
+  PyObject* r = PyObject_Repr(key);
+  if (r == nullptr) {
+    PyErr_Clear();
+    return "<unprintable>";
+  }
+  Py_ssize_t length = PyUnicode_GetLength(r);
+  PyObject* text = r;
+  if (length > kMaxRepr) {
+    // Cut on a character boundary (never inside a UTF-8 sequence).
+    text = PyUnicode_Substring(r, 0, kKept);
+  }
+  const char* utf8 = text != nullptr ? PyUnicode_AsUTF8(text) : nullptr;
+  if (utf8 == nullptr) {
+    PyErr_Clear();
+    out = "<unprintable>";
+  } else {
+    out = utf8;
+  }
+  if (length > kMaxRepr) {
+    if (PyBytes_Check(key)) {
+      absl::StrAppend(&out, "... (", PyBytes_GET_SIZE(key), " bytes)");
+    } else if (PyUnicode_Check(key)) {
+      absl::StrAppend(&out, "... (", PyUnicode_GetLength(key), " characters)");
+    } else {
+      absl::StrAppend(&out, "... (repr of ", length, " characters)");
+    }
+    Py_XDECREF(text);
+  }
+  Py_DECREF(r);
+  return out;
+}
+
+PyObject* RaiseStatus(const absl::Status& status, PyObject* name,
+                      PyObject* key) {
+  if (key != nullptr && status.code() == absl::StatusCode::kNotFound &&
+      zcipc::GetErrorKind(status) == zcipc::ErrorKind::kUnspecified) {
+    return SetKeyError(key);
+  }
+  std::string quoted;  // 'name'
+  if (name != nullptr) {
+    const char* n = PyUnicode_AsUTF8(name);
+    if (n == nullptr) PyErr_Clear();
+    quoted = absl::StrCat("'", n ? n : "?", "'");
+  }
+  // Engine messages name the dict ("dict 'NAME': Op: ..."); statuses made
+  // by this module's own engine callbacks may not. The text is looked at
+  // only so as not to name the dict twice, never to choose the exception.
+  std::string message(status.message());
+  if (message.empty() || quoted.empty() ||
+      message.find(quoted) == std::string::npos) {
+    message = absl::StrCat("ZeroCopyDict ", quoted, ": ", message);
+  }
+  if (key != nullptr)
+    absl::StrAppend(&message, " (key ", KeyForMessage(key), ")");
+  PyObject* type = ExceptionFor(status);
+  int err = ErrnoFor(type);
+  if (err != 0) return SetOSError(type, err, message);
+  PyErr_SetString(type, message.c_str());
+  return nullptr;
+}
+
+PyObject* AddDictContext(PyObject* name, const char* op) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  if (type != PyExc_TypeError && type != PyExc_ValueError &&
+      type != PyExc_OverflowError) {
+    PyErr_Restore(type, value, tb);
+    return nullptr;
+  }
+  PyErr_NormalizeException(&type, &value, &tb);
+  PyObject* message =
+      value != nullptr ? PyObject_Str(value) : PyUnicode_FromString("");
+  if (message == nullptr) {
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    return nullptr;
+  }
+  PyErr_Format(type, "ZeroCopyDict '%U': %s: %U", name, op, message);
+  Py_DECREF(message);
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  return nullptr;
+}
+
+bool InitErrors(PyObject* module) {
+  g_corrupt_error = PyErr_NewExceptionWithDoc(
+      "zero_copy_ipc.CorruptDictError",
+      "The shared memory is not a valid dict (bad magic, truncated, another "
+      "format version) or failed an integrity check.",
+      PyExc_ValueError, nullptr);
+  if (g_corrupt_error == nullptr) return false;
+  PyObject* bases =
+      Py_BuildValue("(OO)", PyExc_MemoryError, PyExc_RuntimeError);
+  if (bases == nullptr) return false;
+  g_table_full_error = PyErr_NewExceptionWithDoc(
+      "zero_copy_ipc.TableFullError",
+      "max_items entries are stored already (a MemoryError, and a "
+      "RuntimeError as the original package raised).",
+      bases, nullptr);
+  Py_DECREF(bases);
+  return g_table_full_error != nullptr &&
+         PyModule_AddObjectRef(module, "TableFullError", g_table_full_error) >=
+             0 &&
+         PyModule_AddObjectRef(module, "CorruptDictError", g_corrupt_error) >=
+             0;
+}
+
+}  // namespace zcipc_py
