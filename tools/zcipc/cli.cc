@@ -28,6 +28,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "tools/zcipc/flags.h"
+#include "zcipc/options.h"
 
 namespace zcipc {
 namespace cli {
@@ -171,6 +172,17 @@ const std::vector<Command>& Commands() {
        1,
        1,
        RunBench},
+      {"version",
+       "",
+       "print the zcipc and format versions",
+       "Prints this zcipc's release and the on-segment format version it "
+       "reads and writes, e.g. \"zcipc 2.0.0 (format version 1)\" "
+       "(also: zcipc --version). A dict of another format version does not "
+       "attach.",
+       {},
+       0,
+       0,
+       RunVersion},
   };
   return *commands;
 }
@@ -248,8 +260,10 @@ std::string CommandHelp(const Command& c) {
     if (flag == nullptr) continue;
     std::string value =
         flag->IsOfType<bool>() ? "" : absl::StrCat("=", flag->DefaultValue());
-    absl::StrAppend(&out, "  ", FlagDisplayName(name), value, "\n",
-                    Wrap(flag->Help(), 6));
+    const std::string valid = FlagValidValues(name);
+    absl::StrAppend(
+        &out, "  ", FlagDisplayName(name), value, "\n",
+        Wrap(absl::StrCat(flag->Help(), valid.empty() ? "" : "; ", valid), 6));
   }
   absl::StrAppend(&out, "\n", kExitCodes);
   return out;
@@ -313,9 +327,14 @@ int ParseFlag(const Command& command, const std::vector<std::string>& args,
     }
   }
   std::string error;
-  if (!flag->ParseFrom(value, &error)) {
-    return UsageError(inv, absl::StrCat("bad value for ", FlagDisplayName(name),
-                                        ": ", error));
+  const bool parsed = flag->ParseFrom(value, &error);
+  if (!parsed || !FlagValueIsValid(name)) {
+    const std::string valid = FlagValidValues(name);
+    return UsageError(
+        inv,
+        absl::StrCat("bad value for ", FlagDisplayName(name), ": ",
+                     parsed ? absl::StrCat(value, " is out of range") : error,
+                     valid.empty() ? "" : "; it must be ", valid));
   }
   GivenFlags().insert(name);
   return kOk;
@@ -343,6 +362,7 @@ int Main(int argc, char** argv) {
     printf("%s", CommandHelp(*c).c_str());
     return kOk;
   }
+  if (args[0] == "--version") args[0] = "version";
   const Command* command = FindCommand(args[0]);
   if (command == nullptr) {
     fprintf(stderr, "zcipc: unknown command '%s' (see zcipc help)\n",
@@ -429,7 +449,7 @@ Encoding EncodingFromFlags() {
   return Encoding::kText;
 }
 
-absl::StatusOr<std::string> ReadStdin() {
+absl::StatusOr<std::string> ReadStdin(uint64_t max_bytes) {
   std::string data;
   char buf[1 << 16];
   for (;;) {
@@ -438,7 +458,17 @@ absl::StatusOr<std::string> ReadStdin() {
     if (n < 0) return absl::ErrnoToStatus(errno, "reading stdin");
     if (n == 0) return data;
     data.append(buf, static_cast<size_t>(n));
+    if (data.size() > max_bytes) {
+      return absl::OutOfRangeError(
+          absl::StrCat("stdin holds more than ", max_bytes, " bytes"));
+    }
   }
+}
+
+int RunVersion(const Invocation& inv) {
+  printf("zcipc %s (format version %u)\n", kProjectVersion,
+         static_cast<unsigned>(kFormatVersion));
+  return kOk;
 }
 
 bool WriteStdout(absl::string_view bytes) {
