@@ -96,7 +96,8 @@ const std::vector<Command>& Commands() {
        "set a key (VALUE or stdin)",
        "Inserts or replaces KEY. Without VALUE, the value is all of stdin, "
        "byte for byte (with --hex or --base64: stdin holds the encoded "
-       "value).",
+       "value); reading stops with exit 1 as soon as stdin holds more than "
+       "the dict's heap size.",
        {"hex", "base64", "lock_timeout"},
        2,
        3,
@@ -142,9 +143,10 @@ const std::vector<Command>& Commands() {
       {"dump",
        "NAME",
        "write every entry as JSON lines (sorted by key)",
-       "Writes a header line and then one JSON object per entry, sorted by "
-       "key: {\"key\":...,\"value\":...}, where a key or value that is not "
-       "UTF-8 text is written as \"key_base64\" / \"value_base64\". "
+       "Writes a header line (sizes and entry count), one JSON object per "
+       "entry, sorted by key: {\"key\":...,\"value\":...}, where a key or "
+       "value that is not UTF-8 text is written as \"key_base64\" / "
+       "\"value_base64\", and an end line {\"end\":true,\"items\":N}. "
        "`zcipc load` reads it back.",
        {"lock_timeout"},
        1,
@@ -154,9 +156,13 @@ const std::vector<Command>& Commands() {
        "NAME",
        "read JSON lines (from dump) on stdin into a dict",
        "Reads the output of `zcipc dump` from stdin and puts every entry "
-       "into NAME, creating the dict if it does not exist (with the dumped "
-       "dict's --max-items and --heap-size unless given). The whole input is "
-       "parsed before anything is written: a bad line changes nothing.",
+       "into NAME. The whole input is checked before anything is written: a "
+       "bad line, or a dump with fewer or more entries than its header and "
+       "end line say, changes nothing (exit 1). A NAME that does not exist "
+       "is created (with --max-items and --heap-size if given, else the "
+       "dumped dict's sizes) and is removed again if the entries do not "
+       "fit: all or nothing. For an existing NAME, --max-items and "
+       "--heap-size are usage errors.",
        {"max_items", "heap_size", "lock_timeout"},
        1,
        1,
