@@ -366,7 +366,7 @@ int RunLoad(const Invocation& inv) {
 
   // Read and check everything before writing anything.
   absl::StatusOr<Dump> dump = ParseDump(*input);
-  input->clear();
+  std::string().swap(*input);  // free it: the entries are copies
   if (!dump.ok()) {
     fprintf(stderr, "zcipc load: %s; nothing was loaded into %s\n",
             std::string(dump.status().message()).c_str(), name.c_str());
