@@ -142,7 +142,7 @@ std::string AllBytes() {
 
 const char* const kCommands[] = {"ls",   "stat", "check", "watch",  "get",
                                  "put",  "del",  "add",   "create", "unlink",
-                                 "dump", "load", "bench"};
+                                 "dump", "load", "bench", "version"};
 
 TEST(CliUsage, HelpListsEveryCommand) {
   Result r = Zcipc({"help"});
