@@ -5,12 +5,13 @@
 set -euo pipefail
 demo="$1"
 
-out="$("$demo" --short)" || {
-  echo "$out"
-  echo "FAIL: the demo exited with $?"
-  exit 1
-}
+status=0
+out="$("$demo" --short)" || status=$?
 echo "$out"
+if [ "$status" -ne 0 ]; then
+  echo "FAIL: the demo exited with $status"
+  exit 1
+fi
 
 fail() {
   echo "FAIL: $*"

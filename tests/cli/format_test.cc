@@ -70,6 +70,23 @@ TEST(Encoding, DecodeInvertsEncode) {
   EXPECT_FALSE(Decode("!!!!", Encoding::kBase64).ok());
 }
 
+TEST(Encoding, Base64IsStrict) {
+  std::string bytes;
+  EXPECT_TRUE(StrictBase64Unescape("AAH+/w==", &bytes));
+  EXPECT_EQ(bytes, std::string("\0\1\xfe\xff", 4));
+  EXPECT_TRUE(StrictBase64Unescape("", &bytes));
+  EXPECT_EQ(bytes, "");
+  // absl::Base64Unescape takes each of these; the canonical form does not.
+  for (const char* bad : {"AAH", "AA H=", "AB==", "AAE=\n",
+                          " AAE=", "A===", "AAE=AAE=", "AAH+_w=="}) {
+    EXPECT_FALSE(StrictBase64Unescape(bad, &bytes)) << bad;
+  }
+  // Decode allows whitespace around the value, not inside it.
+  EXPECT_EQ(*Decode(" AAE=\n", Encoding::kBase64), std::string("\0\1", 2));
+  EXPECT_FALSE(Decode("AAH", Encoding::kBase64).ok());
+  EXPECT_FALSE(Decode("AA H=", Encoding::kBase64).ok());
+}
+
 TEST(IsValidUtf8, AcceptsTextRejectsOtherBytes) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8(std::string("a\0b", 3)));  // NUL is text for JSON

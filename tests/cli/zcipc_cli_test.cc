@@ -142,7 +142,7 @@ std::string AllBytes() {
 
 const char* const kCommands[] = {"ls",   "stat", "check", "watch",  "get",
                                  "put",  "del",  "add",   "create", "unlink",
-                                 "dump", "load", "bench"};
+                                 "dump", "load", "bench", "version"};
 
 TEST(CliUsage, HelpListsEveryCommand) {
   Result r = Zcipc({"help"});
@@ -295,10 +295,10 @@ TEST(CliData, BinaryKeysAndValues) {
   EXPECT_EXIT_CODE(Zcipc({"put", n, "raw"}, value), 0);
   EXPECT_EQ(Zcipc({"get", n, "raw", "--raw"}).out, value);
 
-  // Encoded stdin (whitespace around it ignored).
+  // Encoded stdin (whitespace around it ignored). With --base64 the key is
+  // base64 too, and only canonical base64 is accepted: "b64" is not.
   EXPECT_EXIT_CODE(
-      Zcipc({"put", n, "b64", "--base64"}, absl::Base64Escape(all) + "\n"), 0);
-  // With --base64 the key is base64 too.
+      Zcipc({"put", n, "b64", "--base64"}, absl::Base64Escape(all) + "\n"), 2);
   EXPECT_EXIT_CODE(Zcipc({"put", n, absl::Base64Escape("b64"), "--base64"},
                          absl::Base64Escape(all) + "\n"),
                    0);
@@ -598,16 +598,18 @@ TEST(CliDumpLoad, RoundTripsBinaryData) {
   Result dump = Zcipc({"dump", src.name()});
   EXPECT_EXIT_CODE(dump, 0);
   std::vector<std::string> lines = Lines(dump.out);
-  ASSERT_EQ(lines.size(), expected.size() + 1);
+  ASSERT_EQ(lines.size(), expected.size() + 2);
   Json header = ParseJson(lines[0]);
-  EXPECT_EQ(header["zcipc_dump"], 1);
+  EXPECT_EQ(header["zcipc_dump"], 2);
   EXPECT_EQ(header["name"], src.name());
   EXPECT_EQ(header["items"], expected.size());
   EXPECT_EQ(header["max_items"], 1000);
   EXPECT_EQ(header["heap_size"], 4 << 20);
+  EXPECT_EQ(ParseJson(lines.back()),
+            Json({{"end", true}, {"items", expected.size()}}));
   // Each line is JSON; text stays text, other bytes are base64; sorted.
   std::string previous;
-  for (size_t i = 1; i < lines.size(); ++i) {
+  for (size_t i = 1; i + 1 < lines.size(); ++i) {
     Json e = ParseJson(lines[i]);
     std::string key = e.contains("key") ? e["key"].get<std::string>() : "";
     if (e.contains("key_base64")) {

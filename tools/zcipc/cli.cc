@@ -28,6 +28,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "tools/zcipc/flags.h"
+#include "zcipc/options.h"
 
 namespace zcipc {
 namespace cli {
@@ -95,7 +96,8 @@ const std::vector<Command>& Commands() {
        "set a key (VALUE or stdin)",
        "Inserts or replaces KEY. Without VALUE, the value is all of stdin, "
        "byte for byte (with --hex or --base64: stdin holds the encoded "
-       "value).",
+       "value); reading stops with exit 1 as soon as stdin holds more than "
+       "the dict's heap size.",
        {"hex", "base64", "lock_timeout"},
        2,
        3,
@@ -141,9 +143,10 @@ const std::vector<Command>& Commands() {
       {"dump",
        "NAME",
        "write every entry as JSON lines (sorted by key)",
-       "Writes a header line and then one JSON object per entry, sorted by "
-       "key: {\"key\":...,\"value\":...}, where a key or value that is not "
-       "UTF-8 text is written as \"key_base64\" / \"value_base64\". "
+       "Writes a header line (sizes and entry count), one JSON object per "
+       "entry, sorted by key: {\"key\":...,\"value\":...}, where a key or "
+       "value that is not UTF-8 text is written as \"key_base64\" / "
+       "\"value_base64\", and an end line {\"end\":true,\"items\":N}. "
        "`zcipc load` reads it back.",
        {"lock_timeout"},
        1,
@@ -153,9 +156,13 @@ const std::vector<Command>& Commands() {
        "NAME",
        "read JSON lines (from dump) on stdin into a dict",
        "Reads the output of `zcipc dump` from stdin and puts every entry "
-       "into NAME, creating the dict if it does not exist (with the dumped "
-       "dict's --max-items and --heap-size unless given). The whole input is "
-       "parsed before anything is written: a bad line changes nothing.",
+       "into NAME. The whole input is checked before anything is written: a "
+       "bad line, or a dump with fewer or more entries than its header and "
+       "end line say, changes nothing (exit 1). A NAME that does not exist "
+       "is created (with --max-items and --heap-size if given, else the "
+       "dumped dict's sizes) and is removed again if the entries do not "
+       "fit: all or nothing. For an existing NAME, --max-items and "
+       "--heap-size are usage errors.",
        {"max_items", "heap_size", "lock_timeout"},
        1,
        1,
@@ -171,6 +178,17 @@ const std::vector<Command>& Commands() {
        1,
        1,
        RunBench},
+      {"version",
+       "",
+       "print the zcipc and format versions",
+       "Prints this zcipc's release and the on-segment format version it "
+       "reads and writes, e.g. \"zcipc 2.0.0 (format version 1)\" "
+       "(also: zcipc --version). A dict of another format version does not "
+       "attach.",
+       {},
+       0,
+       0,
+       RunVersion},
   };
   return *commands;
 }
@@ -248,8 +266,10 @@ std::string CommandHelp(const Command& c) {
     if (flag == nullptr) continue;
     std::string value =
         flag->IsOfType<bool>() ? "" : absl::StrCat("=", flag->DefaultValue());
-    absl::StrAppend(&out, "  ", FlagDisplayName(name), value, "\n",
-                    Wrap(flag->Help(), 6));
+    const std::string valid = FlagValidValues(name);
+    absl::StrAppend(
+        &out, "  ", FlagDisplayName(name), value, "\n",
+        Wrap(absl::StrCat(flag->Help(), valid.empty() ? "" : "; ", valid), 6));
   }
   absl::StrAppend(&out, "\n", kExitCodes);
   return out;
@@ -313,9 +333,14 @@ int ParseFlag(const Command& command, const std::vector<std::string>& args,
     }
   }
   std::string error;
-  if (!flag->ParseFrom(value, &error)) {
-    return UsageError(inv, absl::StrCat("bad value for ", FlagDisplayName(name),
-                                        ": ", error));
+  const bool parsed = flag->ParseFrom(value, &error);
+  if (!parsed || !FlagValueIsValid(name)) {
+    const std::string valid = FlagValidValues(name);
+    return UsageError(
+        inv,
+        absl::StrCat("bad value for ", FlagDisplayName(name), ": ",
+                     parsed ? absl::StrCat(value, " is out of range") : error,
+                     valid.empty() ? "" : "; it must be ", valid));
   }
   GivenFlags().insert(name);
   return kOk;
@@ -343,6 +368,7 @@ int Main(int argc, char** argv) {
     printf("%s", CommandHelp(*c).c_str());
     return kOk;
   }
+  if (args[0] == "--version") args[0] = "version";
   const Command* command = FindCommand(args[0]);
   if (command == nullptr) {
     fprintf(stderr, "zcipc: unknown command '%s' (see zcipc help)\n",
@@ -429,7 +455,7 @@ Encoding EncodingFromFlags() {
   return Encoding::kText;
 }
 
-absl::StatusOr<std::string> ReadStdin() {
+absl::StatusOr<std::string> ReadStdin(uint64_t max_bytes) {
   std::string data;
   char buf[1 << 16];
   for (;;) {
@@ -438,7 +464,17 @@ absl::StatusOr<std::string> ReadStdin() {
     if (n < 0) return absl::ErrnoToStatus(errno, "reading stdin");
     if (n == 0) return data;
     data.append(buf, static_cast<size_t>(n));
+    if (data.size() > max_bytes) {
+      return absl::OutOfRangeError(
+          absl::StrCat("stdin holds more than ", max_bytes, " bytes"));
+    }
   }
+}
+
+int RunVersion(const Invocation& inv) {
+  printf("zcipc %s (format version %u)\n", kProjectVersion,
+         static_cast<unsigned>(kFormatVersion));
+  return kOk;
 }
 
 bool WriteStdout(absl::string_view bytes) {

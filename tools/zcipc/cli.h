@@ -6,6 +6,7 @@
 //   zcipc check NAME              integrity check (exit 1 with a report)
 //   zcipc get|put|del|add ...     one key (binary-safe: --hex, --base64)
 //   zcipc dump NAME > f; zcipc load NAME < f
+//   zcipc version                 (or --version) release and format version
 //
 // Main() parses the command line and runs one command; the commands are in
 // commands_*.cc. Exit codes: kOk (0), kFailed (1: not found, check failed or
@@ -20,6 +21,7 @@
 #ifndef ZCIPC_TOOLS_ZCIPC_CLI_H_
 #define ZCIPC_TOOLS_ZCIPC_CLI_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -82,8 +84,9 @@ absl::StatusOr<ZeroCopyDict> AttachDict(const std::string& name);
 // The encoding of keys and values given by --hex / --base64 (text if none).
 Encoding EncodingFromFlags();
 
-// Reads all of stdin (binary-safe).
-absl::StatusOr<std::string> ReadStdin();
+// Reads all of stdin (binary-safe). OutOfRange as soon as more than
+// `max_bytes` have arrived (the rest is left unread).
+absl::StatusOr<std::string> ReadStdin(uint64_t max_bytes = UINT64_MAX);
 // Writes bytes to stdout exactly (binary-safe); false on a write error.
 bool WriteStdout(absl::string_view bytes);
 
@@ -101,6 +104,7 @@ int RunUnlink(const Invocation& inv);
 int RunDump(const Invocation& inv);
 int RunLoad(const Invocation& inv);
 int RunBench(const Invocation& inv);
+int RunVersion(const Invocation& inv);  // in cli.cc
 
 }  // namespace cli
 }  // namespace zcipc

@@ -1,6 +1,9 @@
 // get, put, del, add, create and unlink: one key or one dict at a time,
 // through the public API only.
 
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -31,6 +34,21 @@ absl::StatusOr<std::string> KeyArg(const std::string& text) {
 absl::Status KeyNotFound(const std::string& name, const std::string& key) {
   return absl::NotFoundError(
       absl::StrCat("no key \"", Quote(key), "\" in dict \"", name, "\""));
+}
+
+// The most stdin may hold for a value of at most `bytes` bytes in
+// `encoding` (with room for whitespace around an encoded value).
+uint64_t MaxEncodedSize(uint64_t bytes, Encoding encoding) {
+  constexpr uint64_t kWhitespace = 4096;
+  switch (encoding) {
+    case Encoding::kText:
+      return bytes;
+    case Encoding::kHex:
+      return 2 * bytes + kWhitespace;
+    case Encoding::kBase64:
+      return (bytes + 2) / 3 * 4 + kWhitespace;
+  }
+  return bytes;
 }
 
 int64_t LittleEndianInt64(absl::string_view bytes) {
@@ -77,14 +95,33 @@ int RunPut(const Invocation& inv) {
   absl::StatusOr<std::string> value;
   if (inv.args.size() == 3) {
     value = Decode(inv.args[2], EncodingFromFlags());
-  } else {
-    absl::StatusOr<std::string> input = ReadStdin();
-    if (!input.ok()) return Fail(inv, input.status());
-    value = Decode(*input, EncodingFromFlags());
+    if (!value.ok()) return Fail(inv, value.status());
   }
-  if (!value.ok()) return Fail(inv, value.status());
+  // Attach before reading stdin: a missing dict fails at once, and the heap
+  // size bounds how much of stdin is worth reading.
   absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
   if (!dict.ok()) return Fail(inv, dict.status());
+  if (inv.args.size() == 2) {
+    if (isatty(STDIN_FILENO)) {
+      fprintf(stderr,
+              "zcipc put: reading the value from stdin (the terminal); end "
+              "it with Ctrl-D\n");
+    }
+    const uint64_t heap_size = dict->GetStats().heap_size;
+    absl::StatusOr<std::string> input =
+        ReadStdin(MaxEncodedSize(heap_size, EncodingFromFlags()));
+    if (absl::IsOutOfRange(input.status())) {
+      return Fail(inv,
+                  absl::ResourceExhaustedError(absl::StrCat(
+                      "the value on stdin is larger than the heap of "
+                      "dict \"",
+                      name, "\" (", FormatBytes(heap_size), ", ", heap_size,
+                      " bytes), so it cannot fit; stopped reading")));
+    }
+    if (!input.ok()) return Fail(inv, input.status());
+    value = Decode(*input, EncodingFromFlags());
+    if (!value.ok()) return Fail(inv, value.status());
+  }
   absl::Status s = dict->Put(*key, *value);
   return s.ok() ? kOk : Fail(inv, s);
 }

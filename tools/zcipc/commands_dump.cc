@@ -1,17 +1,28 @@
 // dump and load: a dict as JSON lines and back (like mdb_dump / mdb_load).
 //
-// The format, one JSON object per line:
-//   {"zcipc_dump":1,"name":"d","items":2,"max_items":10000,"heap_size":...}
+// The format (dump format 2), one JSON object per line:
+//   {"zcipc_dump":2,"name":"d","items":2,"max_items":10000,"heap_size":...}
 //   {"key":"greeting","value":"hello"}
 //   {"key_base64":"AP8=","value_base64":"AAECAw=="}
-// The first line (optional for load) records the dict's sizes, so load can
-// create an identical dict. Then one line per entry, sorted by key bytes:
-// a key or value that is valid UTF-8 is a JSON string as is (JSON escapes
-// control characters and NULs), any other is base64 under a "_base64" name.
+//   {"end":true,"items":2}
+// The header records the dict's sizes (so load can create an identical dict)
+// and the number of entries; then one line per entry, sorted by key bytes: a
+// key or value that is valid UTF-8 is a JSON string as is (JSON escapes
+// control characters and NULs), any other is canonical base64 under a
+// "_base64" name; the end line repeats the count. Load checks both counts,
+// so a dump cut short (or with lines added) fails instead of loading part.
+// Dump format 1 (older builds) is the same without the end line; load
+// checks its header's count. Input without a header (hand-written entry
+// lines) has no count to check.
+//
+// Load reads and checks the whole input before it writes anything. Into a
+// new dict it is all or nothing: if a write fails, the dict this load
+// created is unlinked again. See docs/CLI.md.
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -26,6 +37,7 @@
 #include "nlohmann/json.hpp"
 #include "tools/zcipc/cli.h"
 #include "tools/zcipc/flags.h"
+#include "zcipc/options.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
@@ -36,7 +48,9 @@ namespace {
 using Json = nlohmann::ordered_json;
 using Entry = std::pair<std::string, std::string>;
 
-constexpr int kDumpVersion = 1;
+// The dump format this build writes, and the oldest it reads.
+constexpr uint64_t kDumpVersion = 2;
+constexpr uint64_t kOldestDumpVersion = 1;
 // Entries per Write() call (one writer-lock hold) while loading.
 constexpr size_t kLoadBatch = 1024;
 
@@ -64,11 +78,218 @@ absl::StatusOr<std::string> GetBytes(const Json& object, const char* field) {
   std::string text = v.get<std::string>();
   if (plain) return text;
   std::string bytes;
-  if (!absl::Base64Unescape(text, &bytes)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", b64, "\" is not valid base64"));
+  if (!StrictBase64Unescape(text, &bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", b64, "\" is not valid base64 (canonical, padded, no spaces)"));
   }
   return bytes;
+}
+
+// The fields a line may have, and nothing else.
+absl::Status CheckFields(const Json& object,
+                         std::initializer_list<const char*> allowed,
+                         absl::string_view what) {
+  for (const auto& item : object.items()) {
+    if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) {
+          return item.key() == a;
+        }) == allowed.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown field \"", item.key(), "\" in ", what));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// An unsigned integer field of the header or end line, in [min, max].
+// `valid` says which values are allowed, for the message.
+absl::StatusOr<uint64_t> GetCount(const Json& object, const char* field,
+                                  uint64_t min, uint64_t max,
+                                  absl::string_view valid) {
+  if (!object.contains(field)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no \"", field, "\" field (", valid, ")"));
+  }
+  const Json& v = object[field];
+  if (!v.is_number_unsigned() || v.get<uint64_t>() < min ||
+      v.get<uint64_t>() > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", field, "\" is ", v.dump(), ", not ", valid));
+  }
+  return v.get<uint64_t>();
+}
+
+// A dump, read and checked in full.
+struct Dump {
+  bool has_header = false;
+  uint64_t version = 0;    // "zcipc_dump"
+  uint64_t items = 0;      // the header's entry count
+  uint64_t max_items = 0;  // the dumped dict's sizes
+  uint64_t heap_size = 0;
+  std::vector<Entry> entries;  // in input order (duplicate keys possible)
+};
+
+absl::Status ParseHeader(const Json& j, Dump* dump) {
+  const Json& v = j["zcipc_dump"];
+  if (!v.is_number_unsigned()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"zcipc_dump\" is ", v.dump(), ", not a dump format number"));
+  }
+  if (v.get<uint64_t>() < kOldestDumpVersion ||
+      v.get<uint64_t>() > kDumpVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dump format ", v.dump(), " (this zcipc reads ",
+                     kOldestDumpVersion, " to ", kDumpVersion, ")"));
+  }
+  dump->version = v.get<uint64_t>();
+  absl::Status s =
+      CheckFields(j, {"zcipc_dump", "name", "items", "max_items", "heap_size"},
+                  "the header");
+  if (!s.ok()) return s;
+  if (j.contains("name") && !j["name"].is_string()) {
+    return absl::InvalidArgumentError("\"name\" is not a string");
+  }
+  absl::StatusOr<uint64_t> items =
+      GetCount(j, "items", 0, UINT64_MAX, "an integer of 0 or more");
+  if (!items.ok()) return items.status();
+  absl::StatusOr<uint64_t> max_items =
+      GetCount(j, "max_items", 1, kMaxItems, FlagValidValues("max_items"));
+  if (!max_items.ok()) return max_items.status();
+  absl::StatusOr<uint64_t> heap_size = GetCount(
+      j, "heap_size", kMinHeapSize, kMaxHeapSize, FlagValidValues("heap_size"));
+  if (!heap_size.ok()) return heap_size.status();
+  dump->has_header = true;
+  dump->items = *items;
+  dump->max_items = *max_items;
+  dump->heap_size = *heap_size;
+  return absl::OkStatus();
+}
+
+// Parses and checks the whole input: InvalidArgument naming the line for a
+// malformed line, a dump cut short or one with lines added.
+absl::StatusOr<Dump> ParseDump(absl::string_view input) {
+  Dump dump;
+  bool any_line = false;
+  size_t end_line = 0;  // the end line's number, 0 until it is read
+  size_t line_number = 0;
+  for (absl::string_view line : absl::StrSplit(input, '\n')) {
+    ++line_number;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", line_number, ": ", why));
+    };
+    if (end_line != 0) {
+      return bad(absl::StrCat("more input after the dump's end (line ",
+                              end_line, ")"));
+    }
+    Json j = Json::parse(line.begin(), line.end(), nullptr,
+                         /*allow_exceptions=*/false);
+    if (j.is_discarded()) return bad("not valid JSON");
+    if (!j.is_object()) return bad("not a JSON object");
+    if (j.contains("zcipc_dump")) {
+      if (any_line) return bad("a dump header after the first line");
+      absl::Status s = ParseHeader(j, &dump);
+      if (!s.ok()) return bad(absl::StrCat("header: ", s.message()));
+      any_line = true;
+      continue;
+    }
+    any_line = true;
+    if (j.contains("end")) {
+      if (!dump.has_header || dump.version < 2) {
+        return bad("an end line, but the input has no dump header of format 2");
+      }
+      absl::Status s = CheckFields(j, {"end", "items"}, "the end line");
+      if (!s.ok()) return bad(s.message());
+      if (j["end"] != true) return bad("the end line's \"end\" is not true");
+      absl::StatusOr<uint64_t> items =
+          GetCount(j, "items", 0, UINT64_MAX, "an integer of 0 or more");
+      if (!items.ok())
+        return bad(absl::StrCat("end line: ", items.status().message()));
+      if (*items != dump.items) {
+        return bad(absl::StrCat("the end line counts ", *items,
+                                " entries, the header ", dump.items));
+      }
+      if (dump.entries.size() != dump.items) {
+        return bad(absl::StrCat("the dump has ", dump.entries.size(),
+                                " entries, its header and end line say ",
+                                dump.items, " (lines are missing)"));
+      }
+      end_line = line_number;
+      continue;
+    }
+    absl::Status s = CheckFields(
+        j, {"key", "key_base64", "value", "value_base64"}, "an entry");
+    if (!s.ok()) return bad(s.message());
+    absl::StatusOr<std::string> key = GetBytes(j, "key");
+    if (!key.ok()) return bad(key.status().message());
+    absl::StatusOr<std::string> value = GetBytes(j, "value");
+    if (!value.ok()) return bad(value.status().message());
+    if (key->size() > kMaxKeySize) {
+      return bad(absl::StrCat("key of ", key->size(), " bytes (at most ",
+                              kMaxKeySize, ")"));
+    }
+    if (dump.has_header && dump.entries.size() == dump.items) {
+      return bad(absl::StrCat("more entries than the ", dump.items,
+                              " of the dump's header"));
+    }
+    dump.entries.emplace_back(std::move(*key), std::move(*value));
+  }
+  if (!any_line) {
+    return absl::InvalidArgumentError(
+        "the input is empty (a dump has at least its header line)");
+  }
+  if (dump.has_header && dump.entries.size() < dump.items) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the input ends after ", dump.entries.size(), " of the ", dump.items,
+        " entries of the dump's header: the dump is "
+        "truncated"));
+  }
+  if (dump.has_header && dump.version >= 2 && end_line == 0) {
+    return absl::InvalidArgumentError(
+        "the input ends without the dump's end line {\"end\":true,...}: the "
+        "dump is truncated");
+  }
+  return dump;
+}
+
+// Keeps the last entry of each key (as putting them in order would); sorts
+// by key. Returns the number of entries dropped.
+size_t KeepLastOfEachKey(std::vector<Entry>* entries) {
+  std::stable_sort(
+      entries->begin(), entries->end(),
+      [](const Entry& a, const Entry& b) { return a.first < b.first; });
+  size_t kept = 0;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    if (i + 1 < entries->size() &&
+        (*entries)[i + 1].first == (*entries)[i].first) {
+      continue;  // a later line has this key
+    }
+    if (kept != i) (*entries)[kept] = std::move((*entries)[i]);
+    ++kept;
+  }
+  size_t dropped = entries->size() - kept;
+  entries->resize(kept);
+  return dropped;
+}
+
+// Puts every entry, kLoadBatch per writer-lock hold; *done counts the
+// entries written.
+absl::Status PutAll(ZeroCopyDict& dict, const std::vector<Entry>& entries,
+                    size_t* done) {
+  *done = 0;
+  while (*done < entries.size()) {
+    size_t end = std::min(entries.size(), *done + kLoadBatch);
+    absl::Status s = dict.Write([&](Batch& batch) -> absl::Status {
+      for (; *done < end; ++*done) {
+        absl::Status put =
+            batch.Put(entries[*done].first, entries[*done].second);
+        if (!put.ok()) return put;
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 // The bytes an entry takes in the heap (see Options::heap_size): 24 header
@@ -78,6 +299,11 @@ uint64_t BlockBytes(const Entry& e) {
   uint64_t block =
       (24 + pad8(e.first.size()) + pad8(e.second.size()) + 15) / 16 * 16;
   return std::max<uint64_t>(block, 32);
+}
+
+// "1 key", "2 keys"; "1 entry", "2 entries".
+std::string Count(uint64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(FormatCount(n), " ", n == 1 ? one : many);
 }
 
 }  // namespace
@@ -110,11 +336,26 @@ int RunDump(const Invocation& inv) {
       out.clear();
     }
   }
+  Json end{{"end", true}, {"items", entries.size()}};
+  absl::StrAppend(&out, end.dump(), "\n");
   return WriteStdout(out) ? kOk : kFailed;
 }
 
 int RunLoad(const Invocation& inv) {
   const std::string& name = inv.args[0];
+  absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
+  if (!dict.ok() && !absl::IsNotFound(dict.status())) {
+    return Fail(inv, dict.status());
+  }
+  const bool exists = dict.ok();
+  if (exists && (FlagWasGiven("max_items") || FlagWasGiven("heap_size"))) {
+    return UsageError(
+        inv, absl::StrCat("dict \"", name,
+                          "\" exists and its capacity cannot change: "
+                          "--max-items and --heap-size size a dict that load "
+                          "creates (zcipc unlink ",
+                          name, " first to recreate it)"));
+  }
   if (isatty(STDIN_FILENO)) {
     fprintf(stderr,
             "zcipc load: reading a dump (JSON lines) from the terminal; end "
@@ -123,92 +364,85 @@ int RunLoad(const Invocation& inv) {
   absl::StatusOr<std::string> input = ReadStdin();
   if (!input.ok()) return Fail(inv, input.status());
 
-  // Parse and check everything before writing anything.
-  Json header;
-  std::vector<Entry> entries;
-  size_t line_number = 0;
-  for (absl::string_view line : absl::StrSplit(*input, '\n')) {
-    ++line_number;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    auto bad = [&](absl::string_view why) {
-      fprintf(stderr, "zcipc load: line %zu: %s\n", line_number,
-              std::string(why).c_str());
-      return kFailed;
-    };
-    Json j = Json::parse(line.begin(), line.end(), nullptr,
-                         /*allow_exceptions=*/false);
-    if (j.is_discarded()) return bad("not valid JSON");
-    if (!j.is_object()) return bad("not a JSON object");
-    if (j.contains("zcipc_dump")) {
-      if (!entries.empty() || !header.is_null()) {
-        return bad("a dump header after the first line");
-      }
-      if (j["zcipc_dump"] != kDumpVersion) {
-        return bad(absl::StrCat("dump format ", j["zcipc_dump"].dump(),
-                                " (this zcipc reads ", kDumpVersion, ")"));
-      }
-      header = std::move(j);
-      continue;
-    }
-    absl::StatusOr<std::string> key = GetBytes(j, "key");
-    if (!key.ok()) return bad(key.status().message());
-    absl::StatusOr<std::string> value = GetBytes(j, "value");
-    if (!value.ok()) return bad(value.status().message());
-    if (key->size() > kMaxKeySize) {
-      return bad(absl::StrCat("key of ", key->size(), " bytes (at most ",
-                              kMaxKeySize, ")"));
-    }
-    entries.emplace_back(std::move(*key), std::move(*value));
+  // Read and check everything before writing anything.
+  absl::StatusOr<Dump> dump = ParseDump(*input);
+  std::string().swap(*input);  // free it: the entries are copies
+  if (!dump.ok()) {
+    fprintf(stderr, "zcipc load: %s; nothing was loaded into %s\n",
+            std::string(dump.status().message()).c_str(), name.c_str());
+    return kFailed;
   }
+  std::vector<Entry>& entries = dump->entries;
+  const size_t lines = entries.size();
+  const size_t duplicates = KeepLastOfEachKey(&entries);
 
-  absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
   bool created = false;
-  if (absl::IsNotFound(dict.status())) {
-    // Size the new dict like the dumped one, or to fit the entries.
+  if (!exists) {
+    // Size the new dict like the dumped one (or to fit the entries), unless
+    // the flags say otherwise.
     Options options = OptionsFromFlags();
-    uint64_t heap_needed = 0;
-    for (const Entry& e : entries) heap_needed += BlockBytes(e);
+    const char* max_items_from = "--max-items";
     if (!FlagWasGiven("max_items")) {
-      if (header.contains("max_items") &&
-          header["max_items"].is_number_unsigned()) {
-        options.max_items = header["max_items"].get<uint64_t>();
-      } else {
-        options.max_items = std::max<uint64_t>(
-            options.max_items, entries.size() + entries.size() / 4);
-      }
+      max_items_from = "the dump's header";
+      options.max_items =
+          dump->has_header
+              ? dump->max_items
+              : std::max<uint64_t>(options.max_items,
+                                   entries.size() + entries.size() / 4);
     }
     if (!FlagWasGiven("heap_size")) {
-      if (header.contains("heap_size") &&
-          header["heap_size"].is_number_unsigned()) {
-        options.heap_size = header["heap_size"].get<uint64_t>();
-      } else {
-        options.heap_size = std::max<uint64_t>(options.heap_size,
-                                               heap_needed + heap_needed / 4);
-      }
+      uint64_t heap_needed = 0;
+      for (const Entry& e : entries) heap_needed += BlockBytes(e);
+      options.heap_size =
+          dump->has_header ? dump->heap_size
+                           : std::max<uint64_t>(options.heap_size,
+                                                heap_needed + heap_needed / 4);
+    }
+    if (entries.size() > options.max_items) {
+      fprintf(stderr,
+              "zcipc load: %s do not fit in a dict of max_items %s (from "
+              "%s); nothing was created\n",
+              Count(entries.size(), "distinct key", "distinct keys").c_str(),
+              FormatCount(options.max_items).c_str(), max_items_from);
+      return kFailed;
     }
     dict = ZeroCopyDict::Create(name, options);
-    created = dict.ok();
+    if (!dict.ok()) return Fail(inv, dict.status());
+    created = true;
   }
-  if (!dict.ok()) return Fail(inv, dict.status());
 
   size_t done = 0;
-  while (done < entries.size()) {
-    size_t end = std::min(entries.size(), done + kLoadBatch);
-    absl::Status s = dict->Write([&](Batch& batch) -> absl::Status {
-      for (; done < end; ++done) {
-        absl::Status put = batch.Put(entries[done].first, entries[done].second);
-        if (!put.ok()) return put;
+  absl::Status s = PutAll(*dict, entries, &done);
+  if (!s.ok()) {
+    if (created) {
+      // All or nothing: remove the dict this command created.
+      absl::Status unlinked = ZeroCopyDict::Unlink(name);
+      if (unlinked.ok()) {
+        fprintf(stderr,
+                "zcipc load: %zu of %zu keys fitted; removed dict %s, which "
+                "this load had created (nothing was loaded)\n",
+                done, entries.size(), name.c_str());
+      } else {
+        fprintf(stderr,
+                "zcipc load: %zu of %zu keys fitted into the new dict %s, "
+                "which could not be removed: %s\n",
+                done, entries.size(), name.c_str(), Describe(unlinked).c_str());
       }
-      return absl::OkStatus();
-    });
-    if (!s.ok()) {
+    } else {
       fprintf(stderr, "zcipc load: %zu of %zu entries loaded into %s\n", done,
               entries.size(), name.c_str());
-      return Fail(inv, s);
     }
+    return Fail(inv, s);
   }
-  printf("loaded %s entries into %s%s\n", FormatCount(entries.size()).c_str(),
-         name.c_str(), created ? " (created)" : "");
+  std::string summary =
+      absl::StrCat("loaded ", Count(lines, "entry", "entries"), " into ", name,
+                   created ? " (created)" : "");
+  if (duplicates != 0) {
+    absl::StrAppend(&summary, ": ", Count(entries.size(), "key", "keys"), ", ",
+                    Count(duplicates, "duplicate key", "duplicate keys"),
+                    " overwritten");
+  }
+  printf("%s\n", summary.c_str());
   return kOk;
 }
 

@@ -1,6 +1,10 @@
 #include "tools/zcipc/flags.h"
 
+#include <string>
+
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "zcipc/options.h"
 
 ABSL_FLAG(bool, json, false, "print JSON instead of text");
 ABSL_FLAG(bool, hex, false,
@@ -30,3 +34,61 @@ ABSL_FLAG(zcipc::cli::ByteSize, value_size, zcipc::cli::ByteSize{100},
           "bytes per value");
 ABSL_FLAG(absl::Duration, duration, absl::Milliseconds(300),
           "how long each timed phase runs");
+
+namespace zcipc {
+namespace cli {
+
+namespace {
+
+// A flag whose type allows more than the dict does (the limits of Options,
+// include/zcipc/options.h, which Create would refuse later and less clearly).
+struct FlagRange {
+  const char* name;
+  std::string (*valid_values)();
+  bool (*is_valid)();
+};
+
+const FlagRange kFlagRanges[] = {
+    {"max_items",
+     [] { return absl::StrCat("an integer from 1 to ", kMaxItems); },
+     [] {
+       uint64_t v = absl::GetFlag(FLAGS_max_items);
+       return v >= 1 && v <= kMaxItems;
+     }},
+    {"heap_size",
+     [] {
+       return absl::StrCat("a size from ", kMinHeapSize, " to ", kMaxHeapSize,
+                           " bytes (", AbslUnparseFlag(ByteSize{kMinHeapSize}),
+                           " to ", AbslUnparseFlag(ByteSize{kMaxHeapSize}),
+                           ")");
+     },
+     [] {
+       uint64_t v = absl::GetFlag(FLAGS_heap_size).bytes;
+       return v >= kMinHeapSize && v <= kMaxHeapSize;
+     }},
+    {"lock_timeout",
+     [] { return std::string("a duration of 0 or more (500ms, 10s, inf)"); },
+     [] { return absl::GetFlag(FLAGS_lock_timeout) >= absl::ZeroDuration(); }},
+};
+
+const FlagRange* FindRange(absl::string_view name) {
+  for (const FlagRange& r : kFlagRanges) {
+    if (name == r.name) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string FlagValidValues(absl::string_view name) {
+  const FlagRange* r = FindRange(name);
+  return r == nullptr ? "" : r->valid_values();
+}
+
+bool FlagValueIsValid(absl::string_view name) {
+  const FlagRange* r = FindRange(name);
+  return r == nullptr || r->is_valid();
+}
+
+}  // namespace cli
+}  // namespace zcipc

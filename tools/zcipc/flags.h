@@ -6,8 +6,10 @@
 #define ZCIPC_TOOLS_ZCIPC_FLAGS_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/flags/declare.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tools/zcipc/format.h"
 
@@ -24,5 +26,18 @@ ABSL_DECLARE_FLAG(int64_t, count);
 ABSL_DECLARE_FLAG(uint64_t, keys);
 ABSL_DECLARE_FLAG(zcipc::cli::ByteSize, value_size);
 ABSL_DECLARE_FLAG(absl::Duration, duration);
+
+namespace zcipc {
+namespace cli {
+
+// The values a flag (Abseil name, "max_items") accepts beyond its type, in
+// words for messages and help: "an integer from 1 to 4294967296". Empty if
+// every value of its type is accepted.
+std::string FlagValidValues(absl::string_view name);
+// Whether the flag's current value is one of them (true if it has no range).
+bool FlagValueIsValid(absl::string_view name);
+
+}  // namespace cli
+}  // namespace zcipc
 
 #endif  // ZCIPC_TOOLS_ZCIPC_FLAGS_H_

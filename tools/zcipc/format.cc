@@ -155,7 +155,7 @@ absl::StatusOr<std::string> Decode(absl::string_view text, Encoding encoding) {
     }
     case Encoding::kBase64: {
       std::string bytes;
-      if (!absl::Base64Unescape(absl::StripAsciiWhitespace(text), &bytes)) {
+      if (!StrictBase64Unescape(absl::StripAsciiWhitespace(text), &bytes)) {
         return absl::InvalidArgumentError(
             absl::StrCat("bad base64 \"", Quote(text), "\""));
       }
@@ -163,6 +163,17 @@ absl::StatusOr<std::string> Decode(absl::string_view text, Encoding encoding) {
     }
   }
   return absl::InternalError("unknown encoding");
+}
+
+bool StrictBase64Unescape(absl::string_view text, std::string* bytes) {
+  // Canonical means: it decodes, and encoding the bytes gives it back.
+  std::string decoded;
+  if (!absl::Base64Unescape(text, &decoded) ||
+      absl::Base64Escape(decoded) != text) {
+    return false;
+  }
+  *bytes = std::move(decoded);
+  return true;
 }
 
 std::string Encode(absl::string_view bytes, Encoding encoding) {

@@ -45,8 +45,15 @@ std::string FormatSeconds(double seconds);
 enum class Encoding { kText, kHex, kBase64 };
 
 // Decodes a key or value given in `encoding` (text is taken as is; hex and
-// base64 ignore surrounding whitespace). InvalidArgument on bad input.
+// base64 ignore surrounding whitespace, nothing else). Strict: base64 must be
+// canonical (StrictBase64Unescape). InvalidArgument on bad input.
 absl::StatusOr<std::string> Decode(absl::string_view text, Encoding encoding);
+
+// Decodes standard base64 only in its canonical form, the one
+// absl::Base64Escape writes: padded to a multiple of 4, no whitespace, no
+// stray bits in the last character ("AAH", "AA H=" and "AB==" are rejected,
+// which absl::Base64Unescape alone accepts). False on anything else.
+bool StrictBase64Unescape(absl::string_view text, std::string* bytes);
 // The inverse of Decode: text unchanged, else lowercase hex or base64.
 std::string Encode(absl::string_view bytes, Encoding encoding);
 
