@@ -21,6 +21,7 @@ const char* OpName(uint64_t op) {
     case layout::Op::kRelocate: return "relocate";
     case layout::Op::kErase: return "erase";
     case layout::Op::kPurge: return "purge";
+    case layout::Op::kRepair: return "repair";
     default: return "unknown";
   }
 }

@@ -1,34 +1,11 @@
-// Crash repair. A writer can be killed at any instruction; the kernel then
-// releases its flock, and the next process to take the lock (a writer, or a
-// reader stuck on the dead writer's odd sequence) finds the intent record
-// and calls Repair() before anything else.
-//
-// Per operation, from the intent's op and phase:
-//   kInsert         phase >= kStaged: the new block is complete; point the
-//                   slot at it (roll forward). Else restore the slot's old
-//                   marker (empty or tombstone): the insert never happened.
-//   kUpdateInPlace  phase >= kStaged: copy the value again from the journal
-//                   (roll forward). Else the block was not touched.
-//   kRelocate       phase >= kStaged: point the slot at the new block, else
-//                   at the old one.
-//   kErase          the old block is intact until the slot is a tombstone,
-//                   so finishing is always possible: make it a tombstone.
-//   kPurge          the slots are half rebuilt, but no block was allocated or
-//                   freed since the purge began, so the heap's allocated
-//                   blocks are exactly the live entries: rebuild the index
-//                   from them.
-//   kRepair         a repairer finished the op-specific step above and died
-//                   in the common steps below: redo only those.
-// Then, whatever the op: close every odd slot sequence (and the table's),
-// rebuild the allocator's free lists from the blocks the slots reference
-// (this frees a block allocated but never published, or not yet freed, and
-// undoes any half-done split or coalesce), recount size and tombstones, and
-// clear the intent. Every step is idempotent, and once the op-specific step
-// is done the intent says kRepair, so a repairer that dies is itself
-// repaired by the next process.
+// Crash repair: the rules per operation and phase, and why each step is
+// idempotent, are in docs/DESIGN.md ("The write protocol and crash repair").
+// Repair() runs with the writer lock held, when a writer or a reader finds a
+// pending intent record or an odd sequence left by a dead writer.
 
 #include <algorithm>
 
+#include "engine/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
 
@@ -43,7 +20,7 @@ absl::Status DictImpl::RebuildIndexFromHeap() {
   if (!s.ok()) return s;
   if (blocks.size() > geometry_.max_items ||
       blocks.size() >= index_.slot_count()) {
-    return absl::DataLossError(
+    return internal::CorruptError(
         absl::StrCat(blocks.size(), " allocated blocks exceed max_items"));
   }
   std::vector<index::Index::Live> live;
@@ -51,7 +28,7 @@ absl::Status DictImpl::RebuildIndexFromHeap() {
   for (const alloc::Block& b : blocks) {
     index::Entry e;
     if (!index_.ParseEntry(b.offset, &e)) {
-      return absl::DataLossError(
+      return internal::CorruptError(
           absl::StrCat("allocated block ", b.offset, " is not an entry"));
     }
     live.push_back(
@@ -72,7 +49,7 @@ absl::Status DictImpl::RebuildAllocatorFromSlots() {
     uint64_t size = alloc_.AllocatedSize(l.block);
     index::Entry e;
     if (size == 0 || !index_.ParseEntry(l.block, &e)) {
-      return absl::DataLossError(
+      return internal::CorruptError(
           absl::StrCat("slot ", l.slot, " points at block ", l.block,
                        " which is not an allocated entry"));
     }
@@ -104,7 +81,7 @@ absl::Status DictImpl::Repair() {
   bool slot_op = op == Op::kInsert || op == Op::kUpdateInPlace ||
                  op == Op::kRelocate || op == Op::kErase;
   if (slot_op && slot >= index_.slot_count()) {
-    return absl::DataLossError(
+    return internal::CorruptError(
         absl::StrCat("intent names slot ", slot, " out of range"));
   }
   if (op != Op::kNone) {
@@ -128,7 +105,7 @@ absl::Status DictImpl::Repair() {
         index::Entry e;
         if (len > layout::kJournalBytes || !index_.ParseEntry(old_block, &e) ||
             len > e.value_room) {
-          return absl::DataLossError("journal does not fit its block");
+          return internal::CorruptError("journal does not fit its block");
         }
         layout::Slot& s = index_.slot(slot);
         seqlock::WriteBegin(s.seq);
@@ -157,7 +134,7 @@ absl::Status DictImpl::Repair() {
     case Op::kRepair:
       break;  // the op-specific step finished; the rest follows
     default:
-      return absl::DataLossError(absl::StrCat("intent record holds unknown op ",
+      return internal::CorruptError(absl::StrCat("intent record holds unknown op ",
                                               static_cast<uint64_t>(op)));
   }
   // The op-specific step is done. Say so before the steps below, which
@@ -181,7 +158,7 @@ absl::Status DictImpl::Repair() {
   }
   absl::Status s = RebuildAllocatorFromSlots();
   if (!s.ok()) return s;
-  in.op.store(static_cast<uint64_t>(Op::kNone), std::memory_order_release);
+  AbortIntent();  // counted in repairs_total above, not as a write
   return absl::OkStatus();
 }
 
