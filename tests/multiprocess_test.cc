@@ -5,9 +5,9 @@
 // anonymous shared mapping); the parent asserts.
 //
 // Known failures of the Python package these tests keep out (see
-// /work/shared/seed/KNOWN-FAILURES.md): #10, #11 (exclusion between
-// processes, forked children and threads), #12 (lock-free reads), #13 (a
-// writer killed mid-operation), #15, #16 (racing creators and attachers).
+// docs/KNOWN-FAILURES.md): #10, #11 (exclusion between processes, forked
+// children and threads), #12 (lock-free reads), #13 (a writer killed
+// mid-operation), #15, #16 (racing creators and attachers).
 
 #include <fcntl.h>
 #include <signal.h>

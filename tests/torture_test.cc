@@ -13,24 +13,6 @@ namespace zcipc {
 namespace torture {
 namespace {
 
-TEST(TortureTest, ValuesCheckThemselves) {
-  std::string v = MakeValue("k1", 42, 300);
-  EXPECT_EQ(v.size(), 300u);
-  uint64_t g = 0;
-  ASSERT_TRUE(ParseValue("k1", v, &g));
-  EXPECT_EQ(g, 42u);
-  EXPECT_FALSE(ParseValue("k2", v, &g));  // another key's value
-  for (size_t i = 0; i < v.size(); i += 7) {
-    std::string torn = v;
-    torn[i] ^= 0x20;
-    EXPECT_FALSE(ParseValue("k1", torn, &g)) << "flip at " << i;
-  }
-  std::string mixed = MakeValue("k1", 43, 300);
-  mixed.replace(0, 150, v.substr(0, 150));  // half of each generation
-  EXPECT_FALSE(ParseValue("k1", mixed, &g));
-  EXPECT_TRUE(ParseValue("k1", MakeValue("k1", 7, 0), &g));
-}
-
 TEST(TortureTest, SeqlockReadersSeeNoTornOrBackwardsValues) {
   SeqlockOptions o;
   o.readers = 2;

@@ -1,7 +1,7 @@
 // Single-process tests of the public API (include/zcipc/zero_copy_dict.h):
 // every operation, every error code it documents, and the failures of the
-// Python package we replace (/work/shared/seed/KNOWN-FAILURES.md, cited as
-// KF #n) shown not to happen.
+// Python package we replace (docs/KNOWN-FAILURES.md, cited as KF #n) shown
+// not to happen.
 
 #include "zcipc/zero_copy_dict.h"
 

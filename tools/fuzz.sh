@@ -12,6 +12,8 @@
 #                    the workers' own output, with the message findings, is
 #                    not in the log)
 #   ZCIPC_FUZZ_STRICT_NAMES=1  errors without the dict's name abort (crash)
+#   ZCIPC_FUZZ_BUILD_ONLY=1    build (or bring up to date) and stop
+#   CXX              the compiler (default clang++)
 #
 # Prints executions, exec/s, duration, corpus size and findings (crash-*,
 # timeout-*, leak-*, oom-* files); exits 1 if there is any finding, 2 if the
@@ -53,23 +55,44 @@ CXXFLAGS=(-std=c++17 -O1 -g -fno-omit-frame-pointer
           -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
           -I. -Iinclude "${PKG_CFLAGS[@]}")
 
-# --- build (incremental: a source is recompiled when it, or any header of
-# the project, is newer than its object) ---
+# --- build (incremental: a source is recompiled when its object is missing
+# or older than any file it was compiled from, as the compiler listed them in
+# its dependency file (-MD: the source, every project header it includes,
+# and the system headers, Abseil's among them), or when the compiler or its
+# flags changed) ---
 mkdir -p "$OUT/obj"
 BIN=$OUT/segment_fuzzer
-newest_header=$(find engine include -name '*.h' -printf '%T@\n' | sort -n | tail -1)
+# The compiler, its flags and the link flags: a change rebuilds everything.
+FLAGS_FILE=$OUT/obj/flags
+flags_now=$(printf '%s\n' "$CXX" "${CXXFLAGS[@]}" -- "${PKG_LIBS[@]}")
+if [ ! -f "$FLAGS_FILE" ] || [ "$(cat "$FLAGS_FILE")" != "$flags_now" ]; then
+  rm -f "$OUT"/obj/*.o "$OUT"/obj/*.d "$BIN"
+fi
+
+# True (0) if $1 (an object) must be rebuilt according to $2 (its dependency
+# file, in make syntax: "OBJ: SRC HEADER... \" over several lines).
+stale() {
+  local obj=$1 dep=$2 file
+  [ -f "$obj" ] && [ -f "$dep" ] || return 0
+  while read -r file; do
+    [ -e "$file" ] || return 0
+    [ "$file" -nt "$obj" ] && return 0
+  done < <(sed -e '1s/^[^:]*://' -e 's/\\$//' "$dep" | tr -s ' \t' '\n' |
+           grep -v '^$')
+  return 1
+}
+
 sources=(engine/*/*.cc tests/fuzz/segment_fuzzer.cc)
 objects=()
 pids=()
 for src in "${sources[@]}"; do
   obj=$OUT/obj/$(echo "${src%.cc}" | tr / _).o
+  dep=${obj%.o}.d
   objects+=("$obj")
-  if [ -f "$obj" ] && [ "$obj" -nt "$src" ] &&
-     awk -v a="$(stat -c %Y "$obj")" -v b="$newest_header" 'BEGIN{exit !(a > b)}'; then
-    continue
-  fi
+  stale "$obj" "$dep" || continue
   echo "fuzz: compiling $src" >&2
-  "$CXX" "${CXXFLAGS[@]}" -c "$src" -o "$obj" &
+  rm -f "$obj" "$dep"
+  "$CXX" "${CXXFLAGS[@]}" -MD -MF "$dep" -c "$src" -o "$obj" &
   pids+=($!)
   # Two at a time (the machine has two cores).
   if [ ${#pids[@]} -ge 2 ]; then
@@ -86,6 +109,11 @@ for obj in "${objects[@]}"; do [ "$obj" -nt "$BIN" ] && relink=1; done
 if [ $relink -eq 1 ]; then
   echo "fuzz: linking $BIN" >&2
   "$CXX" "${CXXFLAGS[@]}" "${objects[@]}" "${PKG_LIBS[@]}" -o "$BIN"
+fi
+printf '%s\n' "$flags_now" >"$FLAGS_FILE"
+if [ "${ZCIPC_FUZZ_BUILD_ONLY:-0}" = 1 ]; then
+  echo "fuzz: built $BIN" >&2
+  exit 0
 fi
 
 # --- run ---

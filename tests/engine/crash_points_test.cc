@@ -6,17 +6,19 @@
 // either happened completely or not at all.
 
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/dict/dict_impl.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
@@ -31,16 +33,43 @@ void KillAtTarget(const char* step) {
   }
 }
 
-std::string UniqueName(absl::string_view tag) {
-  static int counter = 0;
-  return absl::StrCat("crash-", tag, "-", getpid(), "-", counter++);
-}
+using ::zcipc_test::ChildResult;
+using ::zcipc_test::StartChild;
+using ::zcipc_test::UniqueName;
+using ::zcipc_test::WaitChild;
 
 std::string Key(int i) { return absl::StrCat("key-", i); }
 std::string Value(int i, int gen, size_t size) {
   std::string v = absl::StrCat("v", i, "/", gen, ":");
   v.resize(std::max(size, v.size()), static_cast<char>('a' + (i + gen) % 26));
   return v;
+}
+
+// After a crash, a lookup of the key in flight found either of the two
+// states the operation allows: its value before or after ("" = absent, which
+// a lookup must answer with NotFound and nothing else).
+::testing::AssertionResult IsOneOf(const absl::Status& status,
+                                   const std::string& value,
+                                   const std::string& before,
+                                   const std::string& after) {
+  const bool may_be_absent = before.empty() || after.empty();
+  if (absl::IsNotFound(status)) {
+    if (may_be_absent) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "the key is absent, but the operation keeps it present: "
+           << status;
+  }
+  if (!status.ok()) {
+    return ::testing::AssertionFailure()
+           << "expected the value or NotFound, got " << status;
+  }
+  if ((!before.empty() && value == before) ||
+      (!after.empty() && value == after)) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure()
+         << "the key holds '" << value.substr(0, 40) << "' (" << value.size()
+         << " bytes), neither its value before nor after";
 }
 
 struct Scenario {
@@ -66,20 +95,19 @@ void RunScenario(const Scenario& s, const Options& options, int keys,
   for (int i = 0; i < keys; ++i) {
     ASSERT_TRUE(d->Put(Key(i), Value(i, 0, 100)).ok());
   }
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
+  pid_t pid = StartChild([&] {
     absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name);
-    if (!c.ok()) _exit(2);
+    if (!c.ok()) return 2;
     g_target_step = s.step;
     internal::SetCrashHookForTesting(&KillAtTarget);
     s.op(*c);
-    _exit(3);  // the step was never reached
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << s.step << ": child did not die at the step (status " << status << ")";
+    return 3;  // the step was never reached
+  });
+  ASSERT_GT(pid, 0);
+  ChildResult child = WaitChild(pid);
+  ASSERT_TRUE(child.killed_by(SIGKILL))
+      << s.step << ": child did not die at the step (" << child.Describe()
+      << ")";
 
   uint64_t repairs_before = d->GetStats().repairs_total;
   if (read_first) {
@@ -89,17 +117,15 @@ void RunScenario(const Scenario& s, const Options& options, int keys,
     absl::Status st = d->Get(s.key, &v);
     absl::Duration took = absl::Now() - start;
     EXPECT_LT(took, absl::Seconds(1)) << s.step;
-    EXPECT_TRUE(st.ok() || absl::IsNotFound(st)) << st;
+    EXPECT_TRUE(IsOneOf(st, v, s.before, s.after)) << s.step;
   }
   absl::Status check = d->Check();  // takes the lock: repairs first
   ASSERT_TRUE(check.ok()) << s.step << ": " << check;
   EXPECT_GT(d->GetStats().repairs_total, repairs_before) << s.step;
 
-  absl::StatusOr<std::string> v = d->Get(s.key);
-  std::string got = v.ok() ? *v : "";
-  ASSERT_TRUE(v.ok() || absl::IsNotFound(v.status())) << v.status();
-  EXPECT_TRUE(got == s.before || got == s.after)
-      << s.step << ": in-flight key holds '" << got.substr(0, 40) << "'";
+  std::string got;
+  absl::Status st = d->Get(s.key, &got);
+  EXPECT_TRUE(IsOneOf(st, got, s.before, s.after)) << s.step;
   int present = 0;
   ASSERT_TRUE(d->ForEach([&](absl::string_view k, absl::string_view val) {
                  ++present;
@@ -179,18 +205,17 @@ TEST(CrashPointsTest, ReaderStuckOnDeadWriterRepairsAndSeesNewValue) {
   absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, o);
   ASSERT_TRUE(d.ok());
   ASSERT_TRUE(d->Put("k", std::string(200, 'o')).ok());
-  pid_t pid = fork();
-  if (pid == 0) {
+  pid_t pid = StartChild([&] {
     absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name);
-    if (!c.ok()) _exit(2);
+    if (!c.ok()) return 2;
     g_target_step = "update.copied";
     internal::SetCrashHookForTesting(&KillAtTarget);
     (void)c->Put("k", std::string(150, 'n'));
-    _exit(3);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status));
+    return 3;
+  });
+  ASSERT_GT(pid, 0);
+  ChildResult child = WaitChild(pid);
+  ASSERT_TRUE(child.killed_by(SIGKILL)) << child.Describe();
   absl::Time start = absl::Now();
   absl::StatusOr<std::string> v = d->Get("k");
   absl::Duration took = absl::Now() - start;
@@ -216,10 +241,9 @@ TEST(CrashPointsTest, BatchKilledMidwayKeepsItsPrefix) {
       absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, o);
       ASSERT_TRUE(d.ok());
       ASSERT_TRUE(d->Put("before", "x").ok());
-      pid_t pid = fork();
-      if (pid == 0) {
+      pid_t pid = StartChild([&] {
         absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name);
-        if (!c.ok()) _exit(2);
+        if (!c.ok()) return 2;
         g_target_step = step;
         g_target_occurrence = nth;
         internal::SetCrashHookForTesting(&KillAtTarget);
@@ -227,26 +251,30 @@ TEST(CrashPointsTest, BatchKilledMidwayKeepsItsPrefix) {
           for (int i = 0; i < 8; ++i) (void)b.Put(Key(i), Value(i, 1, 50));
           return absl::OkStatus();
         });
-        _exit(3);
-      }
-      int status = 0;
-      ASSERT_EQ(waitpid(pid, &status, 0), pid);
-      ASSERT_TRUE(WIFSIGNALED(status)) << status;
+        return 3;
+      });
+      ASSERT_GT(pid, 0);
+      ChildResult child = WaitChild(pid);
+      ASSERT_TRUE(child.killed_by(SIGKILL)) << child.Describe();
       ASSERT_TRUE(d->Check().ok());
       // Puts 0..nth-2 returned before the kill; put nth-1 was in flight.
       for (int i = 0; i < 8; ++i) {
-        absl::StatusOr<std::string> v = d->Get(Key(i));
+        std::string v;
+        absl::Status st = d->Get(Key(i), &v);
         if (i < nth - 1) {
-          ASSERT_TRUE(v.ok()) << "acknowledged put " << i << " lost";
-          EXPECT_EQ(*v, Value(i, 1, 50));
+          ASSERT_TRUE(st.ok()) << "acknowledged put " << i << " lost: " << st;
+          EXPECT_EQ(v, Value(i, 1, 50));
         } else if (i == nth - 1) {
-          EXPECT_TRUE(!v.ok() || *v == Value(i, 1, 50)) << "torn in-flight put";
+          EXPECT_TRUE(IsOneOf(st, v, "", Value(i, 1, 50)))
+              << "in-flight put " << i;
         } else {
-          EXPECT_TRUE(absl::IsNotFound(v.status())) << "put " << i
-                                                    << " after the kill";
+          EXPECT_TRUE(absl::IsNotFound(st))
+              << "put " << i << " after the kill: " << st;
         }
       }
-      EXPECT_EQ(*d->Get("before"), "x");
+      absl::StatusOr<std::string> before = d->Get("before");
+      ASSERT_TRUE(before.ok()) << before.status();
+      EXPECT_EQ(*before, "x");
       ASSERT_TRUE(ZeroCopyDict::Unlink(name).ok());
     }
   }

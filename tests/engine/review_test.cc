@@ -1,7 +1,7 @@
 // Review regressions: each test reproduces a defect found in review of the
-// engine (crash repair, writer lock, allocator statistics) and now passes. They use the crash hook of the write protocol
-// (engine/dict/write.cc) and forked processes; every dict name contains the
-// pid and is unlinked at the end.
+// engine (crash repair, writer lock, allocator statistics) and now passes. They
+// use the crash hook of the write protocol (engine/dict/write.cc) and forked
+// processes; every dict name contains the pid and is unlinked at the end.
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +23,7 @@
 #include "engine/dict/dict_impl.h"
 #include "engine/layout/layout.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
@@ -34,11 +35,10 @@ void KillAtTarget(const char* step) {
   if (strcmp(step, g_target_step) == 0) raise(SIGKILL);
 }
 
-std::string UniqueName(absl::string_view tag) {
-  static int counter = 0;
-  return absl::StrCat("review-", std::string(tag.data(), tag.size()), "-",
-                      getpid(), "-", counter++);
-}
+using ::zcipc_test::ChildResult;
+using ::zcipc_test::StartChild;
+using ::zcipc_test::UniqueName;
+using ::zcipc_test::WaitChild;
 
 // Unlinks the dict when the test ends, whatever happened.
 struct NameGuard {
@@ -46,23 +46,10 @@ struct NameGuard {
   ~NameGuard() { ZeroCopyDict::Unlink(name).IgnoreError(); }
 };
 
-int WaitStatus(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
-}
-
-std::string Describe(int status) {
-  if (WIFEXITED(status)) return absl::StrCat("exited ", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    return absl::StrCat("killed by ", strsignal(WTERMSIG(status)));
-  }
-  return absl::StrCat("status ", status);
-}
-
 std::string Key(int i) { return absl::StrCat("key-", i); }
-std::string Value(int i) { return std::string(100, static_cast<char>('a' + i % 26)); }
+std::string Value(int i) {
+  return std::string(100, static_cast<char>('a' + i % 26));
+}
 
 // The start of every mapping of the dict's segment (at file offset 0) in
 // this process.
@@ -78,8 +65,8 @@ std::vector<char*> SegmentMappings(const std::string& name) {
     }
     unsigned long start = 0, end = 0, offset = 0;
     char perms[8] = {0};
-    if (sscanf(line.c_str(), "%lx-%lx %7s %lx", &start, &end, perms,
-               &offset) != 4) {
+    if (sscanf(line.c_str(), "%lx-%lx %7s %lx", &start, &end, perms, &offset) !=
+        4) {
       continue;
     }
     if (offset != 0 || end - start < 2 * layout::kPageSize) continue;
@@ -95,8 +82,8 @@ class HeaderPeek {
   explicit HeaderPeek(const std::string& name) {
     fd_ = open(absl::StrCat("/dev/shm/zcipc.", name).c_str(), O_RDONLY);
     if (fd_ >= 0) {
-      void* p = mmap(nullptr, layout::kHeaderRegionSize, PROT_READ,
-                     MAP_SHARED, fd_, 0);
+      void* p = mmap(nullptr, layout::kHeaderRegionSize, PROT_READ, MAP_SHARED,
+                     fd_, 0);
       if (p != MAP_FAILED) base_ = static_cast<const char*>(p);
     }
   }
@@ -151,41 +138,37 @@ TEST(ReviewTest, RepairerKilledDuringPurgeRepairIsRepairedByTheNext) {
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(d->Put(Key(i), Value(i)).ok());
 
   // 1. A writer dies in the middle of the purge.
-  pid_t writer = fork();
-  ASSERT_GE(writer, 0);
-  if (writer == 0) {
+  pid_t writer = StartChild([&] {
     absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(guard.name, o);
-    if (!c.ok()) _exit(2);
+    if (!c.ok()) return 2;
     g_target_step = "purge.cleared";
     internal::SetCrashHookForTesting(&KillAtTarget);
     for (int i = 20; i < 40; ++i) (void)c->Erase(Key(i));
-    _exit(3);
-  }
-  int status = WaitStatus(writer);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << "writer " << Describe(status);
+    return 3;
+  });
+  ASSERT_GT(writer, 0);
+  ChildResult result = WaitChild(writer);
+  ASSERT_TRUE(result.killed_by(SIGKILL)) << "writer " << result.Describe();
 
   // 2. The process that repairs it dies inside Allocator::Rebuild().
-  pid_t repairer = fork();
-  ASSERT_GE(repairer, 0);
-  if (repairer == 0) {
-    signal(SIGSEGV, SIG_DFL);
+  pid_t repairer = StartChild([&] {
+    signal(SIGSEGV, SIG_DFL);  // the expected fault: no backtrace
     absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(guard.name, o);
-    if (!c.ok()) _exit(2);
+    if (!c.ok()) return 2;
     std::vector<char*> maps = SegmentMappings(guard.name);
-    if (maps.empty()) _exit(4);
+    if (maps.empty()) return 4;
     for (char* base : maps) {
       if (mprotect(base + layout::kPageSize, layout::kPageSize, PROT_READ) !=
           0) {
-        _exit(5);
+        return 5;
       }
     }
     (void)c->Check();  // takes the lock: Repair() runs first
-    _exit(3);
-  }
-  status = WaitStatus(repairer);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
-      << "repairer " << Describe(status);
+    return 3;
+  });
+  ASSERT_GT(repairer, 0);
+  result = WaitChild(repairer);
+  ASSERT_TRUE(result.killed_by(SIGSEGV)) << "repairer " << result.Describe();
   {
     HeaderPeek h(guard.name);
     ASSERT_TRUE(h.ok());
@@ -239,26 +222,24 @@ void RunDeadWriterWithForkedHelper(bool helper_locks_first) {
   int release[2], alive[2];
   ASSERT_EQ(pipe(release), 0);
   ASSERT_EQ(pipe(alive), 0);
-  pid_t writer = fork();
-  ASSERT_GE(writer, 0);
-  if (writer == 0) {
+  pid_t writer = StartChild([&] {
     absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(guard.name, o);
-    if (!c.ok()) _exit(2);
+    if (!c.ok()) return 2;
     int ready[2];
-    if (pipe(ready) != 0) _exit(4);
-    pid_t helper = fork();
-    if (helper < 0) _exit(4);
-    if (helper == 0) {
-      alarm(60);
-      close(release[1]);
-      close(ready[0]);
-      if (helper_locks_first && !c->Check().ok()) _exit(5);
-      close(ready[1]);  // "ready"
-      char b;
-      while (read(release[0], &b, 1) < 0 && errno == EINTR) {
-      }
-      _exit(0);  // closes alive[1]: the test sees EOF
-    }
+    if (pipe(ready) != 0) return 4;
+    pid_t helper = StartChild(
+        [&] {
+          close(release[1]);
+          close(ready[0]);
+          if (helper_locks_first && !c->Check().ok()) return 5;
+          close(ready[1]);  // "ready"
+          char b;
+          while (read(release[0], &b, 1) < 0 && errno == EINTR) {
+          }
+          return 0;  // exiting closes alive[1]: the test sees EOF
+        },
+        /*alarm_seconds=*/60);
+    if (helper < 0) return 4;
     close(ready[1]);
     char b;
     while (read(ready[0], &b, 1) < 0 && errno == EINTR) {
@@ -267,13 +248,13 @@ void RunDeadWriterWithForkedHelper(bool helper_locks_first) {
     g_target_step = "update.copied";
     internal::SetCrashHookForTesting(&KillAtTarget);
     (void)c->Put("k", std::string(150, 'n'));
-    _exit(3);
-  }
+    return 3;
+  });
+  ASSERT_GT(writer, 0);
   close(release[0]);
   close(alive[1]);
-  int status = WaitStatus(writer);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << "writer " << Describe(status);
+  ChildResult result = WaitChild(writer);
+  ASSERT_TRUE(result.killed_by(SIGKILL)) << "writer " << result.Describe();
 
   // The writer is dead; the next lock holder should repair and proceed.
   absl::Time start = absl::Now();
@@ -281,16 +262,16 @@ void RunDeadWriterWithForkedHelper(bool helper_locks_first) {
   EXPECT_TRUE(put.ok()) << put << " after " << (absl::Now() - start);
 
   // A lock-free reader meeting the dead writer's odd slot must not hang.
-  pid_t reader = fork();
-  ASSERT_GE(reader, 0);
-  if (reader == 0) {
-    alarm(5);
-    absl::StatusOr<std::string> v = d->Get("k");
-    _exit(v.ok() && *v == std::string(150, 'n') ? 0 : 1);
-  }
-  status = WaitStatus(reader);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << "reader " << Describe(status) << " (SIGALRM = hung for 5 s)";
+  pid_t reader = StartChild(
+      [&] {
+        absl::StatusOr<std::string> v = d->Get("k");
+        return v.ok() && *v == std::string(150, 'n') ? 0 : 1;
+      },
+      /*alarm_seconds=*/5);
+  ASSERT_GT(reader, 0);
+  result = WaitChild(reader);
+  EXPECT_TRUE(result.ok()) << "reader " << result.Describe()
+                           << " (SIGALRM = hung for 5 s)";
 
   // The cause: once the helper exits, the last reference to the dead
   // writer's open file description goes and the kernel drops its flock.
@@ -321,7 +302,8 @@ TEST(ReviewTest, ForkedChildsMappingDoesNotPinDeadWritersLock) {
 // declared nonnull: undefined behaviour, and under the project's own
 // `--config=asan` (-fsanitize=undefined -fno-sanitize-recover=all) the
 // process aborts with "null pointer passed as argument 2". Passes in the
-// default build; fails with `bazel test --config=asan //tests/engine:review_test`.
+// default build; fails with `bazel test --config=asan
+// //tests/engine:review_test`.
 TEST(ReviewTest, InPlaceUpdateToEmptyDefaultView) {
   NameGuard guard{UniqueName("empty")};
   Options o;
@@ -375,16 +357,16 @@ TEST(ReviewTest, CorruptFreeListCycleDoesNotHangGetAllocatorStats) {
   munmap(p, size);
   close(fd);
 
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    alarm(5);
-    AllocatorStats st = d->GetAllocatorStats();
-    _exit(st.exact ? 0 : 1);
-  }
-  int status = WaitStatus(child);
-  EXPECT_TRUE(WIFEXITED(status))
-      << "GetAllocatorStats " << Describe(status)
+  pid_t child = StartChild(
+      [&] {
+        AllocatorStats st = d->GetAllocatorStats();
+        return st.exact ? 0 : 1;
+      },
+      /*alarm_seconds=*/5);
+  ASSERT_GT(child, 0);
+  ChildResult result = WaitChild(child);
+  EXPECT_TRUE(result.exited)
+      << "GetAllocatorStats " << result.Describe()
       << " (SIGALRM = still walking the free list after 5 s)";
   // Check() reports the corruption instead of looping.
   absl::Status check = d->Check();

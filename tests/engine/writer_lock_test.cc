@@ -1,9 +1,9 @@
 // The writer lock across processes: timeouts, a dead holder, wake-ups.
 
-#include <signal.h>
-#include <sys/wait.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -12,28 +12,27 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
 namespace {
 
-std::string UniqueName(absl::string_view tag) {
-  return absl::StrCat("lock-", tag, "-", getpid());
-}
+using ::zcipc_test::StartChild;
+using ::zcipc_test::UniqueName;
+using ::zcipc_test::WaitChild;
 
 // A child that holds the writer lock. The public API has no "hold the lock"
 // call, so the child takes the segment's flock directly, as a writer does.
 pid_t HoldLockInChild(const std::string& name, int ready_fd) {
-  pid_t pid = fork();
-  if (pid == 0) {
+  return StartChild([&] {
     int fd = open(absl::StrCat("/dev/shm/zcipc.", name).c_str(), O_RDWR);
-    if (fd < 0 || flock(fd, LOCK_EX) != 0) _exit(2);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) return 2;
     char c = 1;
-    if (write(ready_fd, &c, 1) != 1) _exit(2);
+    if (write(ready_fd, &c, 1) != 1) return 2;
     pause();  // until killed
-    _exit(0);
-  }
-  return pid;
+    return 0;
+  });
 }
 
 TEST(WriterLockTest, TimesOutWithDeadlineExceededNamingTheDict) {
@@ -47,6 +46,7 @@ TEST(WriterLockTest, TimesOutWithDeadlineExceededNamingTheDict) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
   pid_t holder = HoldLockInChild(name, p[1]);
+  ASSERT_GT(holder, 0);
   char c;
   ASSERT_EQ(read(p[0], &c, 1), 1);
 
@@ -66,7 +66,7 @@ TEST(WriterLockTest, TimesOutWithDeadlineExceededNamingTheDict) {
   // The holder dies without unlocking or waking anyone: the next writer
   // gets the lock within the bounded sleep.
   kill(holder, SIGKILL);
-  waitpid(holder, nullptr, 0);
+  EXPECT_TRUE(WaitChild(holder).killed_by(SIGKILL));
   start = absl::Now();
   EXPECT_TRUE(d->Put("b", "2").ok());
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(150));
@@ -85,21 +85,20 @@ TEST(WriterLockTest, WaitingWriterIsWokenWhenTheHolderReleases) {
   absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, o);
   ASSERT_TRUE(d.ok());
   ASSERT_TRUE(d->Put("n", "0").ok());
-  pid_t pid = fork();
-  if (pid == 0) {
+  pid_t pid = StartChild([&] {
     absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name);
-    if (!c.ok()) _exit(2);
+    if (!c.ok()) return 2;
     for (int i = 0; i < 2000; ++i) {
-      if (!c->Put(absl::StrCat("c", i % 50), "x").ok()) _exit(3);
+      if (!c->Put(absl::StrCat("c", i % 50), "x").ok()) return 3;
     }
-    _exit(0);
-  }
+    return 0;
+  });
+  ASSERT_GT(pid, 0);
   for (int i = 0; i < 2000; ++i) {
     ASSERT_TRUE(d->Put(absl::StrCat("p", i % 50), "y").ok());
   }
-  int status;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  zcipc_test::ChildResult child = WaitChild(pid);
+  ASSERT_TRUE(child.ok()) << child.Describe();
   EXPECT_EQ(d->Size(), 101u);
   EXPECT_TRUE(d->Check().ok());
   ASSERT_TRUE(ZeroCopyDict::Unlink(name).ok());

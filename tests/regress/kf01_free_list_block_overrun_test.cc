@@ -1,6 +1,5 @@
-// KNOWN-FAILURES item 1: "A block taken from a free list is reused without
-// checking its size: a larger value overruns into the next block and corrupts
-// other keys and the free-list links."
+// docs/KNOWN-FAILURES.md, item 1 (the original Python package): A reused free
+// block is not checked for size.
 //
 // The scenario: free a block that sits between live neighbours, then ask for
 // slightly more than it holds (a new key, or a value growing out of its

@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 2: "Blocks from the largest size class are reused for
-// any larger request."
+// docs/KNOWN-FAILURES.md, item 2 (the original Python package): Any large
+// request takes the first large free block.
 //
 // The seed keeps every large free block on one list and hands the first one
 // out for any large request, however much larger. Here, a large request must

@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 3: "A block taken from a larger class forgets its real
-// size; the tail leaks."
+// docs/KNOWN-FAILURES.md, item 3 (the original Python package): A block from a
+// larger class loses its true size.
 //
 // A small value placed in a block taken from a larger free block must either
 // split it (the remainder stays free) or remember the whole size, so that

@@ -1,6 +1,5 @@
-// KNOWN-FAILURES item 4: "An update frees the old value before allocating
-// the new one: when the allocation fails (heap full) or the process dies, the
-// key points at freed memory and later reads return another entry's bytes."
+// docs/KNOWN-FAILURES.md, item 4 (the original Python package): An update frees
+// the old value before allocating the new one.
 //
 // Both halves: (1) at a full heap, a relocating update fails with
 // ResourceExhausted, the old value stays where it was, byte for byte, the

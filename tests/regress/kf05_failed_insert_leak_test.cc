@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 5: "An insert whose value allocation fails leaks the
-// key's block."
+// docs/KNOWN-FAILURES.md, item 5 (the original Python package): A failed insert
+// leaks the key's block.
 //
 // Every way to insert a new key (Put, Batch::Put, CompareAndSwap from absent,
 // Update of an absent key, Add of an absent counter) is made to fail for

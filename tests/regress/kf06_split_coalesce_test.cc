@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 6: "No splitting, no coalescing: fragmentation only
-// grows. 'Compaction' does nothing."
+// docs/KNOWN-FAILURES.md, item 6 (the original Python package): No splitting,
+// no coalescing.
 //
 // Without coalescing, a heap filled with small entries and emptied again can
 // never hold one large value; without splitting, a heap that once held a

@@ -1,6 +1,5 @@
-// KNOWN-FAILURES item 7: "Deleted slots stay tombstones forever: after
-// insert/delete churn a 1024-slot table was all tombstones and a missing-key
-// lookup went from 7 us to 400-550 us."
+// docs/KNOWN-FAILURES.md, item 7 (the original Python package): Erased slots
+// stay tombstones for ever.
 //
 // The same churn here (a 1024-slot table, unique keys inserted and erased
 // until every slot has been used many times over): tombstones stay under

@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 8: "On a full table, lookups (get, contains, pop with
-// default) raise 'table full'."
+// docs/KNOWN-FAILURES.md, item 8 (the original Python package): Lookups fail on
+// a full table.
 //
 // On a table holding max_items entries, and also carrying as many tombstones
 // as it keeps before a purge, every lookup of a missing key answers NotFound

@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 9: "Sizes are 32-bit; slot fields and heap blocks are
-// unaligned."
+// docs/KNOWN-FAILURES.md, item 9 (the original Python package): 32-bit sizes,
+// unaligned fields.
 //
 // Alignment: the regions start aligned (slots on 32 bytes, the heap on 16),
 // and every value a reader sees in place starts on an 8-byte boundary,

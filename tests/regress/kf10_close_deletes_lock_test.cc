@@ -1,6 +1,5 @@
-// KNOWN-FAILURES item 10: "Any handle's close() deletes the lock file: later
-// openers lock a different file and two processes write at once (8 writers,
-// processes calling close(): 10 of 10 dicts corrupted)."
+// docs/KNOWN-FAILURES.md, item 10 (the original Python package): Closing any
+// handle deletes the lock file.
 //
 // The same workload: 8 processes write one dict at once; half of them keep
 // attaching a new handle and destroying it every few writes, and two more

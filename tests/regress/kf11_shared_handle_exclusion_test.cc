@@ -1,6 +1,5 @@
-// KNOWN-FAILURES item 11: "flock belongs to an open file description:
-// threads sharing one handle, and a forked child using its parent's handle,
-// are not excluded from each other."
+// docs/KNOWN-FAILURES.md, item 11 (the original Python package): Threads and
+// forked children are not excluded.
 //
 // Each writer runs a critical section through one handle: inside the writer
 // lock it marks a witness counter (in memory shared by every thread and

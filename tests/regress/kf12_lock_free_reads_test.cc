@@ -1,6 +1,5 @@
-// KNOWN-FAILURES item 12: "Reads take the same exclusive lock as writes:
-// readers serialise behind writers; no read scaling. Waiting is a 1 ms sleep
-// loop: p99.9 update latency 4.6 ms with 2 processes, 12 ms with 4."
+// docs/KNOWN-FAILURES.md, item 12 (the original Python package): Reads take the
+// writers' lock, and waiting is a sleep loop.
 //
 // (1) A reader in one process keeps reading (Get, Read, Contains, ForEach)
 // while a third process holds the segment's flock for 300 ms: it completes

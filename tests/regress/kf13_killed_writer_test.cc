@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 13: "A process that dies inside the critical section
-// leaves a torn dict; nobody repairs it."
+// docs/KNOWN-FAILURES.md, item 13 (the original Python package): A writer that
+// dies mid-operation leaves a torn dict.
 //
 // A writer process runs a fixed, known schedule of operations (inserts, in
 // place and relocating replacements, erases, counter increments) and records

@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 14: "No atomic read-modify-write: 8 processes x 100
-// increments of one counter ended at 503/800."
+// docs/KNOWN-FAILURES.md, item 14 (the original Python package): No atomic
+// read-modify-write.
 //
 // 8 processes x 1000 Add(+1) of one counter end at exactly 8000, and the
 // values Add returned are exactly 1..8000, each once (every increment saw

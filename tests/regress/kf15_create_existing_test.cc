@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 15: "Creating a name that exists silently wipes it (and
-// can shrink it under other processes)."
+// docs/KNOWN-FAILURES.md, item 15 (the original Python package): Creating an
+// existing name wipes it.
 //
 // While a parent process uses a dict, other processes call Create on its
 // name with the same, smaller and larger options, and OpenOrCreate with other

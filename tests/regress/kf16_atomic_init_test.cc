@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 16: "Initialisation is not atomic: an attacher can see
-// zeroed slots as live entries."
+// docs/KNOWN-FAILURES.md, item 16 (the original Python package): Initialisation
+// is not atomic.
 //
 // Many rounds: a child loops on Attach (NotFound until the name exists)
 // while the parent creates the dict. Whenever the child's Attach succeeds,

@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 17: "Attach does not check the segment's size against
-// its header: a truncated segment gives garbage or a crash."
+// docs/KNOWN-FAILURES.md, item 17 (the original Python package): The segment's
+// size is not checked on attach.
 //
 // A real dict with entries is closed and its file cut short: by 16 bytes,
 // by one page, to where its heap starts, to its header alone, to 100 bytes,

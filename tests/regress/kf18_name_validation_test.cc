@@ -1,5 +1,5 @@
-// KNOWN-FAILURES item 18: "Names are not validated: '../../x' escapes the
-// shared-memory folder."
+// docs/KNOWN-FAILURES.md, item 18 (the original Python package): Names are not
+// validated.
 //
 // The escape is made possible on purpose: a directory named like a dict's
 // file (/dev/shm/zcipc.<tag>) exists, so "<tag>/../../../tmp/<dir>/victim"

@@ -1,4 +1,5 @@
-// KNOWN-FAILURES item 19: "Files leak when a process dies without close()."
+// docs/KNOWN-FAILURES.md, item 19 (the original Python package): Files are left
+// behind by a process that dies without closing.
 //
 // zcipc's answer is a design decision (README "Lifetime", DESIGN.md): a dict
 // is like a file. It lives until Unlink() removes its name, not until its

@@ -1,8 +1,8 @@
 // Helpers shared by the regression tests of tests/regress/ (one test per item
-// of /work/shared/seed/KNOWN-FAILURES.md). They add to tests/test_util.h what
-// several of those tests need: memory shared with forked children, a pipe
-// signal, the documented entry cost, and a byte-for-byte check of a dict
-// against a model that also proves no two values overlap in the segment.
+// of docs/KNOWN-FAILURES.md). They add to tests/test_util.h what several of
+// those tests need: the documented entry cost, deterministic pattern bytes,
+// and a byte-for-byte check of a dict against a model that also proves no
+// two values overlap in the segment.
 
 #ifndef ZCIPC_TESTS_REGRESS_REGRESS_UTIL_H_
 #define ZCIPC_TESTS_REGRESS_REGRESS_UTIL_H_
@@ -55,7 +55,8 @@ inline zcipc::Options MakeOptions(uint64_t max_items, uint64_t heap_size) {
 inline uint64_t EntryCost(size_t key_size, size_t value_size) {
   const uint64_t padded_key = (key_size + 7) / 8 * 8;
   const uint64_t padded_value = (value_size + 7) / 8 * 8;
-  return std::max<uint64_t>(32, (24 + padded_key + padded_value + 15) / 16 * 16);
+  return std::max<uint64_t>(32,
+                            (24 + padded_key + padded_value + 15) / 16 * 16);
 }
 
 // Deterministic bytes, different for every seed, covering all 256 values:
@@ -72,34 +73,8 @@ inline std::string PatternBytes(size_t size, uint64_t seed) {
   return s;
 }
 
-// `count` objects of T in anonymous MAP_SHARED memory, value-initialised:
-// they survive fork() and are shared with the children (lock-free atomics
-// work across processes).
-template <typename T>
-class SharedArray {
- public:
-  explicit SharedArray(size_t count = 1) : count_(count) {
-    void* p = mmap(nullptr, sizeof(T) * count, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return;
-    data_ = static_cast<T*>(p);
-    for (size_t i = 0; i < count; ++i) new (&data_[i]) T();
-  }
-  ~SharedArray() {
-    if (data_ != nullptr) munmap(data_, sizeof(T) * count_);
-  }
-  SharedArray(const SharedArray&) = delete;
-  SharedArray& operator=(const SharedArray&) = delete;
-
-  bool valid() const { return data_ != nullptr; }
-  T* get() const { return data_; }
-  T* operator->() const { return data_; }
-  T& operator[](size_t i) const { return data_[i]; }
-
- private:
-  size_t count_;
-  T* data_ = nullptr;
-};
+// Memory shared with forked children (tools/proc/proc.h).
+using ::zcipc_test::SharedArray;
 
 using ::zcipc_test::PipeSignal;
 
@@ -124,8 +99,7 @@ inline ::testing::AssertionResult MatchesModelAndDisjoint(
     std::string got;
     absl::Status s = dict.Get(key, &got);
     if (!s.ok()) {
-      return ::testing::AssertionFailure()
-             << "Get(" << key << "): " << s;
+      return ::testing::AssertionFailure() << "Get(" << key << "): " << s;
     }
     if (got != expected) {
       size_t i = 0;
@@ -165,11 +139,10 @@ inline ::testing::AssertionResult MatchesModelAndDisjoint(
   }
   std::map<std::string, std::string> seen;
   size_t visits = 0;
-  absl::Status s =
-      dict.ForEach([&](absl::string_view k, absl::string_view v) {
-        ++visits;
-        seen[ToString(k)] = ToString(v);
-      });
+  absl::Status s = dict.ForEach([&](absl::string_view k, absl::string_view v) {
+    ++visits;
+    seen[ToString(k)] = ToString(v);
+  });
   if (!s.ok()) return ::testing::AssertionFailure() << "ForEach: " << s;
   if (visits != model.size() || seen != model) {
     return ::testing::AssertionFailure()

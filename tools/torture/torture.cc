@@ -1,7 +1,6 @@
 #include "tools/torture/torture.h"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
-#include <new>
 #include <random>
 #include <vector>
 
@@ -21,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tools/proc/proc.h"
+#include "tools/proc/self_check.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
@@ -28,24 +27,17 @@ namespace torture {
 
 namespace {
 
-uint64_t Fnv1a(absl::string_view data) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 uint64_t NowNanos() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
-using ::zcipc_proc::DeleteShared;
 using ::zcipc_proc::Fork;
-using ::zcipc_proc::NewShared;
+using ::zcipc_proc::MakeValue;
+using ::zcipc_proc::ParseValue;
+using ::zcipc_proc::SharedArray;
+using ::zcipc_proc::UniqueName;
 using ::zcipc_proc::WaitExit;
 
 void AtomicMax(std::atomic<uint64_t>& a, uint64_t v) {
@@ -60,11 +52,6 @@ std::string Key(uint64_t i) { return absl::StrFormat("key:%08d", i); }
 // over 4 KiB always relocate).
 constexpr size_t kSizes[] = {0, 24, 100, 300, 1000, 3000, 6000};
 
-std::string UniqueName(absl::string_view tag) {
-  static int counter = 0;
-  return absl::StrCat("torture-", tag, "-", getpid(), "-", counter++);
-}
-
 Options DictOptions(uint64_t keys) {
   Options o;
   o.max_items = keys + 16;
@@ -73,29 +60,6 @@ Options DictOptions(uint64_t keys) {
 }
 
 }  // namespace
-
-std::string MakeValue(absl::string_view key, uint64_t generation,
-                      size_t size) {
-  std::string v = absl::StrCat(key, "|", generation, "|");
-  size_t fixed = v.size() + 1 + 16;
-  if (size > fixed) v.append(size - fixed, static_cast<char>('a' + generation % 26));
-  v.append("|");
-  v.append(absl::StrFormat("%016x", Fnv1a(v)));
-  return v;
-}
-
-bool ParseValue(absl::string_view key, absl::string_view value,
-                uint64_t* generation) {
-  if (value.size() < 17) return false;
-  absl::string_view body = value.substr(0, value.size() - 16);
-  if (absl::StrFormat("%016x", Fnv1a(body)) !=
-      std::string(value.substr(value.size() - 16))) {
-    return false;
-  }
-  std::vector<absl::string_view> parts = absl::StrSplit(body, '|');
-  if (parts.size() != 4 || parts[0] != key) return false;
-  return absl::SimpleAtoi(parts[1], generation);
-}
 
 // --- Seqlock ---------------------------------------------------------------
 
@@ -173,12 +137,15 @@ int SeqlockReader(const std::string& name, const SeqlockOptions& o, int id,
         if (s.ok()) check(k, value);
         break;
       case 2:
-        s = d->Read(key, [&](absl::string_view v) { value.assign(v.data(), v.size()); });
+        s = d->Read(key, [&](absl::string_view v) {
+          value.assign(v.data(), v.size());
+        });
         if (s.ok()) check(k, value);  // only the validated run counts
         break;
       default: {
         absl::StatusOr<bool> c = d->Contains(key);
-        s = c.ok() ? (*c ? absl::OkStatus() : absl::NotFoundError("")) : c.status();
+        s = c.ok() ? (*c ? absl::OkStatus() : absl::NotFoundError(""))
+                   : c.status();
         break;
       }
     }
@@ -190,15 +157,16 @@ int SeqlockReader(const std::string& name, const SeqlockOptions& o, int id,
     }
     if (reads % 200000 == 0) {
       // A lock-free scan now and then: every pair must be consistent.
-      absl::Status fs = d->ForEach([&](absl::string_view fk, absl::string_view fv) {
-        uint64_t g;
-        ++reads;
-        if (fk.substr(0, 6) == "churn:") {
-          if (fv != "x") ++torn;
-        } else if (!ParseValue(fk, fv, &g)) {
-          ++torn;
-        }
-      });
+      absl::Status fs =
+          d->ForEach([&](absl::string_view fk, absl::string_view fv) {
+            uint64_t g;
+            ++reads;
+            if (fk.substr(0, 6) == "churn:") {
+              if (fv != "x") ++torn;
+            } else if (!ParseValue(fk, fv, &g)) {
+              ++torn;
+            }
+          });
       if (!fs.ok()) ++errors;
     }
   }
@@ -230,7 +198,9 @@ absl::StatusOr<SeqlockResult> RunSeqlock(const SeqlockOptions& o) {
     absl::Status s = d->Put(Key(k), MakeValue(Key(k), 1, 100));
     if (!s.ok()) return s;
   }
-  auto* sh = NewShared<SeqlockShared>();
+  SharedArray<SeqlockShared> shared;
+  if (!shared.valid()) return absl::ResourceExhaustedError("mmap");
+  SeqlockShared* sh = shared.get();
   std::vector<pid_t> pids;
   pids.push_back(Fork([&] { return SeqlockWriter(name, o, sh); }));
   for (int r = 0; r < o.readers; ++r) {
@@ -252,10 +222,10 @@ absl::StatusOr<SeqlockResult> RunSeqlock(const SeqlockOptions& o) {
   r.errors = sh->errors;
   r.reads_per_second = r.reads / secs;
   r.purges = d->GetStats().purges_total;
-  DeleteShared(sh);
   absl::Status check = d->Check();
   (void)ZeroCopyDict::Unlink(name);
-  if (bad != 0) return absl::InternalError(absl::StrCat("a process failed: ", bad));
+  if (bad != 0)
+    return absl::InternalError(absl::StrCat("a process failed: ", bad));
   if (!check.ok()) return check;
   return r;
 }
@@ -301,7 +271,8 @@ int KillWriter(const std::string& name, const KillOptions& o, uint64_t round,
     if (!Send(fd, {kBegin, kPut, k, g})) return false;
     // Large values keep the writer inside its critical section (copying)
     // long enough for kills to land there, not only between operations.
-    size_t size = kKillSizes[rng() % (sizeof(kKillSizes) / sizeof(kKillSizes[0]))];
+    size_t size =
+        kKillSizes[rng() % (sizeof(kKillSizes) / sizeof(kKillSizes[0]))];
     if (!target.Put(Key(k), MakeValue(Key(k), g, size)).ok()) return false;
     return Send(fd, {kAck, kPut, k, g});
   };
@@ -410,7 +381,8 @@ std::string KillResult::Summary() const {
       kills, acked_ops, repairs, integrity_failures, lost_writes, reader_reads,
       reader_torn, reader_errors, absl::FormatDuration(worst_reader_stall),
       absl::FormatDuration(worst_repair), absl::FormatDuration(median_repair),
-      first_failure.empty() ? "" : absl::StrCat("; first failure: ", first_failure));
+      first_failure.empty() ? ""
+                            : absl::StrCat("; first failure: ", first_failure));
 }
 
 absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
@@ -419,7 +391,9 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   options.heap_size = o.keys * (200 << 10) + (64 << 20);
   absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, options);
   if (!d.ok()) return d.status();
-  auto* sh = NewShared<KillShared>();
+  SharedArray<KillShared> shared;
+  if (!shared.valid()) return absl::ResourceExhaustedError("mmap");
+  KillShared* sh = shared.get();
   std::vector<pid_t> readers;
   for (int r = 0; r < o.readers; ++r) {
     readers.push_back(Fork([&, r] { return KillReader(name, o, r, sh); }));
@@ -498,9 +472,10 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
         }
       }
       ++res.lost_writes;
-      fail(absl::StrCat(KeyFor(k), ": expected ",
-                        expected.present ? absl::StrCat(expected.value) : "absent",
-                        ", found ", got.present ? absl::StrCat(got.value) : "absent"));
+      fail(absl::StrCat(
+          KeyFor(k), ": expected ",
+          expected.present ? absl::StrCat(expected.value) : "absent",
+          ", found ", got.present ? absl::StrCat(got.value) : "absent"));
       expected = got;  // resynchronise to keep counting only new losses
     };
     for (uint64_t k = 0; k < o.keys; ++k) verify(k, model[k]);
@@ -520,7 +495,6 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
     res.worst_repair = repairs.back();
     res.median_repair = repairs[repairs.size() / 2];
   }
-  DeleteShared(sh);
   (void)ZeroCopyDict::Unlink(name);
   return res;
 }
@@ -538,14 +512,12 @@ std::string LockResult::Summary() const {
 
 absl::StatusOr<LockResult> RunLock(const LockOptions& o) {
   std::string name = UniqueName("lock");
-  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, DictOptions(1000));
+  absl::StatusOr<ZeroCopyDict> d =
+      ZeroCopyDict::Create(name, DictOptions(1000));
   if (!d.ok()) return d.status();
   const uint64_t total = o.writers * o.puts_per_writer;
-  size_t bytes = total * sizeof(uint64_t);
-  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) return absl::ResourceExhaustedError("mmap");
-  auto* lat = static_cast<uint64_t*>(mem);
+  SharedArray<uint64_t> lat(total);
+  if (!lat.valid()) return absl::ResourceExhaustedError("mmap");
   std::vector<pid_t> pids;
   absl::Time start = absl::Now();
   for (int w = 0; w < o.writers; ++w) {
@@ -565,8 +537,7 @@ absl::StatusOr<LockResult> RunLock(const LockOptions& o) {
   int bad = 0;
   for (pid_t p : pids) bad |= WaitExit(p);
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
-  std::vector<uint64_t> v(lat, lat + total);
-  munmap(mem, bytes);
+  std::vector<uint64_t> v(lat.get(), lat.get() + total);
   (void)ZeroCopyDict::Unlink(name);
   if (bad != 0) return absl::InternalError("a writer failed");
   std::sort(v.begin(), v.end());

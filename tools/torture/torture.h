@@ -2,9 +2,10 @@
 // killed at random. The `torture` binary runs them long and prints figures
 // (docs/RELIABILITY.md); tests/torture_test.cc runs them short in CI.
 //
-// Values are self-checking: "<key>|<generation>|<padding>|<checksum>", so a
-// reader can tell a torn, misplaced or stale value from a good one without
-// knowing what the writer did.
+// Values are self-checking (tools/proc/self_check.h, the format the tests
+// use too): "<key>|<generation>|<padding>|<checksum>", so a reader can tell a
+// torn, misplaced or stale value from a good one without knowing what the
+// writer did.
 //
 // Thread safety: each Run* function forks its own processes and must be
 // called from a single-threaded process (fork() after threads is unsafe).
@@ -23,12 +24,6 @@
 namespace zcipc {
 namespace torture {
 
-// A self-checking value of about `size` bytes (at least the fixed fields).
-std::string MakeValue(absl::string_view key, uint64_t generation, size_t size);
-// True if `value` is a well-formed value for `key`; sets *generation.
-bool ParseValue(absl::string_view key, absl::string_view value,
-                uint64_t* generation);
-
 // --- 1. Seqlock torture --------------------------------------------------
 struct SeqlockOptions {
   int readers = 3;
@@ -37,14 +32,14 @@ struct SeqlockOptions {
   uint64_t seed = 1;
 };
 struct SeqlockResult {
-  uint64_t writes = 0;        // puts (in place and relocating) and erases
-  uint64_t purges = 0;        // tombstone purges during the run
-  uint64_t reads = 0;         // lookups by all readers (Get, Read, ForEach)
+  uint64_t writes = 0;  // puts (in place and relocating) and erases
+  uint64_t purges = 0;  // tombstone purges during the run
+  uint64_t reads = 0;   // lookups by all readers (Get, Read, ForEach)
   uint64_t hits = 0;
-  uint64_t retries = 0;       // seqlock retries the readers counted
-  uint64_t torn = 0;          // values that failed their checksum or key
-  uint64_t backwards = 0;     // a generation older than one already seen
-  uint64_t errors = 0;        // lookups that failed with neither OK nor NotFound
+  uint64_t retries = 0;    // seqlock retries the readers counted
+  uint64_t torn = 0;       // values that failed their checksum or key
+  uint64_t backwards = 0;  // a generation older than one already seen
+  uint64_t errors = 0;     // lookups that failed with neither OK nor NotFound
   double reads_per_second = 0;
   std::string Summary() const;
 };
@@ -61,17 +56,17 @@ struct KillOptions {
 };
 struct KillResult {
   uint64_t kills = 0;
-  uint64_t acked_ops = 0;          // operations the writers acknowledged
-  uint64_t repairs = 0;            // repairs the engine counted
-  uint64_t integrity_failures = 0; // Check() not OK after a kill
-  uint64_t lost_writes = 0;        // acknowledged writes missing afterwards
+  uint64_t acked_ops = 0;           // operations the writers acknowledged
+  uint64_t repairs = 0;             // repairs the engine counted
+  uint64_t integrity_failures = 0;  // Check() not OK after a kill
+  uint64_t lost_writes = 0;         // acknowledged writes missing afterwards
   uint64_t reader_reads = 0;
   uint64_t reader_torn = 0;
   uint64_t reader_errors = 0;
   absl::Duration worst_reader_stall;  // longest single lookup
   absl::Duration worst_repair;        // longest attach + Check (repair)
   absl::Duration median_repair;
-  std::string first_failure;          // what went wrong first, if anything
+  std::string first_failure;  // what went wrong first, if anything
   std::string Summary() const;
 };
 absl::StatusOr<KillResult> RunKills(const KillOptions& options);
