@@ -3,6 +3,7 @@
 #include "zcipc/inspect.h"
 
 #include <algorithm>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
@@ -13,7 +14,9 @@ namespace internal {
 
 namespace {
 
-const char* OpName(uint64_t op) {
+// The intent's op for people; an op this build does not know (a corrupt
+// record) is shown with its number.
+std::string OpName(uint64_t op) {
   switch (static_cast<layout::Op>(op)) {
     case layout::Op::kNone: return "none";
     case layout::Op::kInsert: return "insert";
@@ -21,8 +24,9 @@ const char* OpName(uint64_t op) {
     case layout::Op::kRelocate: return "relocate";
     case layout::Op::kErase: return "erase";
     case layout::Op::kPurge: return "purge";
-    default: return "unknown";
+    case layout::Op::kRepair: return "repair";
   }
+  return absl::StrCat("unknown-op-", op);
 }
 
 const char* PhaseName(uint64_t phase) {
