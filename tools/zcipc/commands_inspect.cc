@@ -528,11 +528,14 @@ int RunCheck(const Invocation& inv) {
   }
   absl::StrAppend(&report, "  error: ", Describe(status), "\n");
   if (dict.ok()) {
-    absl::StrAppend(&report, "  counters: ", FormatCount(s.size), " items, ",
-                    FormatCount(s.tombstones), " tombstones, ",
-                    FormatBytes(s.heap_used), " of ", FormatBytes(s.heap_size),
-                    " heap used, ", FormatCount(s.repairs_total),
-                    " crash repairs\n");
+    const std::vector<BadCounter> bad = FindBadCounters(s, nullptr);
+    absl::StrAppend(
+        &report, "  counters: ", CheckedText(bad, "size", FormatCount(s.size)),
+        " items, ", CheckedText(bad, "tombstones", FormatCount(s.tombstones)),
+        " tombstones, ",
+        CheckedText(bad, "heap_used", FormatBytes(s.heap_used)), " of ",
+        FormatBytes(s.heap_size), " heap used, ", FormatCount(s.repairs_total),
+        " crash repairs\n");
   }
   absl::StrAppend(&report, "  file: ", SegmentPath(name), "\n");
   printf("%s", report.c_str());
