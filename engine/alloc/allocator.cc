@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/layout/relaxed.h"
 
@@ -41,7 +42,7 @@ void Mapping(uint64_t size, int* fl, int* sl) {
 }
 
 absl::Status Corrupt(absl::string_view what, uint64_t offset) {
-  return absl::DataLossError(
+  return internal::CorruptError(
       absl::StrCat("heap corrupt: ", what, " at offset ", offset));
 }
 
@@ -328,25 +329,25 @@ absl::Status Allocator::Check(std::vector<Block>* allocated) const {
       free_blocks != ctl_->free_blocks.load(std::memory_order_relaxed) ||
       used_bytes != ctl_->used_bytes.load(std::memory_order_relaxed) ||
       allocated->size() != ctl_->used_blocks.load(std::memory_order_relaxed)) {
-    return absl::DataLossError(absl::StrCat(
+    return internal::CorruptError(absl::StrCat(
         "heap counters disagree with the blocks: free ", free_blocks, "/",
         free_bytes, " counted vs ", ctl_->free_blocks.load(), "/",
         ctl_->free_bytes.load(), " recorded"));
   }
   if ((ctl_->fl_bitmap & ~kFLMask) != 0) {
-    return absl::DataLossError("heap corrupt: first-level bitmap");
+    return internal::CorruptError("heap corrupt: first-level bitmap");
   }
   uint64_t listed = 0;
   for (int fl = 0; fl < kFLCount; ++fl) {
     if (((ctl_->fl_bitmap >> fl) & 1) != (ctl_->sl_bitmap[fl] != 0) ||
         (ctl_->sl_bitmap[fl] & ~kSLMask) != 0) {
-      return absl::DataLossError(
+      return internal::CorruptError(
           absl::StrCat("heap corrupt: bitmaps of class ", fl));
     }
     for (int sl = 0; sl < kSLCount; ++sl) {
       uint64_t head = ctl_->heads[fl][sl];
       if (((ctl_->sl_bitmap[fl] >> sl) & 1) != (head != 0)) {
-        return absl::DataLossError(
+        return internal::CorruptError(
             absl::StrCat("heap corrupt: bitmap of class ", fl, ".", sl));
       }
       uint64_t prev = 0;
@@ -366,7 +367,7 @@ absl::Status Allocator::Check(std::vector<Block>* allocated) const {
     }
   }
   if (listed != free_blocks) {
-    return absl::DataLossError(absl::StrCat("heap corrupt: ", free_blocks,
+    return internal::CorruptError(absl::StrCat("heap corrupt: ", free_blocks,
                                             " free blocks but ", listed,
                                             " on the free lists"));
   }

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 
+#include "engine/status/status.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -21,10 +22,10 @@ namespace internal {
 
 absl::Status DictImpl::CheckLocked() const {
   if (header_->intent.op.load(std::memory_order_acquire) != 0) {
-    return absl::DataLossError("an intent is still pending");
+    return internal::CorruptError("an intent is still pending");
   }
   if (seqlock::IsWriting(header_->table_seq.load(std::memory_order_relaxed))) {
-    return absl::DataLossError("the table sequence is odd");
+    return internal::CorruptError("the table sequence is odd");
   }
   const uint64_t n = index_.slot_count();
   const uint64_t mask = n - 1;
@@ -34,7 +35,7 @@ absl::Status DictImpl::CheckLocked() const {
   for (uint64_t i = 0; i < n; ++i) {
     const layout::Slot& slot = index_.slot(i);
     if (seqlock::IsWriting(slot.seq.load(std::memory_order_relaxed))) {
-      return absl::DataLossError(absl::StrCat("slot ", i, " sequence is odd"));
+      return internal::CorruptError(absl::StrCat("slot ", i, " sequence is odd"));
     }
     uint64_t block = slot.block.load(std::memory_order_relaxed);
     if (block == layout::kEmptyBlock) continue;
@@ -45,24 +46,24 @@ absl::Status DictImpl::CheckLocked() const {
     ++live;
     index::Entry e;
     if (!index_.ParseEntry(block, &e)) {
-      return absl::DataLossError(
+      return internal::CorruptError(
           absl::StrCat("slot ", i, ": block ", block, " is not an entry"));
     }
     absl::string_view key(e.key, e.key_len);
     uint64_t hash = index::HashKey(key);
     if (hash != slot.hash.load(std::memory_order_relaxed)) {
-      return absl::DataLossError(
+      return internal::CorruptError(
           absl::StrCat("slot ", i, ": stored hash differs from the key's"));
     }
     for (uint64_t j = hash & mask; j != i; j = (j + 1) & mask) {
       if (index_.slot(j).block.load(std::memory_order_relaxed) ==
           layout::kEmptyBlock) {
-        return absl::DataLossError(absl::StrCat(
+        return internal::CorruptError(absl::StrCat(
             "slot ", i, ": unreachable (empty slot ", j, " on its probe path)"));
       }
     }
     if (!keys.insert(key).second) {
-      return absl::DataLossError(
+      return internal::CorruptError(
           absl::StrCat("slot ", i, ": key '", absl::CHexEscape(key.substr(0, 64)),
                        "' is live twice"));
     }
@@ -70,13 +71,13 @@ absl::Status DictImpl::CheckLocked() const {
   }
   if (live != header_->size.load(std::memory_order_relaxed) ||
       tombstones != header_->tombstones.load(std::memory_order_relaxed)) {
-    return absl::DataLossError(absl::StrCat(
+    return internal::CorruptError(absl::StrCat(
         "counters say ", header_->size.load(), " live and ",
         header_->tombstones.load(), " tombstones; the table has ", live,
         " and ", tombstones));
   }
   if (live > geometry_.max_items || live >= n) {
-    return absl::DataLossError(absl::StrCat(live, " live entries exceed ",
+    return internal::CorruptError(absl::StrCat(live, " live entries exceed ",
                                             geometry_.max_items));
   }
   std::vector<alloc::Block> allocated;
@@ -87,14 +88,14 @@ absl::Status DictImpl::CheckLocked() const {
               return a.offset < b.offset;
             });
   if (used.size() != allocated.size()) {
-    return absl::DataLossError(absl::StrCat(
+    return internal::CorruptError(absl::StrCat(
         allocated.size(), " allocated blocks but ", used.size(),
         " live entries (a leak or a shared block)"));
   }
   for (size_t k = 0; k < used.size(); ++k) {
     if (used[k].offset != allocated[k].offset ||
         used[k].size != allocated[k].size) {
-      return absl::DataLossError(absl::StrCat(
+      return internal::CorruptError(absl::StrCat(
           "block ", allocated[k].offset,
           " is allocated but no live slot owns it, or owned twice"));
     }

@@ -1,9 +1,10 @@
 #include "engine/dict/dict_impl.h"
 
+#include <algorithm>
 #include <new>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/platform/platform.h"
@@ -15,6 +16,16 @@ namespace {
 
 std::string Context(absl::string_view name, absl::string_view op) {
   return absl::StrCat("dict '", name, "': ", op);
+}
+
+// Prefixes a part's error with what this step was doing (payloads kept).
+absl::Status Step(absl::string_view step, absl::Status s) {
+  if (s.ok()) return s;
+  absl::Status out(s.code(), absl::StrCat(step, ": ", s.message()));
+  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& p) {
+    out.SetPayload(url, p);
+  });
+  return out;
 }
 
 }  // namespace
@@ -30,7 +41,9 @@ DictImpl::DictImpl(std::string name, const Options& options, char* base,
       index_(base, geometry, header_),
       alloc_(base, &header_->allocator, geometry.heap_offset,
              geometry.heap_size),
-      lock_(fd, lock_fd, header_, name_) {}
+      lock_(fd, lock_fd, header_),
+      read_timeout_nanos_(static_cast<uint64_t>(std::max<int64_t>(
+          0, absl::ToInt64Nanoseconds(options.lock_timeout)))) {}
 
 DictImpl::~DictImpl() { platform::Unmap(base_, geometry_.segment_size); }
 
@@ -40,57 +53,83 @@ std::string DictImpl::Where(absl::string_view op) const {
 
 absl::Status DictImpl::AnnotateError(absl::string_view op,
                                      absl::Status s) const {
-  if (s.ok() || absl::IsNotFound(s) ||
-      absl::StartsWith(s.message(), "dict '")) {
-    return s;
-  }
-  return absl::Status(s.code(), absl::StrCat(Where(op), ": ", s.message()));
+  // A missing key's NotFound has no message and stays that way.
+  if (absl::IsNotFound(s) && s.message().empty()) return s;
+  return internal::WithContext(Where(op), std::move(s));
 }
 
-absl::Status DictImpl::Prefix(absl::string_view op, absl::Status s) const {
-  return absl::Status(s.code(), absl::StrCat(Where(op), ": ", s.message()));
+absl::Status DictImpl::KeyTooLong(uint64_t size) {
+  return Error(absl::StatusCode::kInvalidArgument, ErrorKind::kKeyTooLong,
+               absl::StrCat("key of ", size, " bytes exceeds ", kMaxKeySize));
 }
 
-absl::Status DictImpl::KeyTooLong(absl::string_view op, uint64_t size) const {
-  return absl::InvalidArgumentError(absl::StrCat(
-      Where(op), ": key of ", size, " bytes exceeds ", kMaxKeySize));
+absl::Status DictImpl::TableFull() const {
+  return Error(absl::StatusCode::kResourceExhausted, ErrorKind::kTableFull,
+               absl::StrCat("table full (max_items ", geometry_.max_items, ")"));
+}
+
+absl::Status DictImpl::HeapFull(uint64_t needed) const {
+  return Error(
+      absl::StatusCode::kResourceExhausted, ErrorKind::kHeapFull,
+      absl::StrCat("heap full: no free block of ", needed, " bytes (",
+                   header_->allocator.free_bytes.load(std::memory_order_relaxed),
+                   " bytes free of ", geometry_.heap_size, ")"));
+}
+
+absl::Status DictImpl::ReadTimeout() const {
+  int64_t pid = header_->lock_owner_pid.load(std::memory_order_relaxed);
+  return Error(
+      absl::StatusCode::kDeadlineExceeded, ErrorKind::kReadTimeout,
+      absl::StrCat("a lock-free read waited ",
+                   absl::FormatDuration(options_.lock_timeout),
+                   " for an entry that the writer (pid ", pid,
+                   ") left half-written; that writer holds the writer lock "
+                   "but makes no progress (stopped or being debugged?)"),
+      pid);
 }
 
 absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
     absl::string_view name, const Options& options) {
+  const std::string ctx = Context(name, "Create");
   absl::Status s = layout::ValidateName(name);
-  if (!s.ok()) return s;
+  if (!s.ok()) return WithContext(ctx, s);
   layout::Geometry g;
-  s = layout::ComputeGeometry(options.max_items, options.heap_size, name, &g);
-  if (!s.ok()) return s;
-  std::string shm = layout::ShmName(name);
-  absl::StatusOr<int> fd =
-      platform::ShmCreateExclusive(shm, Context(name, "Create"));
-  if (!fd.ok()) {
-    if (absl::IsAlreadyExists(fd.status())) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("dict '", name,
-                       "' already exists (Create is "
-                       "exclusive; use Attach or OpenOrCreate)"));
-    }
-    return fd.status();
-  }
-  auto fail = [&](absl::Status st) {
-    platform::Close(*fd);
-    platform::ShmUnlink(shm, "").IgnoreError();
-    return st;
+  s = layout::ComputeGeometry(options.max_items, options.heap_size, &g);
+  if (!s.ok()) return WithContext(ctx, s);
+  const std::string shm = layout::ShmName(name);
+  auto exists = [&] {
+    return WithContext(
+        ctx, absl::AlreadyExistsError(
+                 "the dict already exists (Create is exclusive; use Attach "
+                 "or OpenOrCreate)"));
   };
-  s = platform::ResizeAndReserve(*fd, g.segment_size,
-                                 Context(name, "Create: reserve segment"));
+  // Cheap early answer; the link below is what decides.
+  if (platform::ShmExists(shm)) return exists();
+
+  // Creation is atomic (docs/DESIGN.md, "Creating and attaching"): format a
+  // file under a temporary name, then link it to the dict's name.
+  absl::StatusOr<platform::TempShm> temp = platform::ShmCreateTemp("create");
+  if (!temp.ok()) return WithContext(ctx, temp.status());
+  char* base = nullptr;
+  int lock_fd = -1;
+  auto fail = [&](absl::Status st) {
+    if (base != nullptr) platform::Unmap(base, g.segment_size);
+    platform::Close(lock_fd);
+    platform::Close(temp->fd);
+    platform::ShmDiscardTemp(*temp);
+    return WithContext(ctx, std::move(st));
+  };
+  s = platform::ResizeAndReserve(temp->fd, g.segment_size, "reserve segment");
   if (!s.ok()) return fail(s);
-  absl::StatusOr<char*> base =
-      platform::MapShared(*fd, g.segment_size, Context(name, "Create: mmap"));
-  if (!base.ok()) return fail(base.status());
+  absl::StatusOr<char*> mapped =
+      platform::MapShared(temp->fd, g.segment_size, "mmap");
+  if (!mapped.ok()) return fail(mapped.status());
+  base = *mapped;
 
   // The file is all zeros: every slot is empty with an even sequence, every
-  // counter 0. Fill the header, format the heap, publish the magic last.
-  auto* h = new (*base) layout::Header;
-  h->version = layout::kVersion;
+  // counter 0. Fill the header, format the heap, set the magic.
+  auto* h = new (base) layout::Header;
+  h->version = kFormatVersion;
   h->header_size = sizeof(layout::Header);
   h->fingerprint = layout::LayoutFingerprint();
   h->segment_size = g.segment_size;
@@ -101,89 +140,113 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   h->heap_size = g.heap_size;
   h->journal_offset = layout::kJournalOffset;
   h->created_unix_nanos = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
-  alloc::Allocator(*base, &h->allocator, g.heap_offset, g.heap_size).Format();
-  absl::StatusOr<int> lock_fd =
-      platform::Reopen(*fd, Context(name, "Create: open lock descriptor"));
-  if (!lock_fd.ok()) {
-    platform::Unmap(*base, g.segment_size);
-    return fail(lock_fd.status());
-  }
-  // Pairs with the acquire load in ValidateHeader: an attacher that sees the
-  // magic sees everything above.
+  alloc::Allocator(base, &h->allocator, g.heap_offset, g.heap_size).Format();
   h->magic.store(layout::kMagic, std::memory_order_release);
+  absl::StatusOr<int> reopened =
+      platform::Reopen(temp->fd, "open lock descriptor");
+  if (!reopened.ok()) return fail(reopened.status());
+  lock_fd = *reopened;
+
+  s = platform::ShmPublish(*temp, shm, "link into place");
+  if (absl::IsAlreadyExists(s)) {
+    // Lost a race with another creator. The temporary name is gone.
+    platform::Unmap(base, g.segment_size);
+    platform::Close(lock_fd);
+    platform::Close(temp->fd);
+    return exists();
+  }
+  if (!s.ok()) return fail(s);
+  // Map the file again through its real name, so that /proc/PID/maps and
+  // lsof show the dict's name rather than the removed temporary one. If the
+  // name no longer leads to this file (unlinked and replaced already), keep
+  // the mapping we have: the handle works either way.
+  int fd = temp->fd;
+  absl::StatusOr<int> named = platform::ShmOpen(shm, "");
+  if (named.ok() && platform::SameFile(*named, fd)) {
+    absl::StatusOr<char*> remapped =
+        platform::MapShared(*named, g.segment_size, "mmap");
+    if (remapped.ok()) {
+      platform::Unmap(base, g.segment_size);
+      platform::Close(fd);
+      base = *remapped;
+      fd = *named;
+    } else {
+      platform::Close(*named);
+    }
+  } else if (named.ok()) {
+    platform::Close(*named);
+  }
   return std::unique_ptr<DictImpl>(
-      new DictImpl(std::string(name), options, *base, g, *fd, *lock_fd));
+      new DictImpl(std::string(name), options, base, g, fd, lock_fd));
 }
 
 absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
     absl::string_view name, const Options& options) {
+  const std::string ctx = Context(name, "Attach");
   absl::Status s = layout::ValidateName(name);
-  if (!s.ok()) return s;
-  std::string ctx = Context(name, "Attach");
-  absl::StatusOr<int> fd = platform::ShmOpen(layout::ShmName(name), ctx);
+  if (!s.ok()) return WithContext(ctx, s);
+  const std::string shm = layout::ShmName(name);
+  absl::StatusOr<int> fd = platform::ShmOpen(shm, "");
   if (!fd.ok()) {
     if (absl::IsNotFound(fd.status())) {
       return absl::NotFoundError(
           absl::StrCat("dict '", name, "' does not exist"));
     }
-    return fd.status();
+    return WithContext(ctx, fd.status());
   }
-  auto fail = [&](absl::Status st) {
-    platform::Close(*fd);
-    return st;
-  };
-  // Wait for the creator to publish the magic (it sizes the file, then fills
-  // the header, then stores the magic with release).
-  absl::Time deadline = absl::Now() + options.lock_timeout;
+  char* base = nullptr;
   uint64_t size = 0;
-  for (;;) {
-    absl::StatusOr<uint64_t> fsize = platform::FileSize(*fd, ctx);
-    if (!fsize.ok()) return fail(fsize.status());
-    size = *fsize;
-    if (size >= layout::kHeaderRegionSize) {
-      absl::StatusOr<char*> page =
-          platform::MapShared(*fd, layout::kHeaderRegionSize, ctx);
-      if (!page.ok()) return fail(page.status());
-      uint64_t magic = reinterpret_cast<layout::Header*>(*page)->magic.load(
-          std::memory_order_acquire);
-      platform::Unmap(*page, layout::kHeaderRegionSize);
-      if (magic != 0) break;  // published (or garbage: validated below)
-    }
-    if (absl::Now() >= deadline) {
-      return fail(absl::DataLossError(absl::StrCat(
-          "dict '", name, "': segment of ", size, " bytes has no header after ",
-          absl::FormatDuration(options.lock_timeout),
-          " (truncated, or its creator died; Unlink it)")));
-    }
-    absl::SleepFor(absl::Milliseconds(1));
+  auto fail = [&](absl::Status st) {
+    if (base != nullptr) platform::Unmap(base, size);
+    platform::Close(*fd);
+    return WithContext(ctx, std::move(st));
+  };
+  absl::StatusOr<uint64_t> fsize = platform::FileSize(*fd, "fstat");
+  if (!fsize.ok()) return fail(fsize.status());
+  size = *fsize;
+  // A dict appears under its name complete (Create links it into place), so
+  // a short or headerless file is nobody's dict in the making: say so now.
+  const std::string path = absl::StrCat(platform::kShmDir, shm);
+  if (size < layout::kHeaderRegionSize) {
+    return fail(Error(
+        absl::StatusCode::kDataLoss, ErrorKind::kNoHeader,
+        absl::StrCat(path, " is ", size,
+                     " bytes, too short for a zcipc header: not a dict (a "
+                     "dict is published whole, so nobody is creating this "
+                     "one); remove it with `zcipc unlink ",
+                     name, "`")));
   }
-  absl::StatusOr<char*> base = platform::MapShared(*fd, size, ctx);
-  if (!base.ok()) return fail(base.status());
+  absl::StatusOr<char*> mapped = platform::MapShared(*fd, size, "mmap");
+  if (!mapped.ok()) return fail(mapped.status());
+  base = *mapped;
+  const auto& header = *reinterpret_cast<layout::Header*>(base);
+  if (header.magic.load(std::memory_order_acquire) == 0) {
+    return fail(Error(absl::StatusCode::kDataLoss, ErrorKind::kNoHeader,
+                      absl::StrCat(path,
+                                   " has no zcipc header (its magic is 0): "
+                                   "not a dict, or its creator was an older "
+                                   "build that died; remove it with `zcipc "
+                                   "unlink ",
+                                   name, "`")));
+  }
   layout::Geometry g;
-  s = layout::ValidateHeader(*reinterpret_cast<layout::Header*>(*base), size,
-                             name, &g);
-  absl::StatusOr<int> lock_fd = platform::Reopen(*fd, ctx);
-  if (!s.ok() || !lock_fd.ok()) {
-    platform::Unmap(*base, size);
-    if (lock_fd.ok()) platform::Close(*lock_fd);
-    return fail(s.ok() ? lock_fd.status() : s);
-  }
+  s = layout::ValidateHeader(header, size, &g);
+  if (!s.ok()) return fail(s);
+  absl::StatusOr<int> lock_fd = platform::Reopen(*fd, "open lock descriptor");
+  if (!lock_fd.ok()) return fail(lock_fd.status());
   return std::unique_ptr<DictImpl>(
-      new DictImpl(std::string(name), options, *base, g, *fd, *lock_fd));
+      new DictImpl(std::string(name), options, base, g, *fd, *lock_fd));
 }
 
-absl::Status DictImpl::LockForWrite(absl::string_view op) {
+absl::Status DictImpl::Lock() {
   absl::Status s = lock_.Lock(options_.lock_timeout);
-  if (!s.ok()) {
-    return absl::Status(s.code(), absl::StrCat(Where(op), ": ", s.message()));
-  }
-  if (header_->intent.op.load(std::memory_order_acquire) !=
-      static_cast<uint64_t>(layout::Op::kNone)) {
+  if (ABSL_PREDICT_FALSE(!s.ok())) return s;
+  if (ABSL_PREDICT_FALSE(header_->intent.op.load(std::memory_order_acquire) !=
+                         static_cast<uint64_t>(layout::Op::kNone))) {
     s = Repair();
     if (!s.ok()) {
       lock_.Unlock();
-      return absl::Status(s.code(),
-                          absl::StrCat(Where(op), ": repair: ", s.message()));
+      return Step("repair", std::move(s));
     }
   }
   return absl::OkStatus();
@@ -195,63 +258,45 @@ absl::Status DictImpl::RepairIfWriterDead() const {
     // A read from inside this thread's own Write or Update callback: no
     // write is in progress (each Batch operation completes before it
     // returns), so an open sequence is a leftover: repair it ourselves.
-    return self->Repair();
+    return Step("repair", self->Repair());
   }
-  if (!lock_.TryLock()) return absl::OkStatus();  // the writer is alive
+  lock::WriterLock::TryGuard guard(&lock_);
+  if (!guard.locked()) return absl::OkStatus();  // the writer is alive
   // We hold the lock, so nobody is inside a write: a pending intent or an
   // odd sequence is a dead writer's leftover.
-  absl::Status s = self->Repair();
-  lock_.Unlock();
-  if (!s.ok()) {
-    return absl::Status(s.code(),
-                        absl::StrCat(Where("Get"), ": repair: ", s.message()));
-  }
-  return absl::OkStatus();
+  return Step("repair", self->Repair());
 }
 
 absl::Status DictImpl::Put(absl::string_view key, absl::string_view value) {
   if (ABSL_PREDICT_FALSE(key.size() > kMaxKeySize)) {
-    return KeyTooLong("Put", key.size());
+    return Annotate("Put", KeyTooLong(key.size()));
   }
   // Hashed before the lock: the lock is held for less time.
   const uint64_t hash = index::HashKey(key);
-  absl::Status s = LockForWrite("Put");
-  if (!s.ok()) return s;
+  WriteGuard guard(this);
+  if (!guard.status().ok()) return Annotate("Put", guard.status());
   Located at;
-  s = LocateHashed("Put", key, hash, &at);
-  if (s.ok()) s = Store("Put", at, key, value);
-  Unlock();
+  absl::Status s = LocateHashed(key, hash, &at);
+  if (s.ok()) s = Store(at, key, value);
   return Annotate("Put", std::move(s));
 }
 
 absl::Status DictImpl::Erase(absl::string_view key) {
-  absl::Status s = LockForWrite("Erase");
-  if (!s.ok()) return s;
-  s = EraseLocked(key);
-  Unlock();
-  return Annotate("Erase", std::move(s));
+  return WithLock("Erase", [&] { return EraseLocked(key); });
 }
 
 absl::Status DictImpl::GetLocked(absl::string_view key, std::string* value) {
-  absl::Status s = LockForWrite("GetLocked");
-  if (!s.ok()) return s;
-  s = GetUnderLock(key, value);
-  Unlock();
-  return Annotate("GetLocked", std::move(s));
+  return WithLock("GetLocked", [&] { return GetUnderLock(key, value); });
 }
 
-absl::Status DictImpl::StoreSlow(absl::string_view op, const Located& at,
-                                 absl::string_view key,
+absl::Status DictImpl::StoreSlow(const Located& at, absl::string_view key,
                                  absl::string_view value) {
-  if (value.size() > geometry_.heap_size) return HeapFull(op, value.size());
+  if (value.size() > geometry_.heap_size) return HeapFull(value.size());
   if (at.found()) return Relocate(at.slot, at.block, at.hash, key, value);
-  if (Size() >= geometry_.max_items) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        Where(op), ": table full (max_items ", geometry_.max_items, ")"));
-  }
+  if (Size() >= geometry_.max_items) return TableFull();
   if (at.insert_at == ~uint64_t{0}) {
-    return absl::InternalError(
-        absl::StrCat(Where(op), ": no free slot below max_items"));
+    return Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
+                 "no free slot below max_items");
   }
   return Insert(at.insert_at, at.hash, key, value);
 }
@@ -259,14 +304,14 @@ absl::Status DictImpl::StoreSlow(absl::string_view op, const Located& at,
 absl::Status DictImpl::PutLocked(absl::string_view key,
                                  absl::string_view value) {
   Located at;
-  absl::Status s = Locate("Put", key, &at);
+  absl::Status s = Locate(key, &at);
   if (!s.ok()) return s;
-  return Store("Put", at, key, value);
+  return Store(at, key, value);
 }
 
 absl::Status DictImpl::EraseLocked(absl::string_view key) {
   Located at;
-  absl::Status s = Locate("Erase", key, &at);
+  absl::Status s = Locate(key, &at);
   if (!s.ok()) return s;
   if (!at.found()) return absl::NotFoundError("");
   return EraseSlot(at.slot, at.block);
@@ -275,7 +320,7 @@ absl::Status DictImpl::EraseLocked(absl::string_view key) {
 absl::Status DictImpl::GetUnderLock(absl::string_view key,
                                     std::string* value) const {
   Located at;
-  absl::Status s = Locate("Get", key, &at);
+  absl::Status s = Locate(key, &at);
   if (!s.ok()) return s;
   if (!at.found()) return absl::NotFoundError("");
   value->resize(at.entry.value_len);
@@ -283,10 +328,9 @@ absl::Status DictImpl::GetUnderLock(absl::string_view key,
   return absl::OkStatus();
 }
 
-absl::Status DictImpl::UpdateLocked(absl::string_view op, absl::string_view key,
-                                    const UpdateFn& fn) {
+absl::Status DictImpl::UpdateLocked(absl::string_view key, const UpdateFn& fn) {
   Located at;
-  absl::Status s = Locate(op, key, &at);
+  absl::Status s = Locate(key, &at);
   if (!s.ok()) return s;
   std::optional<absl::string_view> old;
   // The lock holder is the only writer: the old value is stable to read in
@@ -296,16 +340,14 @@ absl::Status DictImpl::UpdateLocked(absl::string_view op, absl::string_view key,
   bool write = true;
   s = fn(old, &out, &write);
   if (!s.ok() || !write) return s;
-  return Store(op, at, key, out);
+  return Store(at, key, out);
 }
 
 absl::Status DictImpl::WithLock(absl::string_view op,
                                 absl::FunctionRef<absl::Status()> fn) {
-  absl::Status s = LockForWrite(op);
-  if (!s.ok()) return s;
-  s = fn();
-  Unlock();
-  return Annotate(op, std::move(s));
+  WriteGuard guard(this);
+  if (!guard.status().ok()) return Annotate(op, guard.status());
+  return Annotate(op, fn());
 }
 
 absl::Status DictImpl::ForEach(
@@ -316,12 +358,13 @@ absl::Status DictImpl::ForEach(
   absl::flat_hash_set<std::string> emitted;
   std::string key, value;
   auto on_stall = [this] { return RepairIfWriterDead(); };
-  index::Backoff backoff(on_stall);
+  auto on_timeout = [this] { return ReadTimeout(); };
+  index::Backoff backoff(on_stall, on_timeout, read_timeout_nanos_);
   for (;;) {
     uint64_t ts = seqlock::ReadBegin(header_->table_seq);
     if (seqlock::IsWriting(ts)) {
       absl::Status s = backoff.Wait();
-      if (!s.ok()) return s;
+      if (!s.ok()) return Annotate("ForEach", std::move(s));
       continue;
     }
     bool restart = false;
@@ -330,7 +373,7 @@ absl::Status DictImpl::ForEach(
       uint64_t s1 = seqlock::ReadBegin(slot.seq);
       if (seqlock::IsWriting(s1)) {
         absl::Status s = backoff.Wait();
-        if (!s.ok()) return s;
+        if (!s.ok()) return Annotate("ForEach", std::move(s));
         continue;
       }
       uint64_t block = slot.block.load(std::memory_order_relaxed);
@@ -356,9 +399,11 @@ absl::Status DictImpl::ForEach(
         continue;
       }
       if (!parsed) {
-        return absl::DataLossError(absl::StrCat(  // names the dict
-            Where("ForEach"), ": slot ", i, " points at a corrupt block ",
-            block));
+        return Annotate("ForEach",
+                        Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
+                              absl::StrCat("slot ", i,
+                                           " points at a corrupt block ",
+                                           block)));
       }
       if (emitted.insert(key).second) fn(key, value);
       ++i;
@@ -390,32 +435,21 @@ Stats DictImpl::GetStats() const {
 }
 
 AllocatorStats DictImpl::GetAllocatorStats() {
-  if (!LockForWrite("GetAllocatorStats").ok()) {
-    AllocatorStats st;
-    st.heap_size = geometry_.heap_size;
-    const layout::AllocatorControl& c = header_->allocator;
-    st.used_blocks = c.used_blocks.load(std::memory_order_relaxed);
-    st.used_bytes = c.used_bytes.load(std::memory_order_relaxed);
-    st.free_blocks = c.free_blocks.load(std::memory_order_relaxed);
-    st.free_bytes = c.free_bytes.load(std::memory_order_relaxed);
-    st.exact = false;
-    return st;
-  }
-  AllocatorStats st = alloc_.Stats();
-  Unlock();
+  WriteGuard guard(this);
+  if (guard.status().ok()) return alloc_.Stats();
+  AllocatorStats st;
+  st.heap_size = geometry_.heap_size;
+  const layout::AllocatorControl& c = header_->allocator;
+  st.used_blocks = c.used_blocks.load(std::memory_order_relaxed);
+  st.used_bytes = c.used_bytes.load(std::memory_order_relaxed);
+  st.free_blocks = c.free_blocks.load(std::memory_order_relaxed);
+  st.free_bytes = c.free_bytes.load(std::memory_order_relaxed);
+  st.exact = false;
   return st;
 }
 
 absl::Status DictImpl::Check() {
-  absl::Status s = LockForWrite("Check");
-  if (!s.ok()) return s;
-  s = CheckLocked();
-  Unlock();
-  if (!s.ok()) {
-    return absl::Status(s.code(),
-                        absl::StrCat(Where("Check"), ": ", s.message()));
-  }
-  return s;
+  return WithLock("Check", [&] { return CheckLocked(); });
 }
 
 }  // namespace internal

@@ -1,22 +1,11 @@
 // DictImpl: the engine behind zcipc::ZeroCopyDict. It owns the mapping and
 // the writer lock, and composes the layout, the index, the allocator and the
-// write protocol.
+// write protocol (docs/DESIGN.md, "The write protocol"; the steps are in
+// write.cc, crash repair in repair.cc, read-modify-write in rmw.cc).
 //
-// The write protocol (every mutation, under the writer lock):
-//   1. Take the lock. If the header's intent record is not kNone, the last
-//      holder died mid-operation: Repair() first (repair.cc).
-//   2. Record the intent (op, slot, blocks, phase kStarted), op stored last
-//      with release.
-//   3. Stage the new bytes where no reader looks: a fresh block (insert,
-//      relocation) or the journal (in-place update). Phase kStaged.
-//   4. Publish under the slot's seqlock: the slot points at the new block,
-//      or the block's value is overwritten from the same bytes.
-//      Phase kPublished.
-//   5. Free what is no longer referenced, update counters, clear the intent.
-// A kill before step 3 completes rolls back (the slot never changed); a
-// kill after it rolls forward (the staged bytes are complete). Either way the
-// allocator is then rebuilt from the slots, so a half-done split or coalesce
-// cannot leak or double-own a block.
+// Errors. Internal functions return errors that say what went wrong, with an
+// ErrorKind where a caller may need to tell failures apart; the public entry
+// points add "dict 'NAME': Op: " once, through Annotate (engine/status).
 //
 // Thread safety: thread-safe (see ZeroCopyDict).
 
@@ -37,7 +26,9 @@
 #include "engine/index/index.h"
 #include "engine/layout/layout.h"
 #include "engine/lock/writer_lock.h"
+#include "engine/status/status.h"
 #include "zcipc/inspect.h"
+#include "zcipc/options.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
@@ -65,7 +56,8 @@ class DictImpl {
   absl::Status Erase(absl::string_view key);
   absl::Status GetLocked(absl::string_view key, std::string* value);
 
-  // --- The same, for a caller that holds the lock (batches, RMW). ---
+  // --- The same, for a caller that holds the lock (batches, RMW). Errors
+  // carry no context: the caller annotates with its own operation. ---
   absl::Status PutLocked(absl::string_view key, absl::string_view value);
   absl::Status EraseLocked(absl::string_view key);
   absl::Status GetUnderLock(absl::string_view key, std::string* value) const;
@@ -73,37 +65,44 @@ class DictImpl {
   // and leaves write true, `out` is stored. The dict is unchanged otherwise.
   using UpdateFn = absl::FunctionRef<absl::Status(
       std::optional<absl::string_view> old, std::string* out, bool* write)>;
-  absl::Status UpdateLocked(absl::string_view op, absl::string_view key,
-                            const UpdateFn& fn);
-  // Prefixes Where(op) to an error that does not name the dict yet (errors
-  // from the parts: index, allocator). OK and NotFound pass unchanged (and
-  // inline: this wraps every write's result).
+  absl::Status UpdateLocked(absl::string_view key, const UpdateFn& fn);
+  // rmw.cc: the counter and compare-and-swap, on UpdateLocked.
+  absl::StatusOr<int64_t> AddLocked(absl::string_view key, int64_t delta);
+  absl::StatusOr<bool> CompareAndSwapLocked(
+      absl::string_view key, std::optional<absl::string_view> expected,
+      absl::string_view desired);
+
+  // The one place an error gets "dict 'NAME': op: " (engine/status/status.h).
+  // OK and a key's NotFound (no message: it must not allocate) pass
+  // unchanged, inline: this wraps every operation's result.
   absl::Status Annotate(absl::string_view op, absl::Status s) const {
     if (ABSL_PREDICT_TRUE(s.ok())) return s;
     return AnnotateError(op, std::move(s));
   }
   absl::Status AnnotateError(absl::string_view op, absl::Status s) const;
 
-  // Runs fn with the writer lock held (after any repair).
+  // Runs fn with the writer lock held (after any repair); annotates with op.
   absl::Status WithLock(absl::string_view op,
                         absl::FunctionRef<absl::Status()> fn);
 
   // The lock-free lookup: fn(entry) runs with the seqlock open (maybe more
-  // than once); OK once a run was validated.
+  // than once); OK once a run was validated. `op` names the caller in
+  // errors.
   template <typename Fn>
-  absl::Status Find(absl::string_view key, Fn&& fn) const {
-    if (key.size() > kMaxKeySize) return KeyTooLong("Get", key.size());
+  absl::Status Find(absl::string_view op, absl::string_view key,
+                    Fn&& fn) const {
+    if (ABSL_PREDICT_FALSE(key.size() > kMaxKeySize)) {
+      return Annotate(op, KeyTooLong(key.size()));
+    }
     auto on_stall = [this] { return RepairIfWriterDead(); };
-    index::Backoff backoff(on_stall);
+    auto on_timeout = [this] { return ReadTimeout(); };
+    index::Backoff backoff(on_stall, on_timeout, read_timeout_nanos_);
     absl::Status s =
         index_.Find(key, index::HashKey(key), backoff, std::forward<Fn>(fn));
     if (backoff.retries() != 0) {
       read_retries_.fetch_add(backoff.retries(), std::memory_order_relaxed);
     }
-    if (ABSL_PREDICT_FALSE(!s.ok() && !absl::IsNotFound(s))) {
-      return Annotate("Get", std::move(s));
-    }
-    return s;
+    return Annotate(op, std::move(s));
   }
 
   absl::Status ForEach(
@@ -122,14 +121,36 @@ class DictImpl {
   DictImpl(std::string name, const Options& options, char* base,
            const layout::Geometry& geometry, int fd, int lock_fd);
 
-  // Opens a failure message with the dict and the operation.
+  // Holds the writer lock for a scope (as LevelDB's MutexLock), after
+  // repairing a dead writer's leftovers. status() says whether it was taken;
+  // the destructor releases it only then.
+  class WriteGuard {
+   public:
+    explicit WriteGuard(DictImpl* dict) : dict_(dict), status_(dict->Lock()) {}
+    ~WriteGuard() {
+      if (status_.ok()) dict_->lock_.Unlock();
+    }
+    const absl::Status& status() const { return status_; }
+    WriteGuard(const WriteGuard&) = delete;
+    WriteGuard& operator=(const WriteGuard&) = delete;
+
+   private:
+    DictImpl* dict_;
+    absl::Status status_;
+  };
+
+  // "dict 'name': op".
   std::string Where(absl::string_view op) const;
 
-  absl::Status KeyTooLong(absl::string_view op, uint64_t size) const;
+  static absl::Status KeyTooLong(uint64_t size);
+  absl::Status TableFull() const;
+  absl::Status HeapFull(uint64_t needed) const;
+  // DeadlineExceeded (kReadTimeout) for a read that waited lock_timeout.
+  absl::Status ReadTimeout() const;
 
-  // Takes the writer lock and repairs a dead writer's leftovers.
-  absl::Status LockForWrite(absl::string_view op);
-  void Unlock() { lock_.Unlock(); }
+  // Takes the writer lock and repairs a dead writer's leftovers (use
+  // WriteGuard).
+  absl::Status Lock();
 
   // Called by a reader stuck on an odd sequence: if the lock is free, the
   // writer is dead; repair. OK when the lock is busy (keep waiting).
@@ -157,35 +178,30 @@ class DictImpl {
     uint64_t insert_at;  // when not found (~0: no free slot)
     bool found() const { return slot != ~uint64_t{0}; }
   };
-  absl::Status Locate(absl::string_view op, absl::string_view key,
-                      Located* at) const {
+  absl::Status Locate(absl::string_view key, Located* at) const {
     if (ABSL_PREDICT_FALSE(key.size() > kMaxKeySize)) {
-      return KeyTooLong(op, key.size());
+      return KeyTooLong(key.size());
     }
-    return LocateHashed(op, key, index::HashKey(key), at);
+    return LocateHashed(key, index::HashKey(key), at);
   }
   // The same with the key's hash already computed (and its size checked).
-  absl::Status LocateHashed(absl::string_view op, absl::string_view key,
-                            uint64_t hash, Located* at) const {
+  absl::Status LocateHashed(absl::string_view key, uint64_t hash,
+                            Located* at) const {
     at->hash = hash;
-    absl::Status s = index_.FindForWrite(
-        key, at->hash, &at->slot, &at->insert_at, &at->block, &at->entry);
-    if (ABSL_PREDICT_FALSE(!s.ok())) return Prefix(op, std::move(s));
-    return s;
+    return index_.FindForWrite(key, at->hash, &at->slot, &at->insert_at,
+                               &at->block, &at->entry);
   }
   // Stores `value` for the located key: in place, relocated, or inserted.
-  absl::Status Store(absl::string_view op, const Located& at,
-                     absl::string_view key, absl::string_view value) {
+  absl::Status Store(const Located& at, absl::string_view key,
+                     absl::string_view value) {
     if (at.found() && value.size() <= at.entry.value_room &&
         value.size() <= layout::kJournalBytes) {
       return UpdateInPlace(at.slot, at.block, at.entry, value);
     }
-    return StoreSlow(op, at, key, value);
+    return StoreSlow(at, key, value);
   }
-  absl::Status StoreSlow(absl::string_view op, const Located& at,
-                         absl::string_view key, absl::string_view value);
-  // "dict 'name': op: message".
-  absl::Status Prefix(absl::string_view op, absl::Status s) const;
+  absl::Status StoreSlow(const Located& at, absl::string_view key,
+                         absl::string_view value);
 
   // The steps of the write protocol (write.cc). Lock held.
   absl::Status Insert(uint64_t slot, uint64_t hash, absl::string_view key,
@@ -196,14 +212,23 @@ class DictImpl {
                         absl::string_view key, absl::string_view value);
   absl::Status EraseSlot(uint64_t slot, uint64_t block);
   absl::Status Purge();
+  // Allocates a block for key and value and writes them into it, recording
+  // it in the intent (phase kStaged on success). The shared staging step of
+  // Insert and Relocate. HeapFull leaves the intent open for AbortIntent.
+  absl::StatusOr<uint64_t> StageEntry(const char* step_allocated,
+                                      absl::string_view key,
+                                      absl::string_view value);
   void BeginIntent(layout::Op op, uint64_t slot, uint64_t old_block,
                    uint64_t hash);
   void SetPhase(uint64_t phase);
+  // Closes the intent of a write that took effect (counts it).
   void EndIntent();
+  // Closes the intent of a step that changed nothing a reader sees (a write
+  // that failed before staging, or a purge, which has its own counter).
+  void AbortIntent();
   // Writes key and value into the (allocated) entry block.
   void WriteEntry(uint64_t block, absl::string_view key,
                   absl::string_view value);
-  absl::Status HeapFull(absl::string_view op, uint64_t needed) const;
 
   std::string name_;
   Options options_;
@@ -216,9 +241,7 @@ class DictImpl {
   // mutable: a reader that finds a dead writer takes the lock to repair.
   mutable lock::WriterLock lock_;
   mutable std::atomic<uint64_t> read_retries_{0};
-
-  friend class zcipc::ZeroCopyDict;
-  friend absl::StatusOr<Inspection> zcipc::Inspect(const ZeroCopyDict&);
+  uint64_t read_timeout_nanos_;  // options_.lock_timeout, for Backoff
 };
 
 }  // namespace internal

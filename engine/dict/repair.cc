@@ -29,6 +29,7 @@
 
 #include <algorithm>
 
+#include "engine/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
 
@@ -43,7 +44,7 @@ absl::Status DictImpl::RebuildIndexFromHeap() {
   if (!s.ok()) return s;
   if (blocks.size() > geometry_.max_items ||
       blocks.size() >= index_.slot_count()) {
-    return absl::DataLossError(
+    return internal::CorruptError(
         absl::StrCat(blocks.size(), " allocated blocks exceed max_items"));
   }
   std::vector<index::Index::Live> live;
@@ -51,7 +52,7 @@ absl::Status DictImpl::RebuildIndexFromHeap() {
   for (const alloc::Block& b : blocks) {
     index::Entry e;
     if (!index_.ParseEntry(b.offset, &e)) {
-      return absl::DataLossError(
+      return internal::CorruptError(
           absl::StrCat("allocated block ", b.offset, " is not an entry"));
     }
     live.push_back(
@@ -72,7 +73,7 @@ absl::Status DictImpl::RebuildAllocatorFromSlots() {
     uint64_t size = alloc_.AllocatedSize(l.block);
     index::Entry e;
     if (size == 0 || !index_.ParseEntry(l.block, &e)) {
-      return absl::DataLossError(
+      return internal::CorruptError(
           absl::StrCat("slot ", l.slot, " points at block ", l.block,
                        " which is not an allocated entry"));
     }
@@ -104,7 +105,7 @@ absl::Status DictImpl::Repair() {
   bool slot_op = op == Op::kInsert || op == Op::kUpdateInPlace ||
                  op == Op::kRelocate || op == Op::kErase;
   if (slot_op && slot >= index_.slot_count()) {
-    return absl::DataLossError(
+    return internal::CorruptError(
         absl::StrCat("intent names slot ", slot, " out of range"));
   }
   if (op != Op::kNone) {
@@ -128,7 +129,7 @@ absl::Status DictImpl::Repair() {
         index::Entry e;
         if (len > layout::kJournalBytes || !index_.ParseEntry(old_block, &e) ||
             len > e.value_room) {
-          return absl::DataLossError("journal does not fit its block");
+          return internal::CorruptError("journal does not fit its block");
         }
         layout::Slot& s = index_.slot(slot);
         seqlock::WriteBegin(s.seq);
@@ -157,7 +158,7 @@ absl::Status DictImpl::Repair() {
     case Op::kRepair:
       break;  // the op-specific step finished; the rest follows
     default:
-      return absl::DataLossError(absl::StrCat("intent record holds unknown op ",
+      return internal::CorruptError(absl::StrCat("intent record holds unknown op ",
                                               static_cast<uint64_t>(op)));
   }
   // The op-specific step is done. Say so before the steps below, which
@@ -181,7 +182,7 @@ absl::Status DictImpl::Repair() {
   }
   absl::Status s = RebuildAllocatorFromSlots();
   if (!s.ok()) return s;
-  in.op.store(static_cast<uint64_t>(Op::kNone), std::memory_order_release);
+  AbortIntent();  // counted in repairs_total above, not as a write
   return absl::OkStatus();
 }
 

@@ -1,5 +1,6 @@
-// The write protocol's steps (see dict_impl.h for the protocol as a whole and
-// repair.cc for what happens when a writer dies between two of them).
+// The write protocol's steps (docs/DESIGN.md, "The write protocol", has the
+// protocol as a whole; repair.cc what happens when a writer dies between two
+// of them).
 
 #include <cstring>
 
@@ -43,6 +44,10 @@ void DictImpl::SetPhase(uint64_t phase) {
 
 void DictImpl::EndIntent() {
   layout::AddUnderLock(header_->writes_total, 1);
+  AbortIntent();
+}
+
+void DictImpl::AbortIntent() {
   header_->intent.op.store(static_cast<uint64_t>(Op::kNone),
                            std::memory_order_release);
 }
@@ -58,32 +63,33 @@ void DictImpl::WriteEntry(uint64_t block, absl::string_view key,
                         value.size());
 }
 
-absl::Status DictImpl::HeapFull(absl::string_view op, uint64_t needed) const {
-  return absl::ResourceExhaustedError(absl::StrCat(
-      Where(op), ": heap full: no free block of ", needed, " bytes (",
-      header_->allocator.free_bytes.load(std::memory_order_relaxed),
-      " bytes free of ", geometry_.heap_size, ")"));
+absl::StatusOr<uint64_t> DictImpl::StageEntry(const char* step_allocated,
+                                              absl::string_view key,
+                                              absl::string_view value) {
+  uint64_t size = alloc::Allocator::BlockSizeFor(
+      index::EntryPayload(key.size(), value.size()));
+  absl::StatusOr<uint64_t> block = alloc_.Allocate(size);
+  if (!block.ok()) {
+    if (absl::IsResourceExhausted(block.status())) return HeapFull(size);
+    return block.status();  // DataLoss: the intent stays, repair follows
+  }
+  header_->intent.new_block.store(*block, std::memory_order_relaxed);
+  Step(step_allocated);
+  WriteEntry(*block, key, value);
+  SetPhase(layout::kPhaseStaged);
+  return *block;
 }
 
 absl::Status DictImpl::Insert(uint64_t slot, uint64_t hash,
                               absl::string_view key, absl::string_view value) {
   uint64_t old = index_.slot(slot).block.load(std::memory_order_relaxed);
-  uint64_t size = alloc::Allocator::BlockSizeFor(
-      index::EntryPayload(key.size(), value.size()));
   BeginIntent(Op::kInsert, slot, old, hash);
   Step("insert.begin");
-  absl::StatusOr<uint64_t> block = alloc_.Allocate(size);
+  absl::StatusOr<uint64_t> block = StageEntry("insert.allocated", key, value);
   if (!block.ok()) {
-    if (absl::IsResourceExhausted(block.status())) {
-      header_->intent.op.store(0, std::memory_order_release);
-      return HeapFull("Put", size);
-    }
-    return block.status();  // DataLoss: the intent stays, repair follows
+    if (GetErrorKind(block.status()) == ErrorKind::kHeapFull) AbortIntent();
+    return block.status();
   }
-  header_->intent.new_block.store(*block, std::memory_order_relaxed);
-  Step("insert.allocated");
-  WriteEntry(*block, key, value);
-  SetPhase(layout::kPhaseStaged);
   Step("insert.staged");
   index_.Publish(slot, hash, *block);
   SetPhase(layout::kPhasePublished);
@@ -122,23 +128,14 @@ absl::Status DictImpl::UpdateInPlace(uint64_t slot, uint64_t block,
 absl::Status DictImpl::Relocate(uint64_t slot, uint64_t old_block,
                                 uint64_t hash, absl::string_view key,
                                 absl::string_view value) {
-  uint64_t size = alloc::Allocator::BlockSizeFor(
-      index::EntryPayload(key.size(), value.size()));
   BeginIntent(Op::kRelocate, slot, old_block, hash);
   Step("relocate.begin");
   // Allocate before freeing: if the heap is full the old value stays.
-  absl::StatusOr<uint64_t> block = alloc_.Allocate(size);
+  absl::StatusOr<uint64_t> block = StageEntry("relocate.allocated", key, value);
   if (!block.ok()) {
-    if (absl::IsResourceExhausted(block.status())) {
-      header_->intent.op.store(0, std::memory_order_release);
-      return HeapFull("Put", size);
-    }
+    if (GetErrorKind(block.status()) == ErrorKind::kHeapFull) AbortIntent();
     return block.status();
   }
-  header_->intent.new_block.store(*block, std::memory_order_relaxed);
-  Step("relocate.allocated");
-  WriteEntry(*block, key, value);
-  SetPhase(layout::kPhaseStaged);
   Step("relocate.staged");
   index_.Publish(slot, hash, *block);
   SetPhase(layout::kPhasePublished);
@@ -182,8 +179,7 @@ absl::Status DictImpl::Purge() {
   Step("purge.rebuilt");
   header_->tombstones.store(0, std::memory_order_relaxed);
   layout::AddUnderLock(header_->purges_total, 1);
-  header_->intent.op.store(static_cast<uint64_t>(Op::kNone),
-                           std::memory_order_release);
+  AbortIntent();
   return absl::OkStatus();
 }
 

@@ -1,9 +1,7 @@
-// zcipc::ZeroCopyDict: the public handle, forwarding to DictImpl.
+// zcipc::ZeroCopyDict and Batch: the public handles, forwarding to DictImpl.
 
 #include "zcipc/zero_copy_dict.h"
 
-#include "absl/base/internal/endian.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
 #include "engine/layout/layout.h"
@@ -14,8 +12,9 @@ namespace zcipc {
 namespace {
 
 absl::Status MovedFrom() {
-  return absl::FailedPreconditionError(
-      "zcipc::ZeroCopyDict: use of a moved-from handle");
+  return internal::Error(absl::StatusCode::kFailedPrecondition,
+                         ErrorKind::kMovedFrom,
+                         "zcipc::ZeroCopyDict: use of a moved-from handle");
 }
 
 absl::StatusOr<ZeroCopyDict> Wrap(
@@ -74,7 +73,7 @@ absl::Status ZeroCopyDict::Put(absl::string_view key, absl::string_view value) {
 absl::Status ZeroCopyDict::Get(absl::string_view key,
                                std::string* value) const {
   if (!impl_) return MovedFrom();
-  return impl_->Find(key, [value](const index::Entry& e) {
+  return impl_->Find("Get", key, [value](const index::Entry& e) {
     if (value->size() != e.value_len) value->resize(e.value_len);
     relaxed::CopyFromShared(&(*value)[0], e.value, e.value_len);
   });
@@ -96,13 +95,13 @@ absl::Status ZeroCopyDict::Read(
     // under ThreadSanitizer that is a reported race (harmless here, the run
     // is discarded), so hand fn a private copy made with relaxed atomics.
     std::string copy;
-    return impl_->Find(key, [fn, &copy](const index::Entry& e) {
+    return impl_->Find("Read", key, [fn, &copy](const index::Entry& e) {
       copy.resize(e.value_len);
       relaxed::CopyFromShared(&copy[0], e.value, e.value_len);
       fn(copy);
     });
   }
-  return impl_->Find(key, [fn](const index::Entry& e) {
+  return impl_->Find("Read", key, [fn](const index::Entry& e) {
     fn(absl::string_view(e.value, e.value_len));
   });
 }
@@ -113,72 +112,12 @@ absl::Status ZeroCopyDict::GetLocked(absl::string_view key,
   return impl_->GetLocked(key, value);
 }
 
-namespace {
-
-// Read-modify-write bodies shared by ZeroCopyDict and Batch (lock held).
-
-std::string QuotedKey(absl::string_view key) {
-  return absl::StrCat("'", absl::CHexEscape(key.substr(0, 64)),
-                      key.size() > 64 ? "...'" : "'");
-}
-
-absl::StatusOr<int64_t> AddLocked(internal::DictImpl* impl,
-                                  absl::string_view key, int64_t delta) {
-  int64_t result = 0;
-  absl::Status s = impl->UpdateLocked(
-      "Add", key,
-      [&](std::optional<absl::string_view> old, std::string* out,
-          bool* write) -> absl::Status {
-        int64_t current = 0;
-        if (old.has_value()) {
-          if (old->size() != sizeof(int64_t)) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "dict '", impl->name(), "': Add: key ", QuotedKey(key),
-                " holds ", old->size(), " bytes, not an 8-byte counter"));
-          }
-          current = static_cast<int64_t>(absl::little_endian::Load64(old->data()));
-        }
-        if (__builtin_add_overflow(current, delta, &result)) {
-          return absl::OutOfRangeError(absl::StrCat(
-              "dict '", impl->name(), "': Add: key ", QuotedKey(key), ": ",
-              current, " + ", delta, " overflows int64"));
-        }
-        out->resize(sizeof(int64_t));
-        absl::little_endian::Store64(&(*out)[0], static_cast<uint64_t>(result));
-        *write = true;
-        return absl::OkStatus();
-      });
-  if (!s.ok()) return s;
-  return result;
-}
-
-absl::StatusOr<bool> CompareAndSwapLocked(
-    internal::DictImpl* impl, absl::string_view key,
-    std::optional<absl::string_view> expected, absl::string_view desired) {
-  bool swapped = false;
-  absl::Status s = impl->UpdateLocked(
-      "CompareAndSwap", key,
-      [&](std::optional<absl::string_view> old, std::string* out,
-          bool* write) -> absl::Status {
-        swapped = expected.has_value()
-                      ? (old.has_value() && *old == *expected)
-                      : !old.has_value();
-        *write = swapped;
-        if (swapped) out->assign(desired.data(), desired.size());
-        return absl::OkStatus();
-      });
-  if (!s.ok()) return s;
-  return swapped;
-}
-
-}  // namespace
-
 absl::StatusOr<int64_t> ZeroCopyDict::Add(absl::string_view key,
                                           int64_t delta) {
   if (!impl_) return MovedFrom();
   absl::StatusOr<int64_t> result;
   absl::Status s = impl_->WithLock("Add", [&] {
-    result = AddLocked(impl_.get(), key, delta);
+    result = impl_->AddLocked(key, delta);
     return result.status();
   });
   if (!s.ok()) return s;
@@ -191,7 +130,7 @@ absl::StatusOr<bool> ZeroCopyDict::CompareAndSwap(
   if (!impl_) return MovedFrom();
   absl::StatusOr<bool> result;
   absl::Status s = impl_->WithLock("CompareAndSwap", [&] {
-    result = CompareAndSwapLocked(impl_.get(), key, expected, desired);
+    result = impl_->CompareAndSwapLocked(key, expected, desired);
     return result.status();
   });
   if (!s.ok()) return s;
@@ -206,7 +145,7 @@ absl::Status ZeroCopyDict::Update(
   if (!impl_) return MovedFrom();
   return impl_->WithLock("Update", [&] {
     return impl_->UpdateLocked(
-        "Update", key,
+        key,
         [&](std::optional<absl::string_view> old, std::string* out,
             bool* write) {
           *write = true;
@@ -223,8 +162,8 @@ absl::Status ZeroCopyDict::Write(absl::FunctionRef<absl::Status(Batch&)> fn) {
   });
 }
 
-// Batch errors name the dict like the handle's (Annotate leaves OK and
-// NotFound alone).
+// Batch errors name the dict and "Write: <op>" (Annotate adds it once; the
+// Write around them leaves it as it is).
 absl::Status Batch::Put(absl::string_view key, absl::string_view value) {
   return impl_->Annotate("Write: Put", impl_->PutLocked(key, value));
 }
@@ -238,7 +177,7 @@ absl::Status Batch::Get(absl::string_view key, std::string* value) const {
 }
 
 absl::StatusOr<int64_t> Batch::Add(absl::string_view key, int64_t delta) {
-  absl::StatusOr<int64_t> r = AddLocked(impl_, key, delta);
+  absl::StatusOr<int64_t> r = impl_->AddLocked(key, delta);
   if (!r.ok()) return impl_->Annotate("Write: Add", r.status());
   return r;
 }
@@ -246,8 +185,7 @@ absl::StatusOr<int64_t> Batch::Add(absl::string_view key, int64_t delta) {
 absl::StatusOr<bool> Batch::CompareAndSwap(
     absl::string_view key, std::optional<absl::string_view> expected,
     absl::string_view desired) {
-  absl::StatusOr<bool> r =
-      CompareAndSwapLocked(impl_, key, expected, desired);
+  absl::StatusOr<bool> r = impl_->CompareAndSwapLocked(key, expected, desired);
   if (!r.ok()) return impl_->Annotate("Write: CompareAndSwap", r.status());
   return r;
 }
@@ -259,7 +197,7 @@ absl::Status ZeroCopyDict::Erase(absl::string_view key) {
 
 absl::StatusOr<bool> ZeroCopyDict::Contains(absl::string_view key) const {
   if (!impl_) return MovedFrom();
-  absl::Status s = impl_->Find(key, [](const index::Entry&) {});
+  absl::Status s = impl_->Find("Contains", key, [](const index::Entry&) {});
   if (s.ok()) return true;
   if (absl::IsNotFound(s)) return false;
   return s;

@@ -1,12 +1,36 @@
 #include "engine/index/index.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/status/status.h"
 
 namespace zcipc {
 namespace index {
 
+absl::Status Backoff::WaitLong() {
+  uint64_t now = platform::MonotonicNanos();
+  if (since_ == 0) since_ = last_stall_ = now;
+  if (now - last_stall_ >= kStallNanos) {
+    last_stall_ = now;
+    absl::Status s = on_stall_();
+    if (!s.ok()) return s;
+  }
+  if (now - since_ >= timeout_nanos_) return on_timeout_();
+  // The hooks bracket only the wait itself: none is active when the caller
+  // goes on to read or to call a user callback.
+  const WaitHooks* hooks = internal::ThreadWaitHooks();
+  if (hooks != nullptr && hooks->begin != nullptr) hooks->begin(hooks->arg);
+  if (now - since_ < kYieldNanos) {
+    platform::YieldThread();
+  } else {
+    platform::SleepNanos(kSleepNanos);
+  }
+  if (hooks != nullptr && hooks->end != nullptr) hooks->end(hooks->arg);
+  return absl::OkStatus();
+}
+
 absl::Status Index::Corrupt(uint64_t block) {
-  return absl::DataLossError(
+  return internal::Error(
+      absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
       absl::StrCat("index corrupt: a slot points at block ", block,
                    " whose header is out of bounds"));
 }
@@ -33,7 +57,8 @@ absl::Status Index::CollectLive(std::vector<Live>* live) const {
     live->push_back({i, hash, block});
   }
   if (live->size() > mask_) {
-    return absl::DataLossError("index corrupt: every slot is live");
+    return internal::Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
+                           "index corrupt: every slot is live");
   }
   return absl::OkStatus();
 }

@@ -70,41 +70,49 @@ struct Entry {
   uint64_t value_room;  // bytes available for the value in this block
 };
 
-// Waits out a slot or table whose seqlock is odd: spins, then yields, and
-// every kStallNanos calls on_stall (the dict tries the writer lock without
-// blocking and, if it gets it, the writer is dead: it repairs). Counts
-// retries for the statistics.
+// Waits out a slot or table whose seqlock is odd (docs/DESIGN.md, "Reads
+// that wait"): spins kSpins times, then waits longer, yielding the CPU for
+// the first kYieldNanos and sleeping kSleepNanos at a time after that. Every
+// kStallNanos of waiting it calls on_stall (the dict tries the writer lock
+// without blocking and, if it gets it, the writer is dead: it repairs);
+// after timeout_nanos of waiting it gives up with on_timeout's status (the
+// writer is alive but makes no progress). The long waits run inside the
+// calling thread's wait hooks (zcipc/wait_hooks.h). Counts retries for the
+// statistics.
 class Backoff {
  public:
+  static constexpr uint64_t kSpins = 128;
   static constexpr uint64_t kStallNanos = 2'000'000;  // 2 ms
+  static constexpr uint64_t kYieldNanos = 1'000'000;  // 1 ms
+  static constexpr uint64_t kSleepNanos = 50'000;     // 50 us
 
-  explicit Backoff(absl::FunctionRef<absl::Status()> on_stall)
-      : on_stall_(on_stall) {}
+  Backoff(absl::FunctionRef<absl::Status()> on_stall,
+          absl::FunctionRef<absl::Status()> on_timeout, uint64_t timeout_nanos)
+      : on_stall_(on_stall),
+        on_timeout_(on_timeout),
+        timeout_nanos_(timeout_nanos) {}
 
   absl::Status Wait() {
     ++retries_;
-    if (++spins_ < 128) {
+    if (++spins_ < kSpins) {
       platform::CpuRelax();
       return absl::OkStatus();
     }
-    uint64_t now = platform::MonotonicNanos();
-    if (since_ == 0) since_ = now;
-    if (now - since_ >= kStallNanos) {
-      since_ = now;
-      absl::Status s = on_stall_();
-      if (!s.ok()) return s;
-    }
-    platform::YieldThread();
-    return absl::OkStatus();
+    return WaitLong();
   }
   // A retry that needs no waiting (a validation failed).
   void Retry() { ++retries_; }
   uint64_t retries() const { return retries_; }
 
  private:
+  ABSL_ATTRIBUTE_NOINLINE absl::Status WaitLong();
+
   absl::FunctionRef<absl::Status()> on_stall_;
+  absl::FunctionRef<absl::Status()> on_timeout_;
+  uint64_t timeout_nanos_;
   uint64_t spins_ = 0;
-  uint64_t since_ = 0;
+  uint64_t since_ = 0;       // when the long wait began
+  uint64_t last_stall_ = 0;  // when on_stall last ran
   uint64_t retries_ = 0;
 };
 

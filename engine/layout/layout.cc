@@ -1,5 +1,6 @@
 #include "engine/layout/layout.h"
 
+#include "engine/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "zcipc/options.h"
@@ -47,16 +48,18 @@ uint64_t LayoutFingerprint() {
 }
 
 absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
-                             absl::string_view dict, Geometry* out) {
+                             Geometry* out) {
   if (max_items == 0 || max_items > kMaxItems) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dict '", dict, "': max_items ", max_items,
-                     " out of range [1, ", kMaxItems, "]"));
+    return internal::Error(absl::StatusCode::kInvalidArgument,
+                           ErrorKind::kBadOptions,
+                           absl::StrCat("max_items ", max_items,
+                                        " out of range [1, ", kMaxItems, "]"));
   }
   if (heap_size < kMinHeapSize || heap_size > kMaxHeapSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dict '", dict, "': heap_size ", heap_size,
-                     " out of range [", kMinHeapSize, ", ", kMaxHeapSize, "]"));
+    return internal::Error(
+        absl::StatusCode::kInvalidArgument, ErrorKind::kBadOptions,
+        absl::StrCat("heap_size ", heap_size, " out of range [", kMinHeapSize,
+                     ", ", kMaxHeapSize, "]"));
   }
   // Smallest power of two with max_items / slot_count <= 3/4.
   uint64_t needed = (max_items * kMaxLoadDen + kMaxLoadNum - 1) / kMaxLoadNum;
@@ -74,45 +77,47 @@ absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
 }
 
 absl::Status ValidateHeader(const Header& header, uint64_t file_size,
-                            absl::string_view dict, Geometry* geometry) {
+                            Geometry* geometry) {
   uint64_t magic = header.magic.load(std::memory_order_acquire);
   if (magic != kMagic) {
-    return absl::DataLossError(
-        absl::StrCat("dict '", dict, "': bad magic 0x", absl::Hex(magic),
-                     " (not a zcipc dict, or never finished creating)"));
+    return internal::CorruptError(
+        absl::StrCat("bad magic 0x", absl::Hex(magic),
+                     " (not a zcipc dict, or its header is corrupt)"));
   }
   if (header.version != kVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("dict '", dict, "': format version ", header.version,
+    return internal::Error(
+        absl::StatusCode::kFailedPrecondition, ErrorKind::kIncompatible,
+        absl::StrCat("format version ", header.version,
                      ", this build reads version ", kVersion));
   }
   if (header.fingerprint != LayoutFingerprint()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "dict '", dict, "': layout fingerprint 0x",
+    return internal::Error(
+        absl::StatusCode::kFailedPrecondition, ErrorKind::kIncompatible,
+        absl::StrCat("layout fingerprint 0x",
         absl::Hex(header.fingerprint), " differs from this build's 0x",
         absl::Hex(LayoutFingerprint()), " (built with another layout)"));
   }
   if (header.header_size != sizeof(Header)) {
-    return absl::DataLossError(absl::StrCat(
-        "dict '", dict, "': header size ", header.header_size, " is corrupt"));
+    return internal::CorruptError(absl::StrCat(
+        "header size ", header.header_size, " is corrupt"));
   }
   Geometry g;
-  absl::Status s = ComputeGeometry(header.max_items, header.heap_size, dict, &g);
+  absl::Status s = ComputeGeometry(header.max_items, header.heap_size, &g);
   if (!s.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        "dict '", dict, "': corrupt header geometry: ", s.message()));
+    return internal::CorruptError(absl::StrCat(
+        "corrupt header geometry: ", s.message()));
   }
   if (g.slot_count != header.slot_count ||
       g.slots_offset != header.slots_offset ||
       g.heap_offset != header.heap_offset || g.heap_size != header.heap_size ||
       g.segment_size != header.segment_size ||
       header.journal_offset != kJournalOffset) {
-    return absl::DataLossError(absl::StrCat(
-        "dict '", dict, "': header region offsets are inconsistent"));
+    return internal::CorruptError(absl::StrCat(
+        "header region offsets are inconsistent"));
   }
   if (file_size != header.segment_size) {
-    return absl::DataLossError(absl::StrCat(
-        "dict '", dict, "': segment is ", file_size, " bytes, header says ",
+    return internal::CorruptError(absl::StrCat(
+        "segment is ", file_size, " bytes, header says ",
         header.segment_size, " (truncated or corrupt)"));
   }
   *geometry = g;
@@ -128,8 +133,8 @@ absl::Status ValidateName(absl::string_view name) {
          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
   }
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "invalid dict name '", absl::CHexEscape(name.substr(0, 256)),
+  return internal::Error(absl::StatusCode::kInvalidArgument, ErrorKind::kBadName,
+                         absl::StrCat("invalid dict name '", absl::CHexEscape(name.substr(0, 256)),
       name.size() > 256 ? "...'" : "'",
       ": use 1 to ", kMaxNameLength,
       " characters from [A-Za-z0-9._-], not '.' or '..'"));

@@ -262,15 +262,15 @@ struct Geometry {
   uint64_t segment_size = 0;
 };
 
-// InvalidArgument (naming `dict`) when the options are out of range.
+// InvalidArgument (kBadOptions) when the options are out of range.
 absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
-                             absl::string_view dict, Geometry* out);
+                             Geometry* out);
 
 // Validates a mapped header against the file's real size: FailedPrecondition
 // for another version or fingerprint, DataLoss for a bad magic or geometry.
 // On success fills *geometry from the header.
 absl::Status ValidateHeader(const Header& header, uint64_t file_size,
-                            absl::string_view dict, Geometry* geometry);
+                            Geometry* geometry);
 
 // Name rules: [A-Za-z0-9._-], 1..kMaxNameLength chars, not "." or "..".
 absl::Status ValidateName(absl::string_view name);

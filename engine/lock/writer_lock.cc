@@ -6,6 +6,7 @@
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "engine/platform/platform.h"
+#include "engine/status/status.h"
 
 namespace zcipc {
 namespace lock {
@@ -50,13 +51,11 @@ void WriterLock::ChildAfterFork() {
   r.mu.unlock();
 }
 
-WriterLock::WriterLock(int ref_fd, int lock_fd, layout::Header* header,
-                       std::string dict)
+WriterLock::WriterLock(int ref_fd, int lock_fd, layout::Header* header)
     : ref_fd_(ref_fd),
       lock_fd_(lock_fd),
       pid_(platform::ProcessId()),
-      header_(header),
-      dict_(std::move(dict)) {
+      header_(header) {
   std::call_once(g_fork_handlers_once, [] {
     platform::RegisterForkHandlers(&WriterLock::PrepareFork,
                                    &WriterLock::ParentAfterFork,
@@ -105,7 +104,8 @@ absl::Status WriterLock::ReopenIfInherited() {
 absl::Status WriterLock::Lock(absl::Duration timeout) {
   const std::thread::id self = std::this_thread::get_id();
   if (owner_.load(std::memory_order_relaxed) == self) {
-    return absl::FailedPreconditionError(
+    return internal::Error(
+        absl::StatusCode::kFailedPrecondition, ErrorKind::kReentrant,
         "called from inside a Write or Update callback, which already holds "
         "the writer lock (use the Batch)");
   }
@@ -124,9 +124,13 @@ absl::Status WriterLock::Lock(absl::Duration timeout) {
   } else {
     deadline = absl::Now() + timeout;
     if (!mu_.LockFor(timeout)) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "writer lock not acquired within ", absl::FormatDuration(timeout),
-          " (held by another thread of this process)"));
+      return internal::Error(
+          absl::StatusCode::kDeadlineExceeded, ErrorKind::kLockTimeout,
+          absl::StrCat("writer lock not acquired within ",
+                       absl::FormatDuration(timeout),
+                       " (held by another thread of this process, pid ", pid_,
+                       ")"),
+          pid_);
     }
   }
   absl::Status s = ReopenIfInherited();
@@ -147,9 +151,12 @@ absl::Status WriterLock::LockUntil(absl::Time deadline,
     absl::Duration left = deadline - now;
     if (left <= absl::ZeroDuration()) {
       int64_t owner = header_->lock_owner_pid.load(std::memory_order_relaxed);
-      return absl::DeadlineExceededError(absl::StrCat(
-          "writer lock not acquired within ", absl::FormatDuration(timeout),
-          " (held by pid ", owner, ")"));
+      return internal::Error(
+          absl::StatusCode::kDeadlineExceeded, ErrorKind::kLockTimeout,
+          absl::StrCat("writer lock not acquired within ",
+                       absl::FormatDuration(timeout), " (held by pid ", owner,
+                       ")"),
+          owner);
     }
     // seq_cst pairs with the releaser's seq_cst bump-then-check: either it
     // sees this waiter, or the futex sees its bump (the word differs).
@@ -168,7 +175,7 @@ bool WriterLock::TryLock() {
     mu_.Unlock();
     return false;
   }
-  absl::StatusOr<bool> got = platform::TryLockFile(lock_fd_, dict_);
+  absl::StatusOr<bool> got = platform::TryLockFile(lock_fd_, "flock");
   if (!got.ok() || !*got) {
     mu_.Unlock();
     return false;

@@ -74,13 +74,14 @@ class WriterLock {
   // the flock and is never mapped. A mapping keeps its open file description
   // alive, so locking the mapped one would let any process that inherited
   // the mapping keep a dead writer's lock held.
-  WriterLock(int ref_fd, int lock_fd, layout::Header* header,
-             std::string dict);
+  WriterLock(int ref_fd, int lock_fd, layout::Header* header);
   ~WriterLock();
   WriterLock(const WriterLock&) = delete;
   WriterLock& operator=(const WriterLock&) = delete;
 
-  // Blocks until the lock is held or `timeout` passes (DeadlineExceeded).
+  // Blocks until the lock is held or `timeout` passes: DeadlineExceeded
+  // with ErrorKind::kLockTimeout and the holder's pid (GetLockHolderPid).
+  // FailedPrecondition (kReentrant) if this thread already holds it.
   absl::Status Lock(absl::Duration timeout);
   // Takes the lock if it is free right now.
   bool TryLock();
@@ -96,7 +97,22 @@ class WriterLock {
   // description; waiters woken afterwards, so a probe never delays them).
   bool HeldByAnyone();
 
-  int ref_fd() const { return ref_fd_; }
+  // Takes the lock if it is free right now, for a scope.
+  class TryGuard {
+   public:
+    explicit TryGuard(WriterLock* lock)
+        : lock_(lock), locked_(lock->TryLock()) {}
+    ~TryGuard() {
+      if (locked_) lock_->Unlock();
+    }
+    bool locked() const { return locked_; }
+    TryGuard(const TryGuard&) = delete;
+    TryGuard& operator=(const TryGuard&) = delete;
+
+   private:
+    WriterLock* lock_;
+    bool locked_;
+  };
 
  private:
   static void PrepareFork();
@@ -117,7 +133,6 @@ class WriterLock {
   bool inherited_ = false;  // guarded by mu_ (set in the child after fork)
   int64_t pid_;             // this process (getpid is a syscall: cached)
   layout::Header* header_;
-  std::string dict_;
 };
 
 }  // namespace lock

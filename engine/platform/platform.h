@@ -44,12 +44,36 @@ absl::Status ErrnoStatus(int err, absl::string_view context);
 // The directory POSIX shared-memory names live in (for listing tools).
 inline constexpr char kShmDir[] = "/dev/shm";
 
-// shm_open(O_CREAT | O_EXCL | O_RDWR, 0600). AlreadyExists if present.
-absl::StatusOr<int> ShmCreateExclusive(const std::string& shm_name,
-                                       absl::string_view context);
-// shm_open(O_RDWR). NotFound if absent.
+// Creation is atomic (docs/DESIGN.md, "Creating and attaching"): a new dict
+// is formatted in a file under a temporary name that no dict can have, and
+// then linked to its real name, so a file found under a dict's name is
+// always complete. ShmCreateTemp creates that file (0600, O_EXCL) and
+// returns its descriptor and name (without the directory).
+struct TempShm {
+  int fd = -1;
+  std::string name;
+};
+absl::StatusOr<TempShm> ShmCreateTemp(absl::string_view context);
+// Gives the temporary file its real name `shm_name` ("/zcipc.<name>") with
+// link(2), which fails with AlreadyExists if that name exists, then removes
+// the temporary name (also on failure).
+absl::Status ShmPublish(const TempShm& temp, const std::string& shm_name,
+                        absl::string_view context);
+// Removes a temporary file that was never published.
+void ShmDiscardTemp(const TempShm& temp);
+// The prefix of temporary names (after kShmDir): '~' is not allowed in dict
+// names, so no dict's file and no temporary one can be confused.
+inline constexpr char kTempPrefix[] = "zcipc.~creating.";
+
+// Opens an existing dict's file read-write. NotFound if absent. A name that
+// is not a regular file (directory, symbolic link, FIFO, socket, device) is
+// FailedPrecondition with ErrorKind::kNotAFile, and the message says what it
+// is; a file this user may not open is PermissionDenied (kPermission) naming
+// its owner. Never follows a symbolic link, never blocks on a FIFO.
 absl::StatusOr<int> ShmOpen(const std::string& shm_name,
                             absl::string_view context);
+// Whether a file of that name exists (of any type).
+bool ShmExists(const std::string& shm_name);
 absl::Status ShmUnlink(const std::string& shm_name, absl::string_view context);
 // Names in kShmDir that start with `prefix` (without the directory).
 std::vector<std::string> ListShm(absl::string_view prefix);
@@ -58,6 +82,8 @@ std::vector<std::string> ListShm(absl::string_view prefix);
 // the mapping later cannot SIGBUS for lack of space in /dev/shm.
 absl::Status ResizeAndReserve(int fd, uint64_t size, absl::string_view context);
 absl::StatusOr<uint64_t> FileSize(int fd, absl::string_view context);
+// Whether two descriptors refer to the same file (device and inode).
+bool SameFile(int fd1, int fd2);
 // Opens the same file again, through /proc/self/fd: a new open file
 // description, hence a separate flock owner.
 absl::StatusOr<int> Reopen(int fd, absl::string_view context);
@@ -98,6 +124,7 @@ inline void CpuRelax() {
 #endif
 }
 void YieldThread();
+void SleepNanos(uint64_t nanos);
 
 }  // namespace platform
 }  // namespace zcipc

@@ -18,13 +18,17 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "engine/platform/platform.h"
+#include "engine/status/status.h"
 
 namespace zcipc {
 namespace platform {
 
 absl::Status ErrnoStatus(int err, absl::string_view context) {
-  std::string message = absl::StrCat(context, ": ", strerror(err));
+  std::string message = context.empty()
+                            ? std::string(strerror(err))
+                            : absl::StrCat(context, ": ", strerror(err));
   switch (err) {
     case ENOSPC:
     case ENOMEM:
@@ -34,6 +38,10 @@ absl::Status ErrnoStatus(int err, absl::string_view context) {
       return absl::ResourceExhaustedError(message);
     case ENAMETOOLONG:
       return absl::InvalidArgumentError(message);
+    case EACCES:
+    case EPERM:
+      return internal::Error(absl::StatusCode::kPermissionDenied,
+                             ErrorKind::kPermission, message);
     default:
       return absl::ErrnoToStatus(err, message);
   }
@@ -53,22 +61,110 @@ auto RetryEintr(F f) -> decltype(f()) {
 
 }  // namespace
 
-absl::StatusOr<int> ShmCreateExclusive(const std::string& shm_name,
-                                       absl::string_view context) {
-  int fd = RetryEintr([&] {
-    return shm_open(shm_name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
-                    0600);
-  });
-  if (fd < 0) return ErrnoStatus(errno, context);
-  return fd;
+namespace {
+
+std::string ShmPath(absl::string_view shm_name) {
+  // shm_name is "/zcipc.<name>"; glibc's shm_open maps it to kShmDir.
+  return absl::StrCat(kShmDir, shm_name);
+}
+
+// What a non-regular file is, for messages.
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
+
+std::string Join(absl::string_view context, absl::string_view message) {
+  return context.empty() ? std::string(message)
+                         : absl::StrCat(context, ": ", message);
+}
+
+absl::Status NotAFile(const std::string& path, mode_t mode,
+                      absl::string_view context) {
+  return internal::Error(
+      absl::StatusCode::kFailedPrecondition, ErrorKind::kNotAFile,
+      Join(context, absl::StrCat(path, " is ", FileTypeName(mode),
+                                 ", not a zcipc dict")));
+}
+
+}  // namespace
+
+absl::StatusOr<TempShm> ShmCreateTemp(absl::string_view context) {
+  static std::atomic<uint64_t> counter{0};
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    TempShm t;
+    t.name = absl::StrCat(kTempPrefix, getpid(), ".",
+                          counter.fetch_add(1, std::memory_order_relaxed), ".",
+                          MonotonicNanos());
+    std::string path = absl::StrCat(kShmDir, "/", t.name);
+    t.fd = RetryEintr([&] {
+      return open(path.c_str(),
+                  O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+    });
+    if (t.fd >= 0) return t;
+    if (errno != EEXIST) return ErrnoStatus(errno, context);
+  }
+  return absl::InternalError(
+      absl::StrCat(context, ": no free temporary name in ", kShmDir));
+}
+
+absl::Status ShmPublish(const TempShm& temp, const std::string& shm_name,
+                        absl::string_view context) {
+  std::string from = absl::StrCat(kShmDir, "/", temp.name);
+  std::string to = ShmPath(shm_name);
+  int rc = link(from.c_str(), to.c_str());
+  int err = errno;
+  unlink(from.c_str());
+  if (rc != 0) return ErrnoStatus(err, context);
+  return absl::OkStatus();
+}
+
+void ShmDiscardTemp(const TempShm& temp) {
+  unlink(absl::StrCat(kShmDir, "/", temp.name).c_str());
 }
 
 absl::StatusOr<int> ShmOpen(const std::string& shm_name,
                             absl::string_view context) {
-  int fd = RetryEintr(
-      [&] { return shm_open(shm_name.c_str(), O_RDWR | O_CLOEXEC, 0); });
-  if (fd < 0) return ErrnoStatus(errno, context);
+  std::string path = ShmPath(shm_name);
+  // lstat first: a FIFO or a device must not even be opened.
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, context);
+  if (!S_ISREG(st.st_mode)) return NotAFile(path, st.st_mode, context);
+  int fd = RetryEintr([&] {
+    return open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  });
+  if (fd < 0) {
+    int err = errno;
+    if (err == EACCES || err == EPERM) {
+      return internal::Error(
+          absl::StatusCode::kPermissionDenied, ErrorKind::kPermission,
+          Join(context,
+               absl::StrCat(path, " belongs to uid ", st.st_uid, " with mode ",
+                            absl::StrFormat("%04o", st.st_mode & 07777),
+                            "; this process runs as uid ", geteuid(),
+                            " and may not open it")));
+    }
+    if (err == ELOOP) return NotAFile(path, S_IFLNK, context);
+    return ErrnoStatus(err, context);
+  }
+  // The name may have been replaced between lstat and open.
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return NotAFile(path, st.st_mode, context);
+  }
+  // O_NONBLOCK only mattered for opening; clear it for clarity.
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
+}
+
+bool ShmExists(const std::string& shm_name) {
+  struct stat st;
+  return lstat(ShmPath(shm_name).c_str(), &st) == 0;
 }
 
 absl::Status ShmUnlink(const std::string& shm_name, absl::string_view context) {
@@ -107,6 +203,12 @@ absl::StatusOr<uint64_t> FileSize(int fd, absl::string_view context) {
   struct stat st;
   if (fstat(fd, &st) != 0) return ErrnoStatus(errno, context);
   return static_cast<uint64_t>(st.st_size);
+}
+
+bool SameFile(int fd1, int fd2) {
+  struct stat a, b;
+  return fstat(fd1, &a) == 0 && fstat(fd2, &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
 }
 
 absl::StatusOr<int> Reopen(int fd, absl::string_view context) {
@@ -175,6 +277,14 @@ uint64_t MonotonicNanos() {
 }
 
 void YieldThread() { sched_yield(); }
+
+void SleepNanos(uint64_t nanos) {
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(nanos / 1000000000ull);
+  ts.tv_nsec = static_cast<long>(nanos % 1000000000ull);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
 
 }  // namespace platform
 }  // namespace zcipc

@@ -26,6 +26,11 @@ namespace internal {
 absl::Status Error(absl::StatusCode code, ErrorKind kind,
                    absl::string_view message, int64_t lock_holder_pid = 0);
 
+// DataLoss with ErrorKind::kCorrupt: shared memory failed validation.
+inline absl::Status CorruptError(absl::string_view message) {
+  return Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt, message);
+}
+
 // True if WithContext already prefixed this status.
 bool HasContext(const absl::Status& status);
 

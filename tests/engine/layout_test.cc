@@ -31,7 +31,7 @@ TEST(LayoutTest, NameRules) {
 TEST(LayoutTest, GeometryKeepsLoadAtMostThreeQuarters) {
   for (uint64_t items : {1ull, 12ull, 13ull, 100ull, 10000ull, 1000000ull}) {
     Geometry g;
-    ASSERT_TRUE(ComputeGeometry(items, 1 << 20, "t", &g).ok());
+    ASSERT_TRUE(ComputeGeometry(items, 1 << 20, &g).ok());
     EXPECT_EQ(g.slot_count & (g.slot_count - 1), 0u);
     EXPECT_LE(items * 4, g.slot_count * 3) << items;
     if (g.slot_count > 16) {
@@ -44,16 +44,16 @@ TEST(LayoutTest, GeometryKeepsLoadAtMostThreeQuarters) {
     EXPECT_GE(g.segment_size, g.heap_offset + g.heap_size);
   }
   Geometry g;
-  EXPECT_TRUE(absl::IsInvalidArgument(ComputeGeometry(0, 1 << 20, "t", &g)));
-  EXPECT_TRUE(absl::IsInvalidArgument(ComputeGeometry(10, 100, "t", &g)));
+  EXPECT_TRUE(absl::IsInvalidArgument(ComputeGeometry(0, 1 << 20, &g)));
+  EXPECT_TRUE(absl::IsInvalidArgument(ComputeGeometry(10, 100, &g)));
   EXPECT_TRUE(
-      absl::IsInvalidArgument(ComputeGeometry(10, kMaxHeapSize + 1, "t", &g)));
+      absl::IsInvalidArgument(ComputeGeometry(10, kMaxHeapSize + 1, &g)));
 }
 
 class HeaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(ComputeGeometry(100, 1 << 16, "t", &g_).ok());
+    ASSERT_TRUE(ComputeGeometry(100, 1 << 16, &g_).ok());
     memory_.reset(new uint64_t[kHeaderRegionSize / 8]());
     h_ = new (memory_.get()) Header;
     h_->version = kVersion;
@@ -70,7 +70,7 @@ class HeaderTest : public ::testing::Test {
   }
   absl::Status Validate() {
     Geometry out;
-    return ValidateHeader(*h_, g_.segment_size, "t", &out);
+    return ValidateHeader(*h_, g_.segment_size, &out);
   }
   Geometry g_;
   std::unique_ptr<uint64_t[]> memory_;
@@ -97,12 +97,12 @@ TEST_F(HeaderTest, EachFieldIsChecked) {
   SetUp();
   Geometry out;
   EXPECT_TRUE(
-      absl::IsDataLoss(ValidateHeader(*h_, g_.segment_size - 4096, "t", &out)));
+      absl::IsDataLoss(ValidateHeader(*h_, g_.segment_size - 4096, &out)));
 }
 
 TEST(EntryTest, ParseRejectsEveryOutOfBoundsField) {
   Geometry g;
-  ASSERT_TRUE(ComputeGeometry(16, 1 << 16, "t", &g).ok());
+  ASSERT_TRUE(ComputeGeometry(16, 1 << 16, &g).ok());
   std::unique_ptr<uint64_t[]> mem(new uint64_t[g.segment_size / 8]());
   char* base = reinterpret_cast<char*>(mem.get());
   auto* header = new (base) Header;
