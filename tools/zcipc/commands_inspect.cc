@@ -441,7 +441,7 @@ std::string AttachFailureText(const absl::Status& status) {
       return "  the segment does not attach: its name is not a regular file\n";
     case ErrorKind::kNoHeader:
       return "  the segment does not attach: the file has no zcipc header\n"
-             "  (empty or short: not a dict, or its creator died)\n";
+             "  (empty or too short: not a dict)\n";
     case ErrorKind::kPermission:
       return "  the segment does not attach: this user may not open it\n";
     case ErrorKind::kIncompatible:
