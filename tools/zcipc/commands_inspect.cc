@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -271,8 +270,9 @@ int RunStat(const Invocation& inv) {
     return json ? FailJson(name, dict.status()) : Fail(inv, dict.status());
   }
   absl::StatusOr<Inspection> in = Inspect(*dict);
-  if (!in.ok())
+  if (!in.ok()) {
     return json ? FailJson(name, in.status()) : Fail(inv, in.status());
+  }
   FillHolderPid(*dict, &*in);
   AllocatorStats alloc = dict->GetAllocatorStats();
   const Stats& s = in->stats;
@@ -453,11 +453,10 @@ std::string AttachFailureText(const absl::Status& status) {
   }
 }
 
-// A timeout from Check() means the check did not run (another process held
-// the writer lock), never that it found a problem.
+// A lock timeout from Check() means the check did not run (another process
+// held the writer lock), never that it found a problem.
 bool IsLockTimeout(const absl::Status& status) {
-  return GetErrorKind(status) == ErrorKind::kLockTimeout ||
-         absl::IsDeadlineExceeded(status);
+  return GetErrorKind(status) == ErrorKind::kLockTimeout;
 }
 
 }  // namespace
@@ -478,7 +477,8 @@ int RunCheck(const Invocation& inv) {
     stage = "check";
     status = dict->Check();
   }
-  const bool busy = dict.ok() && !status.ok() && IsLockTimeout(status);
+  // No verdict: the lock was busy (at Check, or at Attach should it lock).
+  const bool busy = IsLockTimeout(status);
   const int64_t holder = GetLockHolderPid(status);
   const std::string holder_text =
       holder != 0 ? absl::StrCat("pid ", holder) : "another process";
@@ -630,11 +630,15 @@ int RunWatch(const Invocation& inv) {
             CheckedText(bad, "size", FormatCount(s.size)),
             FormatCount(s.max_items),
             CheckedText(bad, "tombstones", FormatCount(s.tombstones))),
-        absl::StrFormat("heap       %s %12s / %s  (%.1f %%)\n",
-                        Bar(Fraction(s.heap_used, s.heap_size), 20),
-                        CheckedText(bad, "heap_used", FormatBytes(s.heap_used)),
-                        FormatBytes(s.heap_size),
-                        100 * Fraction(s.heap_used, s.heap_size)),
+        absl::StrFormat(
+            "heap       %s %12s / %s  (%s)\n",
+            Bar(Fraction(s.heap_used, s.heap_size), 20),
+            CheckedText(bad, "heap_used", FormatBytes(s.heap_used)),
+            FormatBytes(s.heap_size),
+            IsBad(bad, "heap_used")
+                ? std::string("?")
+                : absl::StrFormat("%.1f %%",
+                                  100 * Fraction(s.heap_used, s.heap_size))),
         absl::StrFormat("writes/s   %s\n", rate),
         absl::StrFormat("writes     %s total, %s purges, %s crash repairs\n",
                         FormatCount(s.writes_total),
