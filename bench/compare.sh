@@ -16,7 +16,11 @@
 #
 # Steps: tools/setup.sh (Debian packages, a no-op when present), bazel build
 # -c opt of the driver, the run (which starts and stops its own
-# redis-server), gnuplot for the chart.
+# redis-server) writing results.json, then bench/compare/render.py, which
+# writes RESULTS.md and, with gnuplot, the chart from results.json alone.
+# To re-render committed results without running anything:
+#   python3 bench/compare/render.py bench/results.json --md bench/RESULTS.md \
+#       --svg bench/results.svg
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +34,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --out) out="$2"; shift ;;
     --out=*) out="${1#--out=}" ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) driver_args+=("$1") ;;
   esac
   shift
@@ -53,24 +57,15 @@ else
   sizing=(--keys=10000,100000,1000000)
 fi
 
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-if [ "$out" = bench ]; then chart_link=results.svg; else chart_link="$out/results.svg"; fi
 "$driver" "${sizing[@]}" \
   --json_out="$out/results.json" \
-  --md_out="$out/RESULTS.md" \
-  --gnuplot_out="$tmp/results.gp" \
-  --svg="$out/results.svg" \
-  --chart_link="$chart_link" \
   --command="$command" \
+  --command_start_unix="$start" \
   ${driver_args[@]+"${driver_args[@]}"}
 
-if command -v gnuplot >/dev/null; then
-  gnuplot "$tmp/results.gp"
-else
-  echo "gnuplot is not installed (tools/setup.sh installs gnuplot-nox): no chart" >&2
-fi
+# RESULTS.md links the chart by its path relative to RESULTS.md.
+python3 bench/compare/render.py "$out/results.json" \
+  --md="$out/RESULTS.md" --svg="$out/results.svg"
 
 total=$(( $(date +%s) - start ))
-sed -i "s|^- \*\*Driver time:\*\* \(.*\)$|- **Driver time:** \1; the whole command (setup, build, run, chart): ${total} s|" "$out/RESULTS.md"
 echo "compare: wrote $out/RESULTS.md, $out/results.json, $out/results.svg in ${total} s" >&2

@@ -10,7 +10,7 @@ PACKAGES=(
   libabsl-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev  # the zcipc CLI's JSON output
   # tools used by tests and scripts
-  python3 clang-format
+  python3 clang-format valgrind  # valgrind: bench/callgrind.sh
   # tools/fuzz.sh: clang and its libFuzzer/sanitizer runtimes
   clang libclang-rt-14-dev
   # bench/compare.sh: the peers (LMDB, Boost.Interprocess, Redis + hiredis) and the chart

@@ -1,11 +1,14 @@
 // The multi-process comparison of zcipc with its peers (LMDB,
 // Boost.Interprocess, Redis) and the in-process floor. Runs every phase on
-// every data set and writes Markdown, JSON and a gnuplot script.
+// every data set and writes results.json (bench/compare/results_json.h);
+// bench/compare/render.py makes RESULTS.md and the chart from it.
 //
 //   bench/compare.sh [--quick]           # the documented entry point
-//   bazel run -c opt //bench/compare -- --keys=10000 --sizes=100
+//   bazel run -c opt //bench/compare -- --keys=10000 --json_out=/tmp/r.json
 
 #include <dirent.h>
+#include <hiredis/hiredis.h>
+#include <lmdb.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -13,8 +16,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <boost/version.hpp>
 #include <algorithm>
+#include <boost/version.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -25,48 +28,48 @@
 #include <string>
 #include <vector>
 
-#include <hiredis/hiredis.h>
-#include <lmdb.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "bench/compare/harness.h"
-#include "bench/compare/report.h"
+#include "bench/compare/results_json.h"
 #include "bench/compare/store.h"
 
 ABSL_FLAG(std::string, keys, "10000,100000,1000000", "key counts");
 ABSL_FLAG(std::string, sizes, "16,100,1000", "value sizes in bytes (>= 16)");
 ABSL_FLAG(std::string, peers, "floor,zcipc,lmdb,boost,redis",
           "peers to run: floor, zcipc, lmdb, boost, redis");
-ABSL_FLAG(double, phase_seconds, 0.15, "time of each timed phase (per repetition)");
+ABSL_FLAG(double, phase_seconds, 0.15,
+          "time of each timed phase (per repetition)");
 ABSL_FLAG(double, insert_seconds, 1.5,
           "bound of the one-at-a-time insert of the first half of the keys");
 ABSL_FLAG(double, mp_seconds, 0.5, "time of each readers-under-a-writer run");
-ABSL_FLAG(int, reps, 3, "repetitions of the read-hit and update phases (median)");
+ABSL_FLAG(int, reps, 3,
+          "repetitions of the read-hit and update phases (median)");
 ABSL_FLAG(int, paired_reps, 5,
           "alternated repetitions of the paired floor/zcipc/flock measurement "
           "(the single-process targets) on 100 B data sets; 0: off");
 ABSL_FLAG(int, batch, 100, "operations per batch / pipeline (<= 256)");
-ABSL_FLAG(std::string, readers, "1,2", "reader processes of the readers phases");
+ABSL_FLAG(std::string, readers, "1,2",
+          "reader processes of the readers phases");
 ABSL_FLAG(bool, multi_process, true, "run the readers-under-a-writer phases");
 ABSL_FLAG(std::string, dir, "/dev/shm",
           "where LMDB's environment and other scratch files go (RAM, like the "
           "shared-memory peers)");
-ABSL_FLAG(std::string, json_out, "", "write the results as JSON here");
-ABSL_FLAG(std::string, md_out, "", "write RESULTS.md here");
-ABSL_FLAG(std::string, gnuplot_out, "", "write a gnuplot script here");
-ABSL_FLAG(std::string, svg, "results.svg",
-          "the SVG the gnuplot script draws (also the chart link in the Markdown)");
-ABSL_FLAG(std::string, chart_link, "", "the chart's path as the Markdown links it");
+ABSL_FLAG(std::string, json_out, "",
+          "write the results as JSON here (bench/compare/render.py makes "
+          "RESULTS.md and the chart from it)");
 ABSL_FLAG(std::string, command, "", "the command line to record in the report");
+ABSL_FLAG(int64_t, command_start_unix, 0,
+          "when the command that runs the driver started (seconds since the "
+          "epoch), to record its setup and build time; 0: not recorded");
 ABSL_FLAG(bool, check, false,
-          "exit 1 unless every phase produced numbers with no torn reads and no errors");
+          "exit 1 unless every phase produced numbers with no torn reads and "
+          "no errors");
 
 namespace zcipc {
 namespace bench {
@@ -112,21 +115,22 @@ std::string Kernel() {
   return absl::StrCat(u.sysname, " ", u.release, " ", u.machine);
 }
 
-std::string Memory() {
+uint64_t MemoryBytes() {
   struct sysinfo si;
-  if (sysinfo(&si) != 0) return "unknown";
-  return absl::StrFormat("%.1f GiB", static_cast<double>(si.totalram) * si.mem_unit / (1ull << 30));
+  if (sysinfo(&si) != 0) return 0;
+  return static_cast<uint64_t>(si.totalram) * si.mem_unit;
 }
 
-std::string LoadAverage() {
+// The 1, 5 and 15 minute load averages; empty if unreadable.
+std::vector<double> LoadAverage() {
   std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
+  double a = 0, b = 0, c = 0;
   f >> a >> b >> c;
-  return f ? absl::StrCat(a, " ", b, " ", c) : "unknown";
+  if (!f) return {};
+  return {a, b, c};
 }
 
-std::string UtcNow() {
-  time_t t = time(nullptr);
+std::string Utc(time_t t) {
   struct tm tm;
   gmtime_r(&t, &tm);
   char buf[64];
@@ -150,15 +154,18 @@ void RemoveStale(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return;
   std::vector<std::string> stale;
-  const char* prefixes[] = {"zcipc.bench-compare-", "zcipc-bench-boost-", "zcipc-bench-"};
+  const char* prefixes[] = {"zcipc.bench-compare-", "zcipc-bench-boost-",
+                            "zcipc-bench-"};
   while (struct dirent* e = readdir(d)) {
     std::string name = e->d_name;
     for (const char* p : prefixes) {
       if (name.rfind(p, 0) != 0) continue;
       std::string rest = name.substr(strlen(p));
       int pid = 0;
-      if (!absl::SimpleAtoi(rest.substr(0, rest.find('-')), &pid) || pid <= 0) break;
-      if (kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(dir + "/" + name);
+      if (!absl::SimpleAtoi(rest.substr(0, rest.find('-')), &pid) || pid <= 0)
+        break;
+      if (kill(pid, 0) != 0 && errno == ESRCH)
+        stale.push_back(dir + "/" + name);
       break;
     }
   }
@@ -166,7 +173,8 @@ void RemoveStale(const std::string& dir) {
   for (const std::string& path : stale) {
     std::error_code ec;
     std::filesystem::remove_all(path, ec);
-    if (!ec) fprintf(stderr, "removed a leftover of a killed run: %s\n", path.c_str());
+    if (!ec)
+      fprintf(stderr, "removed a leftover of a killed run: %s\n", path.c_str());
   }
 }
 
@@ -179,13 +187,61 @@ std::string MakeTempDir(const std::string& base) {
   return tmpl;
 }
 
+std::string FormatRate(double v) {
+  if (v >= 1e9) return absl::StrFormat("%.2fG", v / 1e9);
+  if (v >= 1e6) return absl::StrFormat("%.2fM", v / 1e6);
+  if (v >= 1e3) return absl::StrFormat("%.1fk", v / 1e3);
+  return absl::StrFormat("%.0f", v);
+}
+
+// The self-check of the test mode: every phase that ran produced numbers,
+// no torn reads, no errors. False with the reasons in *why.
+bool CheckResults(const std::vector<Result>& results, std::string* why) {
+  bool ok = true;
+  for (const Result& r : results) {
+    std::string what =
+        absl::StrCat(r.config, " ", r.keys, " keys ", r.value_size, " B ",
+                     r.phase, r.readers ? absl::StrCat(" R=", r.readers) : "");
+    if (!r.available) {
+      if (r.errors > 0) {
+        absl::StrAppend(why, what, ": failed: ", r.note, "\n");
+        ok = false;
+      }
+      continue;
+    }
+    if (r.ops == 0 || !(r.ops_per_sec > 0)) {
+      absl::StrAppend(why, what, ": no operations measured\n");
+      ok = false;
+    }
+    if (r.torn > 0) {
+      absl::StrAppend(why, what, ": ", r.torn, " torn reads\n");
+      ok = false;
+    }
+    if (r.errors > 0) {
+      absl::StrAppend(why, what, ": ", r.errors, " errors ", r.note, "\n");
+      ok = false;
+    }
+    if (r.phase == "readers" && r.has_latency && r.latency.samples == 0) {
+      absl::StrAppend(why, what, ": no latency samples\n");
+      ok = false;
+    }
+    if (r.phase == "readers" && !(r.writer_ops_per_sec > 0)) {
+      absl::StrAppend(why, what, ": the writer made no updates\n");
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 void PrintSummary(const std::vector<Result>& results, size_t from) {
   std::string line;
   for (size_t i = from; i < results.size(); ++i) {
     const Result& r = results[i];
     if (!r.available) continue;
-    std::string phase = r.phase == "readers" ? absl::StrCat("R", r.readers) : r.phase;
-    absl::StrAppend(&line, "\n    ", r.config, " ", phase, " ", FormatRate(r.ops_per_sec), "/s");
+    std::string phase =
+        r.phase == "readers" ? absl::StrCat("R", r.readers) : r.phase;
+    absl::StrAppend(&line, "\n    ", r.config, " ", phase, " ",
+                    FormatRate(r.ops_per_sec), "/s");
     if (r.phase != "readers") {
       absl::StrAppend(&line, absl::StrFormat(" %.0f ns", r.ns_per_op));
     } else if (r.has_latency) {
@@ -201,27 +257,37 @@ int Main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const uint64_t t0 = NowNanos();
   RunInfo info;
-  info.date = UtcNow();
+  const time_t started = time(nullptr);
+  info.date = Utc(started);
+  info.date_unix = started;
+  const int64_t command_start = absl::GetFlag(FLAGS_command_start_unix);
+  if (command_start > 0 && command_start <= started) {
+    info.setup_and_build_seconds = static_cast<double>(started - command_start);
+  }
   info.command = absl::GetFlag(FLAGS_command);
   if (info.command.empty()) {
-    for (int i = 0; i < argc; ++i) absl::StrAppend(&info.command, i ? " " : "", argv[i]);
+    for (int i = 0; i < argc; ++i)
+      absl::StrAppend(&info.command, i ? " " : "", argv[i]);
   }
   info.nproc = Nproc();
   info.cpu_model = CpuModel();
   info.kernel = Kernel();
-  info.memory = Memory();
+  info.memory_bytes = MemoryBytes();
   info.load_start = LoadAverage();
   Settings& s = info.settings;
   s.phase_seconds = absl::GetFlag(FLAGS_phase_seconds);
   s.insert_seconds = absl::GetFlag(FLAGS_insert_seconds);
   s.mp_seconds = absl::GetFlag(FLAGS_mp_seconds);
   s.reps = std::max(1, absl::GetFlag(FLAGS_reps));
-  s.batch = static_cast<size_t>(std::clamp(absl::GetFlag(FLAGS_batch), 1, kPayloads));
+  s.batch =
+      static_cast<size_t>(std::clamp(absl::GetFlag(FLAGS_batch), 1, kPayloads));
   s.readers = ParseList<int>(absl::GetFlag(FLAGS_readers));
   s.multi_process = absl::GetFlag(FLAGS_multi_process);
+  info.paired_reps = std::max(0, absl::GetFlag(FLAGS_paired_reps));
   info.keys = ParseList<uint64_t>(absl::GetFlag(FLAGS_keys));
   info.sizes = ParseList<uint64_t>(absl::GetFlag(FLAGS_sizes));
-  for (uint64_t& size : info.sizes) size = std::max<uint64_t>(size, kMinValueSize);
+  for (uint64_t& size : info.sizes)
+    size = std::max<uint64_t>(size, kMinValueSize);
   std::vector<std::string> peers =
       absl::StrSplit(absl::GetFlag(FLAGS_peers), ',', absl::SkipEmpty());
 
@@ -244,7 +310,8 @@ int Main(int argc, char** argv) {
   RedisServer redis;
   std::string redis_dir;
   std::vector<std::string> run_peers;
-  std::vector<std::string> versions;
+  std::vector<std::string>& versions = info.versions;
+  versions.push_back("zcipc (this tree)");
   for (const std::string& p : peers) {
     if (p == "floor") {
       run_peers.push_back(p);
@@ -258,12 +325,14 @@ int Main(int argc, char** argv) {
     } else if (p == "boost") {
       run_peers.push_back(p);
       versions.push_back(absl::StrCat("Boost ", BOOST_VERSION / 100000, ".",
-                                      BOOST_VERSION / 100 % 1000, ".", BOOST_VERSION % 100));
+                                      BOOST_VERSION / 100 % 1000, ".",
+                                      BOOST_VERSION % 100));
     } else if (p == "redis") {
       std::string binary = RedisServer::FindBinary();
       if (binary.empty()) {
-        fprintf(stderr, "redis-server is not installed (tools/setup.sh installs it): "
-                        "skipping the Redis rows\n");
+        fprintf(stderr,
+                "redis-server is not installed (tools/setup.sh installs it): "
+                "skipping the Redis rows\n");
         info.skipped.push_back("Redis: redis-server is not installed");
         continue;
       }
@@ -271,26 +340,26 @@ int Main(int argc, char** argv) {
       redis_dir = MakeTempDir(tmp != nullptr && *tmp ? tmp : "/tmp");
       absl::Status st = redis.Start(binary, redis_dir);
       if (!st.ok()) {
-        fprintf(stderr, "redis-server did not start: %s: skipping the Redis rows\n",
+        fprintf(stderr,
+                "redis-server did not start: %s: skipping the Redis rows\n",
                 st.ToString().c_str());
-        info.skipped.push_back(absl::StrCat("Redis: redis-server did not start: ", st.ToString()));
+        info.skipped.push_back(
+            absl::StrCat("Redis: redis-server did not start: ", st.ToString()));
         continue;
       }
       StopRedisOnSignal(&redis);
       fprintf(stderr, "redis-server started (pid %d, socket %s)\n", redis.pid(),
               redis.socket().c_str());
       run_peers.push_back(p);
-      versions.push_back(absl::StrCat(CommandOutput(binary + " --version 2>/dev/null | cut -d' ' -f1-3"),
-                                      ", hiredis ", HIREDIS_MAJOR, ".", HIREDIS_MINOR, ".",
-                                      HIREDIS_PATCH));
+      versions.push_back(absl::StrCat(
+          CommandOutput(binary + " --version 2>/dev/null | cut -d' ' -f1-3"),
+          ", hiredis ", HIREDIS_MAJOR, ".", HIREDIS_MINOR, ".", HIREDIS_PATCH));
     } else {
       fprintf(stderr, "unknown peer %s\n", p.c_str());
       return 2;
     }
   }
   info.peers = run_peers;
-  versions.insert(versions.begin(), "zcipc (this tree)");
-  info.versions = absl::StrJoin(versions, ", ");
 
   std::vector<Result> results;
   int tag = 0;
@@ -298,9 +367,10 @@ int Main(int argc, char** argv) {
     for (uint64_t size : info.sizes) {
       uint64_t d0 = NowNanos();
       Dataset data = MakeDataset(keys, size);
-      fprintf(stderr, "== %llu keys, %llu B values (data set built in %.1f s)\n",
-              static_cast<unsigned long long>(keys), static_cast<unsigned long long>(size),
-              (NowNanos() - d0) / 1e9);
+      fprintf(stderr,
+              "== %llu keys, %llu B values (data set built in %.1f s)\n",
+              static_cast<unsigned long long>(keys),
+              static_cast<unsigned long long>(size), (NowNanos() - d0) / 1e9);
       for (const std::string& p : run_peers) {
         std::unique_ptr<Store> store;
         if (p == "floor") store = NewFloorStore();
@@ -311,19 +381,24 @@ int Main(int argc, char** argv) {
         size_t from = results.size();
         uint64_t p0 = NowNanos();
         if (p == "zcipc") results.push_back(MeasureFlockPair(data, s, scratch));
-        RunStore(store.get(), data, s, scratch, absl::StrCat(getpid(), "-", tag++), &results);
-        fprintf(stderr, "  %s: %.1f s", store->name().c_str(), (NowNanos() - p0) / 1e9);
+        RunStore(store.get(), data, s, scratch,
+                 absl::StrCat(getpid(), "-", tag++), &results);
+        fprintf(stderr, "  %s: %.1f s", store->name().c_str(),
+                (NowNanos() - p0) / 1e9);
         PrintSummary(results, from);
       }
-      const int paired = absl::GetFlag(FLAGS_paired_reps);
+      const int paired = info.paired_reps;
       auto has = [&](const char* p) {
-        return std::find(run_peers.begin(), run_peers.end(), p) != run_peers.end();
+        return std::find(run_peers.begin(), run_peers.end(), p) !=
+               run_peers.end();
       };
       if (paired > 0 && size == 100 && has("floor") && has("zcipc")) {
         size_t from = results.size();
         uint64_t p0 = NowNanos();
-        RunPaired(data, s, paired, scratch, absl::StrCat(getpid(), "-", tag++), &results);
-        fprintf(stderr, "  paired floor/zcipc/flock: %.1f s", (NowNanos() - p0) / 1e9);
+        RunPaired(data, s, paired, scratch, absl::StrCat(getpid(), "-", tag++),
+                  &results);
+        fprintf(stderr, "  paired floor/zcipc/flock: %.1f s",
+                (NowNanos() - p0) / 1e9);
         PrintSummary(results, from);
       }
     }
@@ -333,39 +408,26 @@ int Main(int argc, char** argv) {
   std::filesystem::remove_all(scratch, ec);
   if (!redis_dir.empty()) std::filesystem::remove_all(redis_dir, ec);
 
-  info.wall_seconds = (NowNanos() - t0) / 1e9;
+  info.driver_seconds = (NowNanos() - t0) / 1e9;
   info.load_end = LoadAverage();
-  std::vector<Target> targets = EvaluateTargets(info, results);
   bool ok = true;
   const std::string json = absl::GetFlag(FLAGS_json_out);
-  if (!json.empty() && !WriteJson(json, info, results, targets)) {
-    fprintf(stderr, "cannot write %s\n", json.c_str());
-    ok = false;
+  if (!json.empty()) {
+    absl::Status st = WriteResultsJson(json, info, results);
+    if (!st.ok()) {
+      fprintf(stderr, "%s\n", st.ToString().c_str());
+      ok = false;
+    }
   }
-  const std::string md = absl::GetFlag(FLAGS_md_out);
-  std::string link = absl::GetFlag(FLAGS_chart_link);
-  if (!md.empty() && !WriteMarkdown(md, info, results, targets, link)) {
-    fprintf(stderr, "cannot write %s\n", md.c_str());
-    ok = false;
-  }
-  const std::string gp = absl::GetFlag(FLAGS_gnuplot_out);
-  if (!gp.empty() && !WriteGnuplot(gp, absl::GetFlag(FLAGS_svg), info, results)) {
-    fprintf(stderr, "cannot write %s\n", gp.c_str());
-    ok = false;
-  }
-  fprintf(stderr, "\nTargets:\n");
-  for (const Target& x : targets) {
-    fprintf(stderr, "  [%s] %s: %s %s\n", x.status.c_str(), x.name.c_str(), x.measured.c_str(),
-            x.margin.empty() ? "" : absl::StrCat("(", x.margin, ")").c_str());
-  }
-  fprintf(stderr, "driver time %.1f s\n", info.wall_seconds);
+  fprintf(stderr, "driver time %.1f s\n", info.driver_seconds);
   if (absl::GetFlag(FLAGS_check)) {
     std::string why;
     if (!CheckResults(results, &why)) {
       fprintf(stderr, "CHECK FAILED:\n%s", why.c_str());
       return 1;
     }
-    fprintf(stderr, "check: every phase produced numbers, no torn reads, no errors\n");
+    fprintf(stderr,
+            "check: every phase produced numbers, no torn reads, no errors\n");
   }
   return ok ? 0 : 1;
 }

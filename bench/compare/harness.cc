@@ -24,8 +24,7 @@ namespace bench {
 namespace {
 
 constexpr size_t kMask = kSequenceLength - 1;
-// Latency samples kept per reader process (the most recent ones).
-constexpr size_t kSamples = 1 << 20;
+constexpr size_t kSamples = kLatencySamplesPerReader;
 constexpr int kMaxReaders = 8;
 
 struct Timing {
@@ -155,6 +154,7 @@ class Runner {
     for (const Timing& t : reps) {
       if (t.ops > 0) cpu.push_back(t.cpu_seconds * 1e9 / static_cast<double>(t.ops));
     }
+    r->reps_cpu_ns_per_op = cpu;
     r->cpu_ns_per_op = Median(cpu);
     for (const Timing& t : reps) r->time_bounded |= t.bounded;
   }
@@ -249,9 +249,9 @@ void Runner::Insert() {
 }
 
 void Runner::Verify(Result* r) {
-  // 4096 keys of the hit sequence (past the part phases start with), in
-  // batches where the store has them.
-  const size_t kVerify = 4096;
+  // kVerifyValues keys of the hit sequence (past the part phases start
+  // with), in batches where the store has them.
+  const size_t kVerify = kVerifyValues;
   uint64_t bad = 0;
   size_t start = kSequenceLength / 2;
   for (size_t i = 0; i < kVerify; i += s_.batch) {
@@ -563,7 +563,7 @@ void Runner::Readers(Mode mode, int readers) {
         }
         for (int j = 0; j < 16; ++j, ++i) {
           const uint32_t k = d_.seq[i & kMask];
-          const bool sample = (i & 3) == 0;  // every 4th read is timed
+          const bool sample = i % kLatencySampleEvery == 0;
           uint64_t t0 = sample ? NowNanos() : 0;
           bool good = false;
           if (mode == Mode::kSingle) {
@@ -669,6 +669,7 @@ void Runner::Readers(Mode mode, int readers) {
   r.per_reader_ops_per_sec = aggregate / readers;
   r.ns_per_op = 0;
   r.cpu_ns_per_op = ops > 0 ? static_cast<double>(cpu_ns) / static_cast<double>(ops) : 0;
+  r.reps_cpu_ns_per_op = {r.cpu_ns_per_op};
   if (r.has_latency) r.latency = ComputePercentiles(&all);
   if (!failures.empty()) {
     r.note = failures;
@@ -695,7 +696,7 @@ Dataset MakeDataset(uint64_t keys, uint64_t value_size) {
   d.seq = RandomSequence(keys, 12345);
   std::mt19937_64 rng(777);
   d.mixed_put.resize(kSequenceLength);
-  for (auto& m : d.mixed_put) m = rng() % 10 == 0;
+  for (auto& m : d.mixed_put) m = rng() % kMixedUpdateOneIn == 0;
   d.insert_order = Permutation(keys, 1);
   d.erase_order = Permutation(keys, 2);
   return d;
@@ -890,6 +891,7 @@ void RunPaired(const Dataset& data, const Settings& settings, int pairs,
     r.reps_ops_per_sec = rates;
     r.ops_per_sec = Median(rates);
     r.ns_per_op = r.ops_per_sec > 0 ? 1e9 / r.ops_per_sec : 0;
+    r.reps_cpu_ns_per_op = cpu;
     r.cpu_ns_per_op = Median(cpu);
     r.errors = errors[row.which];
     results->push_back(r);
@@ -933,6 +935,7 @@ Result MeasureFlockPair(const Dataset& data, const Settings& settings,
   r.reps_ops_per_sec = rates;
   r.ops_per_sec = Median(rates);
   r.ns_per_op = 1e9 / r.ops_per_sec;
+  r.reps_cpu_ns_per_op = cpu;
   r.cpu_ns_per_op = Median(cpu);
   r.ops = ops;
   r.seconds = seconds;

@@ -13,6 +13,17 @@
 namespace zcipc {
 namespace bench {
 
+// Constants of the method (recorded in results.json).
+// Latency samples kept per reader process (the most recent ones).
+inline constexpr size_t kLatencySamplesPerReader = 1 << 20;
+// A reader times every kLatencySampleEvery-th read.
+inline constexpr int kLatencySampleEvery = 4;
+// One in kMixedUpdateOneIn operations of the mixed phase is an update (the
+// rest are lookups), chosen per position of the key sequence.
+inline constexpr int kMixedUpdateOneIn = 10;
+// Values read back and checked, untimed, after the insert and mixed phases.
+inline constexpr size_t kVerifyValues = 4096;
+
 // How a row of the tables drives its store.
 enum class Mode {
   kSingle,  // one call per operation (Get, Put, Erase)
@@ -21,13 +32,13 @@ enum class Mode {
 };
 
 struct Settings {
-  double phase_seconds = 0.15;   // each timed phase (per repetition)
-  double insert_seconds = 1.5;   // bound of the one-at-a-time insert half
-  double mp_seconds = 0.5;       // each readers-under-a-writer run
-  int reps = 3;                  // repetitions of the read-hit phase
-  size_t batch = 100;            // operations per batch / pipeline
+  double phase_seconds = 0.15;  // each timed phase (per repetition)
+  double insert_seconds = 1.5;  // bound of the one-at-a-time insert half
+  double mp_seconds = 0.5;      // each readers-under-a-writer run
+  int reps = 3;                 // repetitions of the read-hit phase
+  size_t batch = 100;           // operations per batch / pipeline
   std::vector<int> readers = {1, 2};
-  bool multi_process = true;     // run the readers-under-a-writer phases
+  bool multi_process = true;  // run the readers-under-a-writer phases
 };
 
 // Keys, misses, sequences for one (keys, value size).

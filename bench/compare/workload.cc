@@ -23,7 +23,7 @@ uint64_t Mix(uint32_t key, uint32_t generation) {
 
 }  // namespace
 
-std::string Key(uint64_t i) { return absl::StrFormat("key:%08d", i); }
+std::string Key(uint64_t i) { return absl::StrFormat(kKeyFormat, i); }
 
 ValuePool::ValuePool(size_t size)
     : size_(std::max(size, kMinValueSize)),

@@ -16,7 +16,8 @@
 namespace zcipc {
 namespace bench {
 
-// "key:%08d".
+// Key(i) is kKeyFormat of i.
+inline constexpr char kKeyFormat[] = "key:%08d";
 std::string Key(uint64_t i);
 
 // Values of `size` bytes (at least 16):
@@ -86,8 +87,9 @@ struct Result {
   std::string mode;    // "single", "read" (zero-copy) or "batch"
   uint64_t keys = 0;
   uint64_t value_size = 0;
-  std::string phase;  // insert, read_hit, read_miss, update, mixed, erase, readers
-  int readers = 0;    // readers-under-a-writer phases: reader processes
+  std::string
+      phase;  // insert, read_hit, read_miss, update, mixed, erase, readers
+  int readers = 0;        // readers-under-a-writer phases: reader processes
   bool available = true;  // false: N/A (with `note`)
   std::string note;
   uint64_t ops = 0;        // operations timed (median rep, or all readers)
@@ -99,9 +101,10 @@ struct Result {
   double cpu_ns_per_op = 0;
   bool cpu_is_all_work = true;  // false: part of the work is in another process
   std::vector<double> reps_ops_per_sec;
+  std::vector<double> reps_cpu_ns_per_op;  // of the same repetitions
   bool time_bounded = false;  // stopped by the time bound before all keys
-  uint64_t errors = 0;   // failed calls, wrong answers (hit missing, ...)
-  uint64_t torn = 0;     // values failing CheckValue
+  uint64_t errors = 0;        // failed calls, wrong answers (hit missing, ...)
+  uint64_t torn = 0;          // values failing CheckValue
   // readers phase only
   bool has_latency = false;
   Percentiles latency;

@@ -231,7 +231,7 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
   }
   layout::Geometry g;
   s = layout::ValidateHeader(header, size, &g);
-  if (!s.ok()) return fail(s);
+  if (!s.ok()) return fail(Step(path, std::move(s)));
   absl::StatusOr<int> lock_fd = platform::Reopen(*fd, "open lock descriptor");
   if (!lock_fd.ok()) return fail(lock_fd.status());
   return std::unique_ptr<DictImpl>(

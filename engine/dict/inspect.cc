@@ -3,7 +3,6 @@
 #include "zcipc/inspect.h"
 
 #include <algorithm>
-#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
@@ -14,9 +13,7 @@ namespace internal {
 
 namespace {
 
-// The intent's op for people; an op this build does not know (a corrupt
-// record) is shown with its number.
-std::string OpName(uint64_t op) {
+const char* OpName(uint64_t op) {
   switch (static_cast<layout::Op>(op)) {
     case layout::Op::kNone: return "none";
     case layout::Op::kInsert: return "insert";
@@ -25,8 +22,8 @@ std::string OpName(uint64_t op) {
     case layout::Op::kErase: return "erase";
     case layout::Op::kPurge: return "purge";
     case layout::Op::kRepair: return "repair";
+    default: return "unknown";
   }
-  return absl::StrCat("unknown-op-", op);
 }
 
 const char* PhaseName(uint64_t phase) {

@@ -1,31 +1,7 @@
-// Crash repair. A writer can be killed at any instruction; the kernel then
-// releases its flock, and the next process to take the lock (a writer, or a
-// reader stuck on the dead writer's odd sequence) finds the intent record
-// and calls Repair() before anything else.
-//
-// Per operation, from the intent's op and phase:
-//   kInsert         phase >= kStaged: the new block is complete; point the
-//                   slot at it (roll forward). Else restore the slot's old
-//                   marker (empty or tombstone): the insert never happened.
-//   kUpdateInPlace  phase >= kStaged: copy the value again from the journal
-//                   (roll forward). Else the block was not touched.
-//   kRelocate       phase >= kStaged: point the slot at the new block, else
-//                   at the old one.
-//   kErase          the old block is intact until the slot is a tombstone,
-//                   so finishing is always possible: make it a tombstone.
-//   kPurge          the slots are half rebuilt, but no block was allocated or
-//                   freed since the purge began, so the heap's allocated
-//                   blocks are exactly the live entries: rebuild the index
-//                   from them.
-//   kRepair         a repairer finished the op-specific step above and died
-//                   in the common steps below: redo only those.
-// Then, whatever the op: close every odd slot sequence (and the table's),
-// rebuild the allocator's free lists from the blocks the slots reference
-// (this frees a block allocated but never published, or not yet freed, and
-// undoes any half-done split or coalesce), recount size and tombstones, and
-// clear the intent. Every step is idempotent, and once the op-specific step
-// is done the intent says kRepair, so a repairer that dies is itself
-// repaired by the next process.
+// Crash repair: the rules per operation and phase, and why each step is
+// idempotent, are in docs/DESIGN.md ("The write protocol and crash repair").
+// Repair() runs with the writer lock held, when a writer or a reader finds a
+// pending intent record or an odd sequence left by a dead writer.
 
 #include <algorithm>
 

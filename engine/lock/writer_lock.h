@@ -1,27 +1,7 @@
 // The writer lock: one writer at a time across every process and thread.
-//
-// Ownership. The lock is an flock(LOCK_EX) on the segment's own file, so it
-// cannot be deleted or replaced while the dict exists, and the kernel
-// releases it when its holder dies. flock belongs to an open file
-// description, which threads sharing a handle (and a child that inherited a
-// handle across fork) share; so:
-//   - threads: an in-process mutex is taken before the flock;
-//   - fork: a pthread_atfork handler resets every handle's mutex in the child
-//     and closes its inherited lock descriptor at once (so a parent that dies
-//     holding the lock releases it even while the child lives); the child's
-//     next lock reopens the file (a new open file description), so parent
-//     and child exclude each other.
-// The flock is taken on a descriptor that is never mmapped: a mapping holds
-// its open file description, and a lock on that one would outlive its holder
-// in every process that inherited the mapping.
-//
-// Wake-up. A waiter does not sleep-poll. Before each try it reads the
-// header's lock_word; if the try fails it registers in lock_waiters and
-// futex-waits on lock_word. The releaser bumps lock_word after unlocking
-// and, if anyone waits, wakes them: either the waiter sees the bump before
-// sleeping (the futex returns at once) or it is asleep and woken. The futex
-// only wakes; the flock stays the only owner. A holder that dies wakes
-// nobody, so every wait is bounded by kMaxSleep and then re-tries the flock.
+// The protocol (an in-process mutex, then flock on a never-mapped open file
+// description of the segment's file; fork handling; futex wake-up on the
+// header's lock_word) is in docs/DESIGN.md, "The writer lock".
 //
 // Thread safety: thread-safe.
 

@@ -23,16 +23,22 @@
 //   handles keep working on an unlinked dict; new Attach calls fail NotFound.
 //
 // Errors
-//   Every failure is an absl::Status, never an exception:
+//   Every failure is an absl::Status, never an exception. Its message starts
+//   with "dict 'NAME': Op: "; where programs must tell failures of one code
+//   apart, GetErrorKind(status) (zcipc/status.h) says which it is.
 //     NotFound            missing key (no message, no allocation) or dict
 //     AlreadyExists       Create over an existing name
 //     InvalidArgument     bad name, key over kMaxKeySize, bad Options
-//     ResourceExhausted   table full (max_items) or heap full
+//     ResourceExhausted   table full (kTableFull) or heap full (kHeapFull)
 //     DeadlineExceeded    writer lock not acquired within lock_timeout
-//     FailedPrecondition  format version or layout fingerprint mismatch
-//     DataLoss            bad magic, truncated or inconsistent segment
+//                         (kLockTimeout), or a lock-free read that waited
+//                         lock_timeout on a stopped writer (kReadTimeout)
+//     FailedPrecondition  format version or layout mismatch, not a regular
+//                         file, re-entry from a callback, moved-from handle
+//     PermissionDenied    another user's dict
+//     DataLoss            bad magic, no header, truncated or inconsistent
 //     OutOfRange          Add would overflow int64
-//     Internal            a broken invariant or an unexpected system error
+//     Internal            an unexpected system error
 //
 // Example:
 //   absl::StatusOr<zcipc::ZeroCopyDict> dict =
@@ -100,10 +106,13 @@ class ZeroCopyDict {
   // the system cannot provide the memory.
   static absl::StatusOr<ZeroCopyDict> Create(absl::string_view name,
                                              const Options& options = {});
-  // Attaches to an existing dict. NotFound if it does not exist. Waits up to
-  // options.lock_timeout for a dict still being created (then DataLoss).
-  // FailedPrecondition for another format version or layout; DataLoss for a
-  // bad magic or a segment whose size or geometry disagrees with its header.
+  // Attaches to an existing dict. NotFound if it does not exist. Creation is
+  // atomic (a dict appears under its name complete), so Attach never waits:
+  // FailedPrecondition (kNotAFile) for a directory, symbolic link, FIFO or
+  // other non-file; DataLoss (kNoHeader) for an empty or headerless file,
+  // (kCorrupt) for a bad magic or a segment whose size or geometry disagrees
+  // with its header; FailedPrecondition (kIncompatible) for another format
+  // version or layout; PermissionDenied for another user's dict.
   // options.max_items and heap_size are ignored: the dict has its own.
   static absl::StatusOr<ZeroCopyDict> Attach(absl::string_view name,
                                              const Options& options = {});
@@ -163,7 +172,10 @@ class ZeroCopyDict {
   // FailedPrecondition there (write through the Batch).
   absl::Status Write(absl::FunctionRef<absl::Status(Batch&)> fn);
 
-  // Lock-free lookups. NotFound (no message) if the key is absent.
+  // Lock-free lookups. NotFound (no message) if the key is absent. A lookup
+  // that meets the entry a live writer is changing waits for it, at most
+  // options.lock_timeout (then DeadlineExceeded, kReadTimeout); a dead
+  // writer's entry is repaired at once.
   absl::Status Get(absl::string_view key, std::string* value) const;
   absl::StatusOr<std::string> Get(absl::string_view key) const;
 
