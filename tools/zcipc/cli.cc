@@ -42,7 +42,8 @@ const std::vector<Command>& Commands() {
        "ignored): items, capacity (max items), heap used and size, segment "
        "size, format version, and whether a writer holds the lock (with its "
        "pid). A file that does not attach as a dict is listed with the "
-       "error.",
+       "error; a counter that cannot be true (more items than max items, "
+       "more heap used than the heap) is shown as CORRUPT.",
        {"json"},
        0,
        0,
@@ -54,7 +55,10 @@ const std::vector<Command>& Commands() {
        "offsets), occupancy and tombstones, the probe-length histogram, the "
        "allocator's free lists per size class (read under the writer lock), "
        "the write, purge and repair counters, the lock holder and any "
-       "pending intent of a writer.",
+       "pending intent of a writer. Counters that cannot be true are shown "
+       "as CORRUPT (run zcipc check); with the lock busy the free lists are "
+       "not walked and the largest free block is unknown. With --json, an "
+       "error is a JSON object too.",
        {"json", "lock_timeout"},
        1,
        1,
@@ -65,7 +69,10 @@ const std::vector<Command>& Commands() {
        "Runs the engine's integrity check (like fsck) under the writer lock: "
        "header, every slot, every heap block, the free lists and the "
        "counters. Exit 0 if the dict is sound; exit 1 with a report naming "
-       "the first problem if it is not, or if it does not even attach.",
+       "the first problem if it is not, or if it does not even attach (not "
+       "a regular file, no header, a corrupt header); exit 3 if it could "
+       "not be checked because another process held the writer lock for "
+       "--lock-timeout. With --json, every outcome is a JSON object.",
        {"json", "lock_timeout"},
        1,
        1,
@@ -75,7 +82,8 @@ const std::vector<Command>& Commands() {
        "live view: items, heap, writes/s, lock holder",
        "Refreshes a view of the dict in place, like top(1): items, "
        "tombstones, heap use, writes and writes per second, repairs, the "
-       "lock holder. Ctrl-C quits.",
+       "lock holder. Ctrl-C quits. If the dict is unlinked or replaced by "
+       "a new dict of the same name, watch says so and exits 1.",
        {"interval", "count", "lock_timeout"},
        1,
        1,
@@ -170,10 +178,12 @@ const std::vector<Command>& Commands() {
       {"bench",
        "NAME",
        "quick single-process read/write figures",
-       "Creates NAME as a scratch dict (exit 1 if it exists), times inserts, "
-       "lock-free reads (hits and misses), in-place replacements, counter "
-       "adds and erases in this one process, prints ns per operation, and "
-       "unlinks the dict.",
+       "Creates NAME as a scratch dict (exit 1 if it exists) sized for what "
+       "the run stores, times inserts, lock-free reads (hits and misses), "
+       "replacements (in place, or relocating for values over 4 KiB), "
+       "counter adds and erases in this one process, each phase for at most "
+       "--duration, prints ns per operation, and unlinks the dict, also "
+       "when interrupted (SIGINT, SIGTERM, SIGHUP).",
        {"keys", "value_size", "duration", "json"},
        1,
        1,
@@ -207,7 +217,8 @@ constexpr char kOverview[] =
 
 constexpr char kExitCodes[] =
     "Exit codes: 0 ok, 1 not found or failed (a missing dict or key, a "
-    "failed\ncheck, an error from the dict), 2 usage.\n";
+    "failed\ncheck, an error from the dict), 2 usage, 3 check could not run "
+    "(the writer\nlock is held).\n";
 
 const Command* FindCommand(absl::string_view name) {
   for (const Command& c : Commands()) {
@@ -424,10 +435,14 @@ std::string Describe(const absl::Status& status) {
   return absl::StrCat(code, ": ", status.message());
 }
 
+int ExitCodeFor(const absl::Status& status) {
+  return absl::IsInvalidArgument(status) ? kUsage : kFailed;
+}
+
 int Fail(const Invocation& inv, const absl::Status& status) {
   fprintf(stderr, "zcipc %s: %s\n", inv.command.c_str(),
           Describe(status).c_str());
-  return absl::IsInvalidArgument(status) ? kUsage : kFailed;
+  return ExitCodeFor(status);
 }
 
 Options OptionsFromFlags() {

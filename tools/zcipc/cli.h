@@ -10,7 +10,8 @@
 //
 // Main() parses the command line and runs one command; the commands are in
 // commands_*.cc. Exit codes: kOk (0), kFailed (1: not found, check failed or
-// any other error from the dict), kUsage (2: bad command line).
+// any other error from the dict), kUsage (2: bad command line), kBusy (3:
+// `check` could not run because another process holds the writer lock).
 //
 // Flags are Abseil flags (flags.h), parsed per command: each command accepts
 // only the flags it lists, and --max-items is accepted for --max_items.
@@ -34,7 +35,7 @@
 namespace zcipc {
 namespace cli {
 
-enum ExitCode { kOk = 0, kFailed = 1, kUsage = 2 };
+enum ExitCode { kOk = 0, kFailed = 1, kUsage = 2, kBusy = 3 };
 
 // One parsed command line: the command and its positional arguments (flags
 // are already stored in the Abseil flags).
@@ -67,6 +68,9 @@ int UsageError(const Invocation& inv, absl::string_view message);
 // Prints "zcipc CMD: <status>" to stderr; returns kUsage for
 // InvalidArgument (a bad name or key), kFailed otherwise.
 int Fail(const Invocation& inv, const absl::Status& status);
+// The exit code for a failed status: kUsage for InvalidArgument, else
+// kFailed (what Fail returns).
+int ExitCodeFor(const absl::Status& status);
 
 // The status message without Abseil's code prefix, for people:
 // "NOT_FOUND: ..." becomes "not found: ...".

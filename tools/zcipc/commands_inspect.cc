@@ -2,6 +2,7 @@
 // They read the dict through the public API and the inspection interface
 // (zcipc/inspect.h), never through raw header offsets.
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "tools/zcipc/cli.h"
 #include "tools/zcipc/flags.h"
 #include "zcipc/inspect.h"
+#include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
@@ -66,9 +68,112 @@ std::string LockText(const Inspection& in) {
   return absl::StrCat("held by pid ", in.lock_holder_pid);
 }
 
+// An error for --json output: the status code's name, the engine's error
+// kind (zcipc/status.h), the message and, for a lock timeout, the pid that
+// held the lock.
 Json ErrorJson(const absl::Status& status) {
-  return Json{{"code", absl::StatusCodeToString(status.code())},
-              {"message", std::string(status.message())}};
+  Json error{{"code", absl::StatusCodeToString(status.code())},
+             {"kind", ErrorKindName(GetErrorKind(status))},
+             {"message", std::string(status.message())}};
+  if (int64_t pid = GetLockHolderPid(status); pid != 0) {
+    error["lock_holder_pid"] = pid;
+  }
+  return error;
+}
+
+// Prints {"name": NAME, "error": {...}} (and `extra`'s fields) on stdout for
+// a command run with --json; returns the exit code Fail() would.
+int FailJson(const std::string& name, const absl::Status& status,
+             Json extra = Json::object()) {
+  Json out{{"name", name}};
+  out.update(extra);
+  out["error"] = ErrorJson(status);
+  printf("%s\n", out.dump(2).c_str());
+  return ExitCodeFor(status);
+}
+
+// A counter read from the header that cannot be true: shared memory is
+// untrusted, so a value past its bound is reported as corrupt, not as a
+// figure.
+struct BadCounter {
+  std::string counter;  // the Stats field, "size"
+  uint64_t value;
+  std::string rule;  // the bound it breaks, "size <= max_items"
+  std::string text;  // "size: CORRUPT (18446744073709551615 > max 100)"
+};
+
+// Checks the counters against the bounds that always hold: size <= max_items
+// (and so < slot_count), tombstones <= slot_count, heap_used and heap_free
+// <= heap_size. With `alloc` read under the writer lock (exact), also that
+// the used and free bytes add up to the heap: the blocks tile the heap, and
+// no writer is between two counter updates then (engine/alloc/allocator.h,
+// invariants 1 and 5). Without the lock they may not add up for a moment.
+std::vector<BadCounter> FindBadCounters(const Stats& s,
+                                        const AllocatorStats* alloc) {
+  std::vector<BadCounter> bad;
+  auto over = [&bad](const char* counter, uint64_t value, const char* bound,
+                     const char* label, uint64_t limit) {
+    if (value <= limit) return;
+    bad.push_back({counter, value, absl::StrCat(counter, " <= ", bound),
+                   absl::StrCat(counter, ": CORRUPT (", value, " > ", label,
+                                " ", limit, ")")});
+  };
+  over("size", s.size, "max_items", "max", s.max_items);
+  if (s.size <= s.max_items) {
+    over("size", s.size, "slot_count", "slot count", s.slot_count);
+  }
+  over("tombstones", s.tombstones, "slot_count", "slot count", s.slot_count);
+  over("heap_used", s.heap_used, "heap_size", "heap size", s.heap_size);
+  over("heap_free", s.heap_free, "heap_size", "heap size", s.heap_size);
+  if (alloc != nullptr && alloc->exact) {
+    // alloc->used_bytes is the heap_used counter again; free_bytes is the
+    // sum over the free lists.
+    over("free_list_bytes", alloc->free_bytes, "heap_size", "heap size",
+         s.heap_size);
+    if (alloc->used_bytes <= s.heap_size && alloc->free_bytes <= s.heap_size &&
+        alloc->used_bytes + alloc->free_bytes != s.heap_size) {
+      const uint64_t sum = alloc->used_bytes + alloc->free_bytes;
+      bad.push_back({"heap_used+free_list_bytes", sum,
+                     "heap_used + free_list_bytes == heap_size",
+                     absl::StrCat("heap used + free: CORRUPT (",
+                                  alloc->used_bytes, " + ", alloc->free_bytes,
+                                  " != heap size ", s.heap_size, ")")});
+    }
+  }
+  return bad;
+}
+
+bool IsBad(const std::vector<BadCounter>& bad, absl::string_view counter) {
+  return std::any_of(bad.begin(), bad.end(),
+                     [&](const BadCounter& b) { return b.counter == counter; });
+}
+
+// The text of the first problem with `counter`, without the "counter: "
+// prefix ("CORRUPT (... > max 100)"); `shown` if there is none.
+std::string CheckedText(const std::vector<BadCounter>& bad,
+                        absl::string_view counter, std::string shown) {
+  for (const BadCounter& b : bad) {
+    if (b.counter == counter) return b.text.substr(b.counter.size() + 2);
+  }
+  return shown;
+}
+
+Json BadCountersJson(const std::vector<BadCounter>& bad) {
+  Json list = Json::array();
+  for (const BadCounter& b : bad) {
+    list.push_back(Json{{"counter", b.counter},
+                        {"value", b.value},
+                        {"rule", b.rule},
+                        {"message", b.text}});
+  }
+  return list;
+}
+
+// "size: CORRUPT (...); heap_used: CORRUPT (...); run zcipc check".
+std::string BadCountersLine(const std::vector<BadCounter>& bad) {
+  std::string line;
+  for (const BadCounter& b : bad) absl::StrAppend(&line, b.text, "; ");
+  return absl::StrCat(line, "run zcipc check");
 }
 
 Json LockJson(const Inspection& in) {
@@ -113,6 +218,7 @@ int RunLs(const Invocation& inv) {
   Options options;
   options.lock_timeout = kLsAttachTimeout;
   std::vector<std::string> names = ListDicts();
+  std::string notes;  // the corrupt counters, under the table
   for (const std::string& name : names) {
     absl::StatusOr<ZeroCopyDict> dict = ZeroCopyDict::Attach(name, options);
     absl::StatusOr<Inspection> in =
@@ -125,6 +231,7 @@ int RunLs(const Invocation& inv) {
     }
     FillHolderPid(*dict, &*in);
     const Stats& s = in->stats;
+    const std::vector<BadCounter> bad = FindBadCounters(s, nullptr);
     list.push_back(Json{{"name", name},
                         {"items", s.size},
                         {"max_items", s.max_items},
@@ -132,35 +239,53 @@ int RunLs(const Invocation& inv) {
                         {"heap_size", s.heap_size},
                         {"segment_size", s.segment_size},
                         {"format_version", s.format_version},
-                        {"lock", LockJson(*in)}});
-    table.AddRow({name, FormatCount(s.size), FormatCount(s.max_items),
-                  FormatBytes(s.heap_used), FormatBytes(s.heap_size),
-                  FormatBytes(s.segment_size), absl::StrCat(s.format_version),
-                  WriterText(*in)});
+                        {"lock", LockJson(*in)},
+                        {"corrupt_counters", BadCountersJson(bad)}});
+    table.AddRow(
+        {name, IsBad(bad, "size") ? "CORRUPT" : FormatCount(s.size),
+         FormatCount(s.max_items),
+         IsBad(bad, "heap_used") ? "CORRUPT" : FormatBytes(s.heap_used),
+         FormatBytes(s.heap_size), FormatBytes(s.segment_size),
+         absl::StrCat(s.format_version), WriterText(*in)});
+    if (!bad.empty()) {
+      absl::StrAppend(&notes, name, ": ", BadCountersLine(bad), "\n");
+    }
   }
   if (json) {
     printf("%s\n", list.dump(2).c_str());
   } else if (list.empty()) {
     printf("no zcipc dicts in /dev/shm\n");
   } else {
-    printf("%s", table.Render().c_str());
+    printf("%s%s%s", table.Render().c_str(), notes.empty() ? "" : "\n",
+           notes.c_str());
   }
   return kOk;
 }
 
 int RunStat(const Invocation& inv) {
   const std::string& name = inv.args[0];
+  const bool json = absl::GetFlag(FLAGS_json);
   absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
-  if (!dict.ok()) return Fail(inv, dict.status());
+  if (!dict.ok()) {
+    return json ? FailJson(name, dict.status()) : Fail(inv, dict.status());
+  }
   absl::StatusOr<Inspection> in = Inspect(*dict);
-  if (!in.ok()) return Fail(inv, in.status());
+  if (!in.ok()) {
+    return json ? FailJson(name, in.status()) : Fail(inv, in.status());
+  }
   FillHolderPid(*dict, &*in);
   AllocatorStats alloc = dict->GetAllocatorStats();
   const Stats& s = in->stats;
   const ProbeStats& p = in->probes;
   const uint64_t slots_bytes = in->heap_offset - in->slots_offset;
+  // The heap line shows the allocator's counters, read (under the lock when
+  // exact) after Inspect's: check those.
+  Stats checked = s;
+  checked.heap_used = alloc.used_bytes;
+  if (!alloc.exact) checked.heap_free = alloc.free_bytes;
+  const std::vector<BadCounter> bad = FindBadCounters(checked, &alloc);
 
-  if (absl::GetFlag(FLAGS_json)) {
+  if (json) {
     Json classes = Json::array();
     for (const SizeClassStats& c : alloc.size_classes) {
       classes.push_back(Json{{"min_block_size", c.min_block_size},
@@ -192,19 +317,25 @@ int RunStat(const Invocation& inv) {
                         {"mean", p.mean},
                         {"max_miss", p.max_miss},
                         {"mean_miss", p.mean_miss}}},
-        {"allocator", Json{{"exact", alloc.exact},
-                           {"heap_size", s.heap_size},
-                           {"used_blocks", alloc.used_blocks},
-                           {"used_bytes", alloc.used_bytes},
-                           {"free_blocks", alloc.free_blocks},
-                           {"free_bytes", alloc.free_bytes},
-                           {"largest_free_block", alloc.largest_free_block},
-                           {"fragmentation", alloc.fragmentation},
-                           {"size_classes", classes}}},
+        {"allocator",
+         Json{{"exact", alloc.exact},
+              {"heap_size", s.heap_size},
+              {"used_blocks", alloc.used_blocks},
+              {"used_bytes", alloc.used_bytes},
+              {"free_blocks", alloc.free_blocks},
+              {"free_bytes", alloc.free_bytes},
+              // Unknown (null) unless the free lists were
+              // walked under the lock.
+              {"largest_free_block",
+               alloc.exact ? Json(alloc.largest_free_block) : Json(nullptr)},
+              {"fragmentation",
+               alloc.exact ? Json(alloc.fragmentation) : Json(nullptr)},
+              {"size_classes", classes}}},
         {"counters", Json{{"writes_total", s.writes_total},
                           {"purges_total", s.purges_total},
                           {"repairs_total", s.repairs_total}}},
         {"lock", LockJson(*in)},
+        {"corrupt_counters", BadCountersJson(bad)},
     };
     printf("%s\n", out.dump(2).c_str());
     return kOk;
@@ -232,9 +363,14 @@ int RunStat(const Invocation& inv) {
                     in->slots_offset, " (", FormatBytes(slots_bytes),
                     "), heap @", in->heap_offset, " (",
                     FormatBytes(s.heap_size), ")"));
-  line("items", absl::StrFormat("%s of %s max, %s tombstones; load %.3f",
-                                FormatCount(s.size), FormatCount(s.max_items),
-                                FormatCount(s.tombstones), s.load_factor));
+  line("items",
+       absl::StrCat(CheckedText(bad, "size", FormatCount(s.size)), " of ",
+                    FormatCount(s.max_items), " max, ",
+                    CheckedText(bad, "tombstones", FormatCount(s.tombstones)),
+                    " tombstones",
+                    IsBad(bad, "size")
+                        ? ""
+                        : absl::StrFormat("; load %.3f", s.load_factor)));
   line("probes",
        absl::StrFormat("hit: mean %.2f, max %d slots past home; miss: mean "
                        "%.2f, max %d slots read",
@@ -257,13 +393,19 @@ int RunStat(const Invocation& inv) {
                     absl::StrFormat("%-12s %10s%s%s\n", label, FormatCount(n),
                                     bar.empty() ? "" : " ", bar));
   }
-  line("heap", absl::StrFormat(
-                   "%s used (%s), %s free (%s, largest %s), "
-                   "fragmentation %.3f%s",
-                   FormatBytes(alloc.used_bytes), Blocks(alloc.used_blocks),
-                   FormatBytes(alloc.free_bytes), Blocks(alloc.free_blocks),
-                   FormatBytes(alloc.largest_free_block), alloc.fragmentation,
-                   alloc.exact ? "" : " (lock busy: counters only)"));
+  line("heap",
+       absl::StrCat(
+           CheckedText(bad, "heap_used", FormatBytes(alloc.used_bytes)),
+           " used (", Blocks(alloc.used_blocks), "), ",
+           alloc.exact
+               ? CheckedText(bad, "free_list_bytes",
+                             FormatBytes(alloc.free_bytes))
+               : CheckedText(bad, "heap_free", FormatBytes(alloc.free_bytes)),
+           " free (", Blocks(alloc.free_blocks), ", largest ",
+           alloc.exact ? FormatBytes(alloc.largest_free_block) : "unknown",
+           "), fragmentation ",
+           alloc.exact ? absl::StrFormat("%.3f", alloc.fragmentation)
+                       : "unknown (the writer lock was busy: counters only)"));
   if (!alloc.size_classes.empty()) {
     Table classes({"  free lists: block size", "blocks", "bytes"},
                   {false, true, true});
@@ -285,25 +427,65 @@ int RunStat(const Invocation& inv) {
                                           ? " (a writer is inside)"
                                           : " (its writer died: the next lock "
                                             "holder repairs it)"));
+  if (!bad.empty()) line("counters", BadCountersLine(bad));
   printf("%s", o.c_str());
   return kOk;
 }
+
+namespace {
+
+// Why a segment does not attach, by the engine's error kind.
+std::string AttachFailureText(const absl::Status& status) {
+  switch (GetErrorKind(status)) {
+    case ErrorKind::kNotAFile:
+      return "  the segment does not attach: its name is not a regular file\n";
+    case ErrorKind::kNoHeader:
+      return "  the segment does not attach: the file has no zcipc header\n"
+             "  (empty or too short: not a dict)\n";
+    case ErrorKind::kPermission:
+      return "  the segment does not attach: this user may not open it\n";
+    case ErrorKind::kIncompatible:
+      return "  the segment does not attach: another format version or build "
+             "made it\n";
+    default:
+      return "  the segment does not attach: its header failed validation\n"
+             "  (magic, version, layout fingerprint, geometry or file size)\n";
+  }
+}
+
+// A lock timeout from Check() means the check did not run (another process
+// held the writer lock), never that it found a problem.
+bool IsLockTimeout(const absl::Status& status) {
+  return GetErrorKind(status) == ErrorKind::kLockTimeout;
+}
+
+}  // namespace
 
 int RunCheck(const Invocation& inv) {
   const std::string& name = inv.args[0];
   const bool json = absl::GetFlag(FLAGS_json);
   absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
   absl::Status status = dict.status();
+  // A missing dict or a bad name: the same errors (and exit codes, 1 and 2)
+  // as every other command.
+  if (absl::IsNotFound(status) || absl::IsInvalidArgument(status)) {
+    return json ? FailJson(name, status, Json{{"ok", false}})
+                : Fail(inv, status);
+  }
   const char* stage = "attach";
   if (dict.ok()) {
     stage = "check";
     status = dict->Check();
   }
-  if (absl::IsNotFound(status) && !dict.ok()) return Fail(inv, status);
+  // No verdict: the lock was busy (at Check, or at Attach should it lock).
+  const bool busy = IsLockTimeout(status);
+  const int64_t holder = GetLockHolderPid(status);
+  const std::string holder_text =
+      holder != 0 ? absl::StrCat("pid ", holder) : "another process";
   Stats s;
   if (dict.ok()) s = dict->GetStats();
   if (json) {
-    Json out{{"name", name}, {"ok", status.ok()}};
+    Json out{{"name", name}, {"ok", status.ok()}, {"checked", !busy}};
     if (!status.ok()) {
       out["stage"] = stage;
       out["error"] = ErrorJson(status);
@@ -315,7 +497,7 @@ int RunCheck(const Invocation& inv) {
       out["heap_size"] = s.heap_size;
     }
     printf("%s\n", out.dump(2).c_str());
-    return status.ok() ? kOk : kFailed;
+    return status.ok() ? kOk : busy ? kBusy : kFailed;
   }
   if (status.ok()) {
     printf(
@@ -327,12 +509,18 @@ int RunCheck(const Invocation& inv) {
         FormatBytes(s.heap_used).c_str(), FormatBytes(s.heap_size).c_str());
     return kOk;
   }
+  if (busy) {
+    printf(
+        "check %s: NOT CHECKED\n  could not check: the writer lock is held by "
+        "%s (waited %s; see --lock-timeout)\n  error: %s\n",
+        name.c_str(), holder_text.c_str(),
+        absl::FormatDuration(absl::GetFlag(FLAGS_lock_timeout)).c_str(),
+        Describe(status).c_str());
+    return kBusy;
+  }
   std::string report = absl::StrCat("check ", name, ": FAILED\n");
-  if (std::string(stage) == "attach") {
-    absl::StrAppend(&report,
-                    "  the segment does not attach: its header failed "
-                    "validation\n  (magic, version, layout fingerprint, "
-                    "geometry or file size)\n");
+  if (!dict.ok()) {
+    absl::StrAppend(&report, AttachFailureText(status));
   } else {
     absl::StrAppend(&report,
                     "  the integrity check found a problem (the first one "
@@ -340,21 +528,57 @@ int RunCheck(const Invocation& inv) {
   }
   absl::StrAppend(&report, "  error: ", Describe(status), "\n");
   if (dict.ok()) {
-    absl::StrAppend(&report, "  counters: ", FormatCount(s.size), " items, ",
-                    FormatCount(s.tombstones), " tombstones, ",
-                    FormatBytes(s.heap_used), " of ", FormatBytes(s.heap_size),
-                    " heap used, ", FormatCount(s.repairs_total),
-                    " crash repairs\n");
+    const std::vector<BadCounter> bad = FindBadCounters(s, nullptr);
+    absl::StrAppend(
+        &report, "  counters: ", CheckedText(bad, "size", FormatCount(s.size)),
+        " items, ", CheckedText(bad, "tombstones", FormatCount(s.tombstones)),
+        " tombstones, ",
+        CheckedText(bad, "heap_used", FormatBytes(s.heap_used)), " of ",
+        FormatBytes(s.heap_size), " heap used, ", FormatCount(s.repairs_total),
+        " crash repairs\n");
   }
   absl::StrAppend(&report, "  file: ", SegmentPath(name), "\n");
   printf("%s", report.c_str());
   return kFailed;
 }
 
+namespace {
+
+// Which file a name denotes: its device and inode. A dict unlinked and
+// created again under its name is another file (another inode), while the
+// handle keeps the old one mapped.
+struct FileId {
+  bool exists = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool operator==(const FileId& o) const {
+    return exists == o.exists && dev == o.dev && ino == o.ino;
+  }
+  bool operator!=(const FileId& o) const { return !(*this == o); }
+};
+
+FileId IdOf(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return FileId{};
+  return FileId{true, st.st_dev, st.st_ino};
+}
+
+}  // namespace
+
 int RunWatch(const Invocation& inv) {
   const std::string& name = inv.args[0];
-  absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
-  if (!dict.ok()) return Fail(inv, dict.status());
+  const std::string path = SegmentPath(name);
+  // The file attached: the one the name denoted just before and just after
+  // Attach (retried if the name changed files in between).
+  absl::StatusOr<ZeroCopyDict> dict;
+  FileId attached;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const FileId before = IdOf(path);
+    dict = AttachDict(name);
+    if (!dict.ok()) return Fail(inv, dict.status());
+    attached = IdOf(path);
+    if (attached == before) break;
+  }
   const absl::Duration interval =
       std::max(absl::GetFlag(FLAGS_interval), absl::Milliseconds(10));
   const int64_t count = absl::GetFlag(FLAGS_count);
@@ -365,34 +589,56 @@ int RunWatch(const Invocation& inv) {
   for (int64_t frame = 0; count <= 0 || frame < count; ++frame) {
     absl::SleepFor(frame == 0 ? std::min(interval, absl::Milliseconds(250))
                               : interval);
+    // The handle would go on showing a dict nobody can reach by its name:
+    // stop and say so instead.
+    const FileId now_id = IdOf(path);
+    if (now_id != attached) {
+      const std::string message =
+          now_id.exists
+              ? absl::StrCat("dict \"", name, "\" was replaced: ", path,
+                             " is now another dict (created again under the "
+                             "same name); run zcipc watch ",
+                             name, " again to watch it")
+              : absl::StrCat("dict \"", name, "\" was unlinked: ", path,
+                             " is gone (processes that have it open may "
+                             "still use it)");
+      fflush(stdout);
+      fprintf(stderr, "zcipc watch: %s\n", message.c_str());
+      return kFailed;
+    }
     absl::StatusOr<Inspection> in = Inspect(*dict);
     if (!in.ok()) return Fail(inv, in.status());
     FillHolderPid(*dict, &*in);
     const Stats& s = in->stats;
+    const std::vector<BadCounter> bad = FindBadCounters(s, nullptr);
     absl::Time now = absl::Now();
     const double seconds = absl::ToDoubleSeconds(now - last);
     std::string rate = FormatCount(static_cast<uint64_t>(
         static_cast<double>(s.writes_total - last_writes) / seconds + 0.5));
     last = now;
     last_writes = s.writes_total;
-    std::vector<std::string> names = ListDicts();
-    bool linked = std::binary_search(names.begin(), names.end(), name);
 
     std::string o = absl::StrCat(
         "zcipc watch ", name, "  every ", absl::FormatDuration(interval),
         tty ? ", Ctrl-C quits" : "", "  ",
-        absl::FormatTime("%H:%M:%S", now, absl::LocalTimeZone()),
-        linked ? "" : "  (unlinked: showing the last open handle)", "\n\n");
+        absl::FormatTime("%H:%M:%S", now, absl::LocalTimeZone()), "\n\n");
     absl::StrAppend(
         &o,
-        absl::StrFormat("items      %s %12s / %s  (%s tombstones)\n",
-                        Bar(Fraction(s.size, s.max_items), 20),
-                        FormatCount(s.size), FormatCount(s.max_items),
-                        FormatCount(s.tombstones)),
-        absl::StrFormat("heap       %s %12s / %s  (%.1f %%)\n",
-                        Bar(Fraction(s.heap_used, s.heap_size), 20),
-                        FormatBytes(s.heap_used), FormatBytes(s.heap_size),
-                        100 * Fraction(s.heap_used, s.heap_size)),
+        absl::StrFormat(
+            "items      %s %12s / %s  (%s tombstones)\n",
+            Bar(Fraction(s.size, s.max_items), 20),
+            CheckedText(bad, "size", FormatCount(s.size)),
+            FormatCount(s.max_items),
+            CheckedText(bad, "tombstones", FormatCount(s.tombstones))),
+        absl::StrFormat(
+            "heap       %s %12s / %s  (%s)\n",
+            Bar(Fraction(s.heap_used, s.heap_size), 20),
+            CheckedText(bad, "heap_used", FormatBytes(s.heap_used)),
+            FormatBytes(s.heap_size),
+            IsBad(bad, "heap_used")
+                ? std::string("?")
+                : absl::StrFormat("%.1f %%",
+                                  100 * Fraction(s.heap_used, s.heap_size))),
         absl::StrFormat("writes/s   %s\n", rate),
         absl::StrFormat("writes     %s total, %s purges, %s crash repairs\n",
                         FormatCount(s.writes_total),
@@ -401,6 +647,9 @@ int RunWatch(const Invocation& inv) {
         absl::StrFormat("lock       %s\n", LockText(*in)),
         absl::StrFormat("intent     %s\n",
                         in->intent.empty() ? "none" : in->intent));
+    if (!bad.empty()) {
+      absl::StrAppend(&o, "counters   ", BadCountersLine(bad), "\n");
+    }
     // In a terminal: home the cursor and clear the screen, so the view is
     // redrawn in place; otherwise (a pipe, a log) frames follow each other.
     printf("%s%s", tty ? "\033[H\033[2J" : (frame ? "\n" : ""), o.c_str());
