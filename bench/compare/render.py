@@ -714,7 +714,7 @@ def markdown(run, chart_link):
         runs[r["config"]] += 1
         frac = r["ops_per_sec"] / alone["ops_per_sec"]
         if frac < STARVED_BELOW:
-            starved[r["config"]].append("%s keys %d B R=%d: %s/s (%.1f%%)" % (
+            starved[r["config"]].append("%s keys %d B R=%d: %s/s (%.2g%%)" % (
                 keys_label(r["keys"]), r["value_size"], r["readers"], rate(r["ops_per_sec"]),
                 100 * frac))
     if any(starved[c] for c in order):

@@ -217,9 +217,12 @@ def allowed_numbers(doc):
 
 
 def fixed_numbers(doc):
-    """Numbers that stay put in all three renders and are not allowed."""
+    """Numbers that stay put in every render and are not allowed."""
     a = render_md(doc).splitlines()
-    others = [render_md(perturb(doc, seed)).splitlines() for seed in (1, 2)]
+    # Five perturbations: a small derived figure (a 0.1% share) can round to
+    # the same text under one or two of them by chance, not under all five.
+    others = [render_md(perturb(doc, seed)).splitlines()
+              for seed in (1, 2, 3, 4, 5)]
     shape = lambda line: NUMBER.sub("#", line)
     stable = None
     for b in others:
