@@ -176,6 +176,60 @@ using ::zcipc_proc::PipeSignal;
 // Objects in anonymous shared memory that forked children share.
 using ::zcipc_proc::SharedArray;
 
+// A child process that holds a dict's writer lock, through the public API
+// (a Write whose callback waits), until Release() or Kill(). The constructor
+// returns once the lock is held (held() says whether that worked).
+class LockHolderProcess {
+ public:
+  explicit LockHolderProcess(const std::string& name) {
+    pid_ = StartChild(
+        [&]() {
+          ready_.CloseRead();
+          release_.CloseWrite();
+          absl::StatusOr<zcipc::ZeroCopyDict> d =
+              zcipc::ZeroCopyDict::Attach(name);
+          if (!d.ok()) return ChildFailure(20, "attach", d.status());
+          absl::Status s = d->Write([&](zcipc::Batch&) {
+            ready_.Fire();
+            release_.Wait();  // a byte, or EOF when the parent goes
+            return absl::OkStatus();
+          });
+          return s.ok() ? 0 : ChildFailure(21, "write", s);
+        },
+        120);
+    ready_.CloseWrite();
+    release_.CloseRead();
+    held_ = pid_ > 0 && ready_.Wait();
+  }
+  ~LockHolderProcess() {
+    if (pid_ > 0) Kill();
+  }
+  LockHolderProcess(const LockHolderProcess&) = delete;
+  LockHolderProcess& operator=(const LockHolderProcess&) = delete;
+
+  bool held() const { return held_; }
+  pid_t pid() const { return pid_; }
+  // Lets the holder's callback return and unlock; waits for the child.
+  ChildResult Release() {
+    release_.Fire();
+    ChildResult r = WaitChild(pid_);
+    pid_ = -1;
+    return r;
+  }
+  // SIGKILL while holding the lock (a dead holder); waits for the child.
+  void Kill() {
+    kill(pid_, SIGKILL);
+    WaitChild(pid_);
+    pid_ = -1;
+  }
+
+ private:
+  PipeSignal ready_;
+  PipeSignal release_;
+  pid_t pid_ = -1;
+  bool held_ = false;
+};
+
 }  // namespace zcipc_test
 
 #endif  // ZCIPC_TESTS_TEST_UTIL_H_

@@ -1216,9 +1216,8 @@ TEST_F(ZeroCopyDictTest, StatsAreConsistent) {
   }
 }
 
-// The writer lock is an flock on the segment's own file. Hold it from here
-// (another open file description) and watch: writes time out with
-// DeadlineExceeded, lock-free reads go on (KF #12).
+// Another process holds the writer lock: writes time out with
+// DeadlineExceeded naming the holder's pid, lock-free reads go on (KF #12).
 TEST_F(ZeroCopyDictTest, LockTimeoutIsDeadlineExceededAndReadsStayLockFree) {
   const std::string& name = NewName();
   Options options = SmallOptions();
@@ -1228,15 +1227,15 @@ TEST_F(ZeroCopyDictTest, LockTimeoutIsDeadlineExceededAndReadsStayLockFree) {
   ASSERT_OK_AND_ASSIGN(ZeroCopyDict attached,
                        ZeroCopyDict::Attach(name, options));
 
-  int fd = open(SegmentPath(name).c_str(), O_RDWR);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0)
-      << "could not take the writer lock on " << SegmentPath(name);
+  zcipc_test::LockHolderProcess holder(name);
+  ASSERT_TRUE(holder.held());
 
   absl::Time start = absl::Now();
   absl::Status s = dict.Put("k", "w");
   absl::Duration waited = absl::Now() - start;
   EXPECT_TRUE(HasCodeAndName(s, kDeadlineExceeded, name));
+  EXPECT_EQ(GetErrorKind(s), ErrorKind::kLockTimeout);
+  EXPECT_EQ(GetLockHolderPid(s), holder.pid()) << s;
   EXPECT_GE(waited, absl::Milliseconds(140));
   EXPECT_LT(waited, absl::Seconds(5));
   EXPECT_TRUE(HasCode(attached.Put("new", "n"), kDeadlineExceeded));
@@ -1263,8 +1262,7 @@ TEST_F(ZeroCopyDictTest, LockTimeoutIsDeadlineExceededAndReadsStayLockFree) {
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(140))
       << "a read waited for the writer lock";
 
-  ASSERT_EQ(flock(fd, LOCK_UN), 0);
-  close(fd);
+  ASSERT_TRUE(holder.Release().ok());
   ASSERT_OK(dict.Put("k", "w"));
   ASSERT_OK_AND_ASSIGN(v, attached.Get("k"));
   EXPECT_EQ(v, "w");

@@ -31,7 +31,7 @@ absl::Status Step(absl::string_view step, absl::Status s) {
 }  // namespace
 
 DictImpl::DictImpl(std::string name, const Options& options, char* base,
-                   const layout::Geometry& geometry, int fd, int lock_fd)
+                   const layout::Geometry& geometry, int fd)
     : name_(std::move(name)),
       options_(options),
       base_(base),
@@ -41,7 +41,9 @@ DictImpl::DictImpl(std::string name, const Options& options, char* base,
       index_(base, geometry, header_),
       alloc_(base, &header_->allocator, geometry.heap_offset,
              geometry.heap_size),
-      lock_(fd, lock_fd, header_),
+      lock_(fd, header_,
+            reinterpret_cast<layout::Registration*>(base +
+                                                    layout::kRegistryOffset)),
       read_timeout_nanos_(static_cast<uint64_t>(std::max<int64_t>(
           0, absl::ToInt64Nanoseconds(options.lock_timeout)))) {}
 
@@ -77,7 +79,10 @@ absl::Status DictImpl::HeapFull(uint64_t needed) const {
 }
 
 absl::Status DictImpl::ReadTimeout() const {
-  int64_t pid = header_->lock_owner_pid.load(std::memory_order_relaxed);
+  int64_t pid = 0;
+  if (!lock_.HeldByAnyone(&pid)) {
+    pid = header_->lock_owner_pid.load(std::memory_order_relaxed);
+  }
   return Error(
       absl::StatusCode::kDeadlineExceeded, ErrorKind::kReadTimeout,
       absl::StrCat("a lock-free read waited ",
@@ -111,10 +116,8 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   absl::StatusOr<platform::TempShm> temp = platform::ShmCreateTemp("create");
   if (!temp.ok()) return WithContext(ctx, temp.status());
   char* base = nullptr;
-  int lock_fd = -1;
   auto fail = [&](absl::Status st) {
     if (base != nullptr) platform::Unmap(base, g.segment_size);
-    platform::Close(lock_fd);
     platform::Close(temp->fd);
     platform::ShmDiscardTemp(*temp);
     return WithContext(ctx, std::move(st));
@@ -142,16 +145,11 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   h->created_unix_nanos = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   alloc::Allocator(base, &h->allocator, g.heap_offset, g.heap_size).Format();
   h->magic.store(layout::kMagic, std::memory_order_release);
-  absl::StatusOr<int> reopened =
-      platform::Reopen(temp->fd, "open lock descriptor");
-  if (!reopened.ok()) return fail(reopened.status());
-  lock_fd = *reopened;
 
   s = platform::ShmPublish(*temp, shm, "link into place");
   if (absl::IsAlreadyExists(s)) {
     // Lost a race with another creator. The temporary name is gone.
     platform::Unmap(base, g.segment_size);
-    platform::Close(lock_fd);
     platform::Close(temp->fd);
     return exists();
   }
@@ -177,7 +175,7 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
     platform::Close(*named);
   }
   return std::unique_ptr<DictImpl>(
-      new DictImpl(std::string(name), options, base, g, fd, lock_fd));
+      new DictImpl(std::string(name), options, base, g, fd));
 }
 
 absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
@@ -232,10 +230,8 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
   layout::Geometry g;
   s = layout::ValidateHeader(header, size, &g);
   if (!s.ok()) return fail(Step(path, std::move(s)));
-  absl::StatusOr<int> lock_fd = platform::Reopen(*fd, "open lock descriptor");
-  if (!lock_fd.ok()) return fail(lock_fd.status());
   return std::unique_ptr<DictImpl>(
-      new DictImpl(std::string(name), options, base, g, *fd, *lock_fd));
+      new DictImpl(std::string(name), options, base, g, *fd));
 }
 
 absl::Status DictImpl::Lock() {

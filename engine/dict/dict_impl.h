@@ -34,11 +34,7 @@
 namespace zcipc {
 namespace internal {
 
-// Test-only: called at every step of the write protocol with the step's
-// name ("insert.staged", ...). A torture test installs a hook that kills the
-// process at the Nth step to exercise every repair path.
-using CrashHook = void (*)(const char* step);
-void SetCrashHookForTesting(CrashHook hook);
+// CrashHook and SetCrashHookForTesting: engine/status/status.h.
 
 class DictImpl {
  public:
@@ -119,7 +115,7 @@ class DictImpl {
 
  private:
   DictImpl(std::string name, const Options& options, char* base,
-           const layout::Geometry& geometry, int fd, int lock_fd);
+           const layout::Geometry& geometry, int fd);
 
   // Holds the writer lock for a scope (as LevelDB's MutexLock), after
   // repairing a dead writer's leftovers. status() says whether it was taken;

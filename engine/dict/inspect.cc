@@ -58,12 +58,7 @@ absl::StatusOr<Inspection> DictImpl::Inspect() const {
                              PhaseName(h.intent.phase.load(
                                  std::memory_order_relaxed)));
   }
-  in.lock_holder_pid = h.lock_owner_pid.load(std::memory_order_relaxed);
-  in.lock_held = lock_.HeldByAnyone();
-  if (in.lock_held && in.lock_holder_pid == 0) {
-    // The holder records its pid just after it locks: read it again.
-    in.lock_holder_pid = h.lock_owner_pid.load(std::memory_order_relaxed);
-  }
+  in.lock_held = lock_.HeldByAnyone(&in.lock_holder_pid);
 
   // Hit probes: distance of each live entry from its home slot. Miss probes:
   // from every home slot, the slots read up to the first empty one.

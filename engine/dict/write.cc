@@ -12,16 +12,10 @@ namespace internal {
 
 namespace {
 
-CrashHook g_crash_hook = nullptr;
-
 // Marks a step of the write protocol for the crash-point tests.
-inline void Step(const char* step) {
-  if (ABSL_PREDICT_FALSE(g_crash_hook != nullptr)) g_crash_hook(step);
-}
+inline void Step(const char* step) { CrashPoint(step); }
 
 }  // namespace
-
-void SetCrashHookForTesting(CrashHook hook) { g_crash_hook = hook; }
 
 using layout::Op;
 

@@ -32,6 +32,8 @@ constexpr uint64_t ComputeFingerprint() {
         uint64_t{kCacheLineSize}, uint64_t{kPageSize}, kHashId, kHashSeed,
         uint64_t{kAlignLog}, uint64_t{kSLLog}, uint64_t{kFLCount}, kMinBlock,
         kEntryHeaderSize, kJournalBytes, kMaxLoadNum, kMaxLoadDen,
+        uint64_t{kMaxWriters}, uint64_t{sizeof(Registration)},
+        kRegistryOffset, kRegistryBytes,
         uint64_t{offsetof(Header, table_seq)},
         uint64_t{offsetof(Header, intent)},
         uint64_t{offsetof(Header, allocator)}, uint64_t{sizeof(void*)}}) {
@@ -68,7 +70,7 @@ absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
   Geometry g;
   g.max_items = max_items;
   g.slot_count = slots;
-  g.slots_offset = RoundUp(kJournalOffset + kJournalBytes, kPageSize);
+  g.slots_offset = RoundUp(kRegistryOffset + kRegistryBytes, kPageSize);
   g.heap_offset = RoundUp(g.slots_offset + slots * sizeof(Slot), kPageSize);
   g.heap_size = RoundUp(heap_size, kAlign);
   g.segment_size = RoundUp(g.heap_offset + g.heap_size, kPageSize);
@@ -88,7 +90,10 @@ absl::Status ValidateHeader(const Header& header, uint64_t file_size,
     return internal::Error(
         absl::StatusCode::kFailedPrecondition, ErrorKind::kIncompatible,
         absl::StrCat("format version ", header.version,
-                     ", this build reads version ", kVersion));
+                     ", this build reads version ", kVersion,
+                     ": dump it with the zcipc build that made it (zcipc dump "
+                     "NAME > FILE), unlink it, and load the dump with this "
+                     "build (zcipc load NAME < FILE)"));
   }
   if (header.fingerprint != LayoutFingerprint()) {
     return internal::Error(

@@ -5,6 +5,9 @@
 //   |                          |  record, the allocator's control block
 //   +--------------------------+ kJournalOffset
 //   | Journal (kJournalBytes)  |  redo copy of an in-place value update
+//   +--------------------------+ kRegistryOffset
+//   | Writer registry          |  one Registration per writing handle; its
+//   | (kRegistryBytes)         |  first byte carries the handle's OFD lock
 //   +--------------------------+ slots_offset (page aligned)
 //   | Slot[slot_count]         |  the index: 32-byte slots, 2 per cache line
 //   +--------------------------+ heap_offset (page aligned)
@@ -100,6 +103,7 @@ inline constexpr uint64_t kEntryKeyLenOffset = 16;
 // In-place value updates up to this size are crash-safe through the journal;
 // larger replacements relocate (new block, then free the old one).
 inline constexpr uint64_t kJournalBytes = 4096;
+static_assert(kJournalBytes % 4096 == 0, "the journal ends on a page");
 
 // Limits on Options: the public ones (zcipc/options.h).
 using ::zcipc::kMaxHeapSize;
@@ -205,10 +209,12 @@ struct alignas(kCacheLineSize) Header {
   std::atomic<uint64_t> purges_total;
   std::atomic<uint64_t> repairs_total;
 
-  // The writer lock's wake-up words (engine/lock). Line 4.
+  // The writer lock (engine/lock, docs/DESIGN.md "The writer lock"): 0 when
+  // free, else the owner's registration token, with kLockContended set when
+  // someone may wait. The futex word. Line 4.
   alignas(kCacheLineSize) std::atomic<uint32_t> lock_word;
-  std::atomic<uint32_t> lock_waiters;
-  std::atomic<int64_t> lock_owner_pid;
+  uint32_t lock_reserved;
+  std::atomic<int64_t> lock_owner_pid;  // for display only, never trusted
 
   // Line 5.
   alignas(kCacheLineSize) Intent intent;
@@ -247,6 +253,25 @@ static_assert(sizeof(std::atomic<uint64_t>) == 8, "atomic is a plain word");
 inline constexpr uint64_t kHeaderRegionSize = 2 * kPageSize;
 static_assert(sizeof(Header) <= kHeaderRegionSize, "Header fits its region");
 inline constexpr uint64_t kJournalOffset = kHeaderRegionSize;
+
+// The writer registry. A handle that writes claims Registration i by taking
+// an OFD write lock (fcntl F_OFD_SETLK) on the registration's first byte of
+// the segment file, and holds it while the handle is open; the kernel drops
+// it when the process dies. lock_word holds a token (i + 1, generation), so
+// a waiter asks the kernel (F_OFD_GETLK) whether the owner still lives.
+inline constexpr uint32_t kMaxWriters = 4095;  // registrations i: 0..4094
+inline constexpr uint32_t kTokenSlotBits = 12;  // i + 1 in 1..4095
+inline constexpr uint32_t kTokenGenerationBits = 19;
+inline constexpr uint32_t kLockContended = 1u << 31;
+struct Registration {
+  std::atomic<uint64_t> generation;  // bumped by each new registrant
+  std::atomic<int64_t> pid;          // the registrant's pid, for display
+};
+static_assert(sizeof(Registration) == 16, "Registration size");
+inline constexpr uint64_t kRegistryOffset = kJournalOffset + kJournalBytes;
+inline constexpr uint64_t kRegistryBytes =
+    ((kMaxWriters * sizeof(Registration) + kPageSize - 1) / kPageSize) *
+    kPageSize;
 
 // The fingerprint of this build's layout.
 uint64_t LayoutFingerprint();

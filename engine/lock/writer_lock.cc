@@ -1,10 +1,11 @@
 #include "engine/lock/writer_lock.h"
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 
-#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "engine/platform/platform.h"
 #include "engine/status/status.h"
 
@@ -26,6 +27,15 @@ Registry& GetRegistry() {
 
 std::once_flag g_fork_handlers_once;
 
+constexpr uint32_t kSlotMask = (1u << layout::kTokenSlotBits) - 1;
+constexpr uint64_t kGenerationMask =
+    (uint64_t{1} << layout::kTokenGenerationBits) - 1;
+
+uint64_t ByteOf(uint32_t registration) {
+  return layout::kRegistryOffset +
+         uint64_t{registration} * sizeof(layout::Registration);
+}
+
 }  // namespace
 
 void WriterLock::PrepareFork() { GetRegistry().mu.lock(); }
@@ -35,27 +45,29 @@ void WriterLock::ParentAfterFork() { GetRegistry().mu.unlock(); }
 void WriterLock::ChildAfterFork() {
   // The child has one thread. Another thread of the parent may have held a
   // handle's mutex at the fork; that thread does not exist here, so the
-  // mutex is re-created unlocked. The descriptor is the parent's open file
-  // description: mark it for reopening.
+  // mutex is re-created unlocked. The registration's description is the
+  // parent's: drop our reference at once, so that the parent's death
+  // releases its byte lock even while the child lives; the child registers
+  // anew before its first write.
   Registry& r = GetRegistry();
   for (WriterLock* l : r.locks) {
     l->mu_.ResetAfterFork();
     l->owner_.store(std::thread::id(), std::memory_order_relaxed);
     l->pid_ = platform::ProcessId();
-    // Drop our reference to the parent's lock description now: if the parent
-    // dies holding the lock, the kernel must release it.
-    platform::Close(l->lock_fd_);
-    l->lock_fd_ = -1;
-    l->inherited_ = true;
+    platform::Close(l->reg_fd_);
+    l->reg_fd_ = -1;
+    l->registered_ = false;
+    l->token_ = 0;
   }
   r.mu.unlock();
 }
 
-WriterLock::WriterLock(int ref_fd, int lock_fd, layout::Header* header)
+WriterLock::WriterLock(int ref_fd, layout::Header* header,
+                       layout::Registration* registry)
     : ref_fd_(ref_fd),
-      lock_fd_(lock_fd),
       pid_(platform::ProcessId()),
-      header_(header) {
+      header_(header),
+      registry_(registry) {
   std::call_once(g_fork_handlers_once, [] {
     platform::RegisterForkHandlers(&WriterLock::PrepareFork,
                                    &WriterLock::ParentAfterFork,
@@ -70,7 +82,7 @@ WriterLock::~WriterLock() {
     std::lock_guard<std::mutex> g(GetRegistry().mu);
     GetRegistry().locks.erase(this);
   }
-  platform::Close(lock_fd_);
+  platform::Close(reg_fd_);  // releases the registration's byte lock
   platform::Close(ref_fd_);
 }
 
@@ -92,36 +104,81 @@ void ProcessMutex::Unlock() {
   }
 }
 
-absl::Status WriterLock::ReopenIfInherited() {
-  if (!inherited_) return absl::OkStatus();
-  absl::StatusOr<int> nfd = platform::Reopen(ref_fd_, "reopen after fork");
-  if (!nfd.ok()) return nfd.status();
-  lock_fd_ = *nfd;
-  inherited_ = false;
-  return absl::OkStatus();
+absl::Status WriterLock::Register() {
+  absl::StatusOr<int> fd =
+      platform::Reopen(ref_fd_, "open the writer registration descriptor");
+  if (!fd.ok()) return fd.status();
+  // Start where this process's handles are unlikely to collide with others.
+  const uint32_t start = static_cast<uint32_t>(
+      (static_cast<uint64_t>(pid_) * 2654435761u +
+       reinterpret_cast<uintptr_t>(this) / 64) %
+      layout::kMaxWriters);
+  for (uint32_t k = 0; k < layout::kMaxWriters; ++k) {
+    const uint32_t i = (start + k) % layout::kMaxWriters;
+    absl::StatusOr<bool> got =
+        platform::TryLockByte(*fd, ByteOf(i), "claim a writer registration");
+    if (!got.ok()) {
+      platform::Close(*fd);
+      return got.status();
+    }
+    if (!*got) continue;
+    // Registration i is ours: nobody else can hold its byte, so nobody else
+    // writes its generation. A new generation tells waiters that a token of
+    // the previous registrant of i names a dead owner.
+    internal::CrashPoint("lock.registering");
+    layout::Registration& reg = registry_[i];
+    uint64_t gen = reg.generation.load(std::memory_order_relaxed) + 1;
+    reg.pid.store(pid_, std::memory_order_relaxed);
+    reg.generation.store(gen, std::memory_order_release);
+    token_ = static_cast<uint32_t>((gen & kGenerationMask)
+                                   << layout::kTokenSlotBits) |
+             (i + 1);
+    reg_fd_ = *fd;
+    registered_ = true;
+    internal::CrashPoint("lock.registered");
+    return absl::OkStatus();
+  }
+  platform::Close(*fd);
+  return internal::Error(
+      absl::StatusCode::kResourceExhausted, ErrorKind::kUnspecified,
+      absl::StrCat("more than ", layout::kMaxWriters,
+                   " open handles write to this dict at once"));
 }
 
-absl::Status WriterLock::Lock(absl::Duration timeout) {
-  const std::thread::id self = std::this_thread::get_id();
-  if (owner_.load(std::memory_order_relaxed) == self) {
-    return internal::Error(
-        absl::StatusCode::kFailedPrecondition, ErrorKind::kReentrant,
-        "called from inside a Write or Update callback, which already holds "
-        "the writer lock (use the Batch)");
+bool WriterLock::OwnerDead(uint32_t token) const {
+  const uint32_t slot = token & kSlotMask;
+  if (slot == 0 || slot > layout::kMaxWriters) return true;  // corrupt word
+  const uint32_t i = slot - 1;
+  const uint64_t gen = token >> layout::kTokenSlotBits;
+  if ((registry_[i].generation.load(std::memory_order_acquire) &
+       kGenerationMask) != gen) {
+    return true;  // registration i was claimed again: its owner was gone
   }
-  // Fast path, uncontended: the mutex, then one flock(LOCK_NB). No clock
-  // read, no Status until something has to wait or fails. (The slow path
-  // reads lock_word before trying the flock again, so a failed try here
-  // loses no wake-up.)
+  // ref_fd_'s description holds no byte lock, so any holder is reported.
+  absl::StatusOr<bool> held =
+      platform::ByteLockedByOther(ref_fd_, ByteOf(i), "probe");
+  return held.ok() && !*held;
+}
+
+bool WriterLock::HeldByAnyone(int64_t* pid) const {
+  *pid = 0;
+  const uint32_t owner = OwnerToken();
+  if (owner == 0 || OwnerDead(owner)) return false;
+  *pid = registry_[(owner & kSlotMask) - 1].pid.load(std::memory_order_relaxed);
+  return true;
+}
+
+void WriterLock::WakeWaiters() { platform::FutexWakeOne(&header_->lock_word); }
+
+absl::Status WriterLock::LockSlow(absl::Duration timeout, bool have_mutex) {
   absl::Time deadline = absl::InfiniteFuture();
-  if (ABSL_PREDICT_TRUE(mu_.TryLock())) {
-    if (ABSL_PREDICT_TRUE(!inherited_) &&
-        platform::TryLockFileErrno(lock_fd_) == 0) {
-      header_->lock_owner_pid.store(pid_, std::memory_order_relaxed);
-      owner_.store(self, std::memory_order_relaxed);
-      return absl::OkStatus();
+  if (!have_mutex) {
+    if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+      return internal::Error(
+          absl::StatusCode::kFailedPrecondition, ErrorKind::kReentrant,
+          "called from inside a Write or Update callback, which already "
+          "holds the writer lock (use the Batch)");
     }
-  } else {
     deadline = absl::Now() + timeout;
     if (!mu_.LockFor(timeout)) {
       return internal::Error(
@@ -133,84 +190,109 @@ absl::Status WriterLock::Lock(absl::Duration timeout) {
           pid_);
     }
   }
-  absl::Status s = ReopenIfInherited();
-  if (s.ok()) s = LockUntil(deadline, timeout);
-  if (!s.ok()) mu_.Unlock();
-  return s;
-}
-
-absl::Status WriterLock::LockUntil(absl::Time deadline,
-                                   absl::Duration timeout) {
+  if (!registered_) {
+    absl::Status s = Register();
+    if (!s.ok()) {
+      mu_.Unlock();
+      return s;
+    }
+  }
+  std::atomic<uint32_t>& word = header_->lock_word;
+  for (int i = 0; i < kSpins; ++i) {
+    uint32_t w = word.load(std::memory_order_relaxed);
+    if (w == 0 && word.compare_exchange_weak(w, token_,
+                                             std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+      Acquired();
+      return absl::OkStatus();
+    }
+    platform::CpuRelax();
+  }
+  uint32_t watched = 0;  // the owner token we have been waiting on
+  absl::Time watched_since;
   for (;;) {
-    uint32_t word = header_->lock_word.load(std::memory_order_acquire);
-    absl::StatusOr<bool> got = platform::TryLockFile(lock_fd_, "flock");
-    if (!got.ok()) return got.status();
-    if (*got) break;
-    absl::Time now = absl::Now();
+    uint32_t w = word.load(std::memory_order_relaxed);
+    if (w == 0) {
+      // Others may be asleep as we were: keep the contended bit, so that
+      // our release wakes the next one.
+      if (word.compare_exchange_weak(w, token_ | layout::kLockContended,
+                                     std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+        Acquired();
+        return absl::OkStatus();
+      }
+      continue;
+    }
+    const uint32_t owner = w & ~layout::kLockContended;
+    const absl::Time now = absl::Now();
     if (deadline == absl::InfiniteFuture()) deadline = now + timeout;
-    absl::Duration left = deadline - now;
-    if (left <= absl::ZeroDuration()) {
-      int64_t owner = header_->lock_owner_pid.load(std::memory_order_relaxed);
+    if (owner != watched) {
+      watched = owner;
+      watched_since = now;
+    } else if (now - watched_since >= kCheckPeriod && OwnerDead(owner)) {
+      // The kernel says the owner is gone: take the word over from its
+      // token (a CAS, so that of several waiters exactly one does). The
+      // caller repairs what the intent record says it left.
+      if (word.compare_exchange_strong(w, token_ | layout::kLockContended,
+                                       std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        internal::CrashPoint("lock.took_over");
+        Acquired();
+        return absl::OkStatus();
+      }
+      continue;
+    }
+    if (now >= deadline) {
+      int64_t pid = 0;
+      if ((owner & kSlotMask) != 0 && (owner & kSlotMask) <= layout::kMaxWriters) {
+        pid = registry_[(owner & kSlotMask) - 1].pid.load(
+            std::memory_order_relaxed);
+      }
+      mu_.Unlock();
       return internal::Error(
           absl::StatusCode::kDeadlineExceeded, ErrorKind::kLockTimeout,
           absl::StrCat("writer lock not acquired within ",
-                       absl::FormatDuration(timeout), " (held by pid ", owner,
+                       absl::FormatDuration(timeout), " (held by pid ", pid,
                        ")"),
-          owner);
+          pid);
     }
-    // seq_cst pairs with the releaser's seq_cst bump-then-check: either it
-    // sees this waiter, or the futex sees its bump (the word differs).
-    header_->lock_waiters.fetch_add(1, std::memory_order_seq_cst);
-    platform::FutexWait(&header_->lock_word, word, std::min(left, kMaxSleep));
-    header_->lock_waiters.fetch_sub(1, std::memory_order_seq_cst);
+    if ((w & layout::kLockContended) == 0) {
+      if (!word.compare_exchange_weak(w, w | layout::kLockContended,
+                                      std::memory_order_relaxed,
+                                      std::memory_order_relaxed)) {
+        continue;
+      }
+      w |= layout::kLockContended;
+    }
+    platform::FutexWait(&word, w, std::min(deadline - now, kCheckPeriod));
   }
-  header_->lock_owner_pid.store(pid_, std::memory_order_relaxed);
-  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  return absl::OkStatus();
 }
 
 bool WriterLock::TryLock() {
   if (!mu_.TryLock()) return false;
-  if (!ReopenIfInherited().ok()) {
+  if (!registered_ && !Register().ok()) {
     mu_.Unlock();
     return false;
   }
-  absl::StatusOr<bool> got = platform::TryLockFile(lock_fd_, "flock");
-  if (!got.ok() || !*got) {
-    mu_.Unlock();
-    return false;
+  std::atomic<uint32_t>& word = header_->lock_word;
+  uint32_t w = word.load(std::memory_order_relaxed);
+  if (w == 0) {
+    if (word.compare_exchange_strong(w, token_, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+      Acquired();
+      return true;
+    }
+  } else if (OwnerDead(w & ~layout::kLockContended)) {
+    if (word.compare_exchange_strong(
+            w, token_ | (w & layout::kLockContended),
+            std::memory_order_acquire, std::memory_order_relaxed)) {
+      internal::CrashPoint("lock.took_over");
+      Acquired();
+      return true;
+    }
   }
-  header_->lock_owner_pid.store(pid_, std::memory_order_relaxed);
-  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  return true;
-}
-
-void WriterLock::WakeWaiters() {
-  header_->lock_word.fetch_add(1, std::memory_order_seq_cst);
-  if (header_->lock_waiters.load(std::memory_order_seq_cst) != 0) {
-    platform::FutexWakeAll(&header_->lock_word);
-  }
-}
-
-void WriterLock::Unlock() {
-  owner_.store(std::thread::id(), std::memory_order_relaxed);
-  header_->lock_owner_pid.store(0, std::memory_order_relaxed);
-  platform::UnlockFile(lock_fd_);
-  WakeWaiters();
   mu_.Unlock();
-}
-
-bool WriterLock::HeldByAnyone() {
-  absl::StatusOr<int> fd = platform::Reopen(ref_fd_, "probe");
-  if (!fd.ok()) return false;
-  absl::StatusOr<bool> got = platform::TryLockFile(*fd, "probe");
-  bool held = got.ok() && !*got;
-  if (got.ok() && *got) {
-    platform::UnlockFile(*fd);
-    WakeWaiters();  // a writer may have tried while we held it
-  }
-  platform::Close(*fd);
-  return held;
+  return false;
 }
 
 }  // namespace lock

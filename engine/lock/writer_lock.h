@@ -1,7 +1,8 @@
-// The writer lock: one writer at a time across every process and thread.
-// The protocol (an in-process mutex, then flock on a never-mapped open file
-// description of the segment's file; fork handling; futex wake-up on the
-// header's lock_word) is in docs/DESIGN.md, "The writer lock".
+// The writer lock: one writer at a time across every process and thread,
+// with no system call on the uncontended path. The protocol (a lock word in
+// the header naming the owner's registration; per-handle OFD byte locks as
+// the kernel's proof that an owner lives; take-over of a dead owner; fork
+// handling; futex wake-ups) is in docs/DESIGN.md, "The writer lock".
 //
 // Thread safety: thread-safe.
 
@@ -13,9 +14,11 @@
 #include <string>
 #include <thread>
 
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "engine/layout/layout.h"
+#include "engine/status/status.h"
 
 namespace zcipc {
 namespace lock {
@@ -44,17 +47,17 @@ class ProcessMutex {
 
 class WriterLock {
  public:
-  // How long a waiter sleeps at most before trying the flock again (bounds
-  // the wait after a holder died without waking anyone).
-  static constexpr absl::Duration kMaxSleep = absl::Milliseconds(20);
+  // How long a waiter sleeps at most before it looks at the owner again:
+  // bounds how long a waiter waits past a holder's death.
+  static constexpr absl::Duration kCheckPeriod = absl::Milliseconds(5);
+  // Spins on a held word before sleeping (critical sections are short).
+  static constexpr int kSpins = 64;
 
-  // Takes ownership of `ref_fd`, a descriptor of the segment's file that is
-  // never locked (the one it was mapped through), and of `lock_fd`, another
-  // open file description of the same file (platform::Reopen) that carries
-  // the flock and is never mapped. A mapping keeps its open file description
-  // alive, so locking the mapped one would let any process that inherited
-  // the mapping keep a dead writer's lock held.
-  WriterLock(int ref_fd, int lock_fd, layout::Header* header);
+  // Takes ownership of `ref_fd`, a descriptor of the segment's file (the one
+  // it was mapped through), used to open further descriptions of the file.
+  // `registry` is the segment's writer registry (layout::kRegistryOffset).
+  WriterLock(int ref_fd, layout::Header* header,
+             layout::Registration* registry);
   ~WriterLock();
   WriterLock(const WriterLock&) = delete;
   WriterLock& operator=(const WriterLock&) = delete;
@@ -62,22 +65,38 @@ class WriterLock {
   // Blocks until the lock is held or `timeout` passes: DeadlineExceeded
   // with ErrorKind::kLockTimeout and the holder's pid (GetLockHolderPid).
   // FailedPrecondition (kReentrant) if this thread already holds it.
-  absl::Status Lock(absl::Duration timeout);
-  // Takes the lock if it is free right now.
+  // When the previous owner died holding the lock, the lock is taken over;
+  // the caller repairs what the intent record says it left.
+  absl::Status Lock(absl::Duration timeout) {
+    // Fast path, uncontended: two compare-and-swaps, no system call, no
+    // clock read, no Status until something has to wait or fails.
+    if (ABSL_PREDICT_TRUE(mu_.TryLock())) {
+      uint32_t expected = 0;
+      if (ABSL_PREDICT_TRUE(registered_) &&
+          ABSL_PREDICT_TRUE(header_->lock_word.compare_exchange_strong(
+              expected, token_, std::memory_order_acquire,
+              std::memory_order_relaxed))) {
+        Acquired();
+        return absl::OkStatus();
+      }
+      return LockSlow(timeout, /*have_mutex=*/true);
+    }
+    return LockSlow(timeout, /*have_mutex=*/false);
+  }
+  // Takes the lock if it is free, or if its owner is dead, right now.
   bool TryLock();
-  void Unlock();
-
-  // True if the calling thread holds the lock (for re-entry from inside a
-  // Write or Update callback).
-  bool HeldByThisThread() const {
-    return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  void Unlock() {
+    owner_.store(std::thread::id(), std::memory_order_relaxed);
+    header_->lock_owner_pid.store(0, std::memory_order_relaxed);
+    internal::CrashPoint("lock.releasing");
+    uint32_t old = header_->lock_word.exchange(0, std::memory_order_release);
+    if (ABSL_PREDICT_FALSE((old & layout::kLockContended) != 0)) {
+      WakeWaiters();
+    }
+    mu_.Unlock();
   }
 
-  // Whether any process holds the lock (probed from a fresh open file
-  // description; waiters woken afterwards, so a probe never delays them).
-  bool HeldByAnyone();
-
-  // Takes the lock if it is free right now, for a scope.
+  // Takes the lock if it is free (or its owner dead) right now, for a scope.
   class TryGuard {
    public:
     explicit TryGuard(WriterLock* lock)
@@ -94,25 +113,51 @@ class WriterLock {
     bool locked_;
   };
 
+  // True if the calling thread holds the lock (for re-entry from inside a
+  // Write or Update callback).
+  bool HeldByThisThread() const {
+    return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  }
+
+  // Whether a live process holds the lock now, and its pid (0 if unknown).
+  bool HeldByAnyone(int64_t* pid) const;
+
+  // The token of the current owner in lock_word, or 0.
+  uint32_t OwnerToken() const {
+    return header_->lock_word.load(std::memory_order_relaxed) &
+           ~layout::kLockContended;
+  }
+
  private:
   static void PrepareFork();
   static void ParentAfterFork();
   static void ChildAfterFork();
 
-  // Reopens the lock descriptor if this handle was inherited across a fork
-  // (called with mu_ held).
-  absl::Status ReopenIfInherited();
-  // The release half of Unlock: bump lock_word, wake waiters.
+  absl::Status LockSlow(absl::Duration timeout, bool have_mutex);
+  // Claims a registration (an OFD byte lock) for this handle. mu_ held.
+  absl::Status Register();
+  // Whether the owner named by `token` is certainly dead: its registration
+  // was claimed again since (another generation) or no description holds
+  // its byte lock. A live owner is never reported dead.
+  bool OwnerDead(uint32_t token) const;
+  void Acquired() {
+    internal::CrashPoint("lock.acquired");
+    header_->lock_owner_pid.store(pid_, std::memory_order_relaxed);
+    owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  }
   void WakeWaiters();
-  absl::Status LockUntil(absl::Time deadline, absl::Duration timeout);
 
   ProcessMutex mu_;
   std::atomic<std::thread::id> owner_{};  // the thread holding the lock
   const int ref_fd_;
-  int lock_fd_;             // -1 in a forked child until its first lock
-  bool inherited_ = false;  // guarded by mu_ (set in the child after fork)
+  // This handle's registration: a description of the file (never mapped)
+  // holding the OFD lock on its registration's byte. Guarded by mu_.
+  int reg_fd_ = -1;
+  bool registered_ = false;
+  uint32_t token_ = 0;      // (generation << kTokenSlotBits) | (slot + 1)
   int64_t pid_;             // this process (getpid is a syscall: cached)
   layout::Header* header_;
+  layout::Registration* registry_;
 };
 
 }  // namespace lock

@@ -101,12 +101,28 @@ absl::StatusOr<bool> TryLockFile(int fd, absl::string_view context);
 int TryLockFileErrno(int fd);
 void UnlockFile(int fd);
 
+// Open-file-description byte locks (fcntl F_OFD_SETLK / F_OFD_GETLK) on one
+// byte of a file: owned by the open file description (not the process), so
+// two descriptions conflict even within one process, and the kernel drops
+// the lock when the last descriptor of its description closes (a process
+// that dies closes them all). Never blocks.
+// True if this description now holds a write lock on the byte; false if
+// another description holds one.
+absl::StatusOr<bool> TryLockByte(int fd, uint64_t offset,
+                                 absl::string_view context);
+void UnlockByte(int fd, uint64_t offset);
+// True if a description other than fd's holds a lock on the byte (the
+// kernel's word on whether its owner is alive).
+absl::StatusOr<bool> ByteLockedByOther(int fd, uint64_t offset,
+                                       absl::string_view context);
+
 // Futex on a 32-bit word in shared memory (not FUTEX_PRIVATE: the waiters
 // are other processes). Wait returns when *word != expected, when woken, or
 // after `timeout`, whichever is first; spurious returns are allowed.
 void FutexWait(std::atomic<uint32_t>* word, uint32_t expected,
                absl::Duration timeout);
 void FutexWakeAll(std::atomic<uint32_t>* word);
+void FutexWakeOne(std::atomic<uint32_t>* word);
 
 int64_t ProcessId();
 // pthread_atfork: prepare runs before fork() in the parent, parent and child

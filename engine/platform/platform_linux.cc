@@ -248,6 +248,45 @@ int TryLockFileErrno(int fd) {
 
 void UnlockFile(int fd) { flock(fd, LOCK_UN); }
 
+namespace {
+
+struct flock ByteLock(short type, uint64_t offset) {
+  struct flock fl;
+  memset(&fl, 0, sizeof(fl));
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(offset);
+  fl.l_len = 1;
+  fl.l_pid = 0;  // required for F_OFD_*
+  return fl;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> TryLockByte(int fd, uint64_t offset,
+                                 absl::string_view context) {
+  struct flock fl = ByteLock(F_WRLCK, offset);
+  if (RetryEintr([&] { return fcntl(fd, F_OFD_SETLK, &fl); }) == 0) {
+    return true;
+  }
+  if (errno == EAGAIN || errno == EACCES) return false;
+  return ErrnoStatus(errno, context);
+}
+
+void UnlockByte(int fd, uint64_t offset) {
+  struct flock fl = ByteLock(F_UNLCK, offset);
+  fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+absl::StatusOr<bool> ByteLockedByOther(int fd, uint64_t offset,
+                                       absl::string_view context) {
+  struct flock fl = ByteLock(F_WRLCK, offset);
+  if (RetryEintr([&] { return fcntl(fd, F_OFD_GETLK, &fl); }) != 0) {
+    return ErrnoStatus(errno, context);
+  }
+  return fl.l_type != F_UNLCK;
+}
+
 void FutexWait(std::atomic<uint32_t>* word, uint32_t expected,
                absl::Duration timeout) {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t),
@@ -260,6 +299,11 @@ void FutexWait(std::atomic<uint32_t>* word, uint32_t expected,
 void FutexWakeAll(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX,
           nullptr, nullptr, 0);
+}
+
+void FutexWakeOne(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, 1, nullptr,
+          nullptr, 0);
 }
 
 int64_t ProcessId() { return static_cast<int64_t>(getpid()); }

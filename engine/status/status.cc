@@ -146,6 +146,9 @@ const WaitHooks* SetThreadWaitHooks(const WaitHooks* hooks) {
 
 namespace internal {
 const WaitHooks* ThreadWaitHooks() { return t_wait_hooks; }
+
+CrashHook g_crash_hook = nullptr;
+void SetCrashHookForTesting(CrashHook hook) { g_crash_hook = hook; }
 }  // namespace internal
 
 }  // namespace zcipc

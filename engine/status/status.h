@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "zcipc/status.h"
@@ -37,6 +38,17 @@ bool HasContext(const absl::Status& status);
 // "context: message", payloads kept, marked as having its context. OK and
 // already-prefixed statuses pass unchanged.
 absl::Status WithContext(absl::string_view context, absl::Status status);
+
+// Test-only: called at every crash point of the write protocol and the
+// writer lock with the step's name ("insert.staged", "lock.acquired", ...).
+// A test installs a hook that kills (or stops) the process at a chosen step
+// to exercise every repair path.
+using CrashHook = void (*)(const char* step);
+void SetCrashHookForTesting(CrashHook hook);
+extern CrashHook g_crash_hook;
+inline void CrashPoint(const char* step) {
+  if (ABSL_PREDICT_FALSE(g_crash_hook != nullptr)) g_crash_hook(step);
+}
 
 // The calling thread's wait hooks (zcipc/wait_hooks.h), or nullptr.
 const WaitHooks* ThreadWaitHooks();

@@ -345,7 +345,7 @@ TEST(CliInspect, LsListsDictsAndIgnoresForeignFiles) {
     ASSERT_EQ(cols.size(), 11u) << line;
     EXPECT_EQ(cols[1], "2");
     EXPECT_EQ(cols[2], "100");
-    EXPECT_EQ(cols[9], "1");
+    EXPECT_EQ(cols[9], absl::StrCat(zcipc::kFormatVersion));
     EXPECT_EQ(cols[10], "-");
   }
   EXPECT_TRUE(found_a) << r.out;
@@ -364,7 +364,7 @@ TEST(CliInspect, LsListsDictsAndIgnoresForeignFiles) {
   EXPECT_EQ(da["items"], 2);
   EXPECT_EQ(da["max_items"], 100);
   EXPECT_EQ(da["heap_size"], 64 * 1024);
-  EXPECT_EQ(da["format_version"], 1);
+  EXPECT_EQ(da["format_version"], zcipc::kFormatVersion);
   EXPECT_EQ(da["lock"]["held"], false);
   EXPECT_GT(da["segment_size"].get<uint64_t>(), 64u * 1024);
   EXPECT_EQ(by_name.count(b.name()), 1u);
@@ -391,11 +391,13 @@ TEST(CliInspect, StatShowsHeaderProbesAllocatorAndLock) {
 
   Result r = Zcipc({"stat", n});
   EXPECT_EXIT_CODE(r, 0);
+  const std::string format_line =
+      absl::StrCat("format       version ", zcipc::kFormatVersion, ", magic 0x");
   for (const char* s :
-       {"format       version 1, magic 0x", "(same as this build)",
-        "regions      header @0", "items        19 of 1,000 max, 1 tombstones",
-        "probe histogram", "free lists", "writes       21 total",
-        "lock         free", "intent       none"}) {
+       {format_line.c_str(), "(same as this build)", "regions      header @0",
+        "items        19 of 1,000 max, 1 tombstones", "probe histogram",
+        "free lists", "writes       21 total", "lock         free",
+        "intent       none"}) {
     EXPECT_THAT(r.out, HasSubstr(s));
   }
 
@@ -403,7 +405,7 @@ TEST(CliInspect, StatShowsHeaderProbesAllocatorAndLock) {
   EXPECT_EXIT_CODE(r, 0);
   Json j = ParseJson(r.out);
   EXPECT_EQ(j["name"], n);
-  EXPECT_EQ(j["header"]["format_version"], 1);
+  EXPECT_EQ(j["header"]["format_version"], zcipc::kFormatVersion);
   EXPECT_EQ(j["header"]["fingerprint"], j["header"]["build_fingerprint"]);
   EXPECT_EQ(j["occupancy"]["items"], 19);
   EXPECT_EQ(j["occupancy"]["max_items"], 1000);

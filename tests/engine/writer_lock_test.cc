@@ -22,19 +22,6 @@ using ::zcipc_test::StartChild;
 using ::zcipc_test::UniqueName;
 using ::zcipc_test::WaitChild;
 
-// A child that holds the writer lock. The public API has no "hold the lock"
-// call, so the child takes the segment's flock directly, as a writer does.
-pid_t HoldLockInChild(const std::string& name, int ready_fd) {
-  return StartChild([&] {
-    int fd = open(absl::StrCat("/dev/shm/zcipc.", name).c_str(), O_RDWR);
-    if (fd < 0 || flock(fd, LOCK_EX) != 0) return 2;
-    char c = 1;
-    if (write(ready_fd, &c, 1) != 1) return 2;
-    pause();  // until killed
-    return 0;
-  });
-}
-
 TEST(WriterLockTest, TimesOutWithDeadlineExceededNamingTheDict) {
   std::string name = UniqueName("timeout");
   Options o;
@@ -43,12 +30,8 @@ TEST(WriterLockTest, TimesOutWithDeadlineExceededNamingTheDict) {
   absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, o);
   ASSERT_TRUE(d.ok());
   ASSERT_TRUE(d->Put("a", "1").ok());
-  int p[2];
-  ASSERT_EQ(pipe(p), 0);
-  pid_t holder = HoldLockInChild(name, p[1]);
-  ASSERT_GT(holder, 0);
-  char c;
-  ASSERT_EQ(read(p[0], &c, 1), 1);
+  zcipc_test::LockHolderProcess holder(name);
+  ASSERT_TRUE(holder.held());
 
   absl::Time start = absl::Now();
   absl::Status s = d->Put("b", "2");
@@ -65,14 +48,11 @@ TEST(WriterLockTest, TimesOutWithDeadlineExceededNamingTheDict) {
 
   // The holder dies without unlocking or waking anyone: the next writer
   // gets the lock within the bounded sleep.
-  kill(holder, SIGKILL);
-  EXPECT_TRUE(WaitChild(holder).killed_by(SIGKILL));
+  holder.Kill();
   start = absl::Now();
   EXPECT_TRUE(d->Put("b", "2").ok());
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(150));
   EXPECT_TRUE(d->Check().ok());
-  close(p[0]);
-  close(p[1]);
   ASSERT_TRUE(ZeroCopyDict::Unlink(name).ok());
 }
 

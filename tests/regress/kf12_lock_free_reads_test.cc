@@ -2,7 +2,7 @@
 // writers' lock, and waiting is a sleep loop.
 //
 // (1) A reader in one process keeps reading (Get, Read, Contains, ForEach)
-// while a third process holds the segment's flock for 300 ms: it completes
+// while a third process holds the writer lock for 300 ms: it completes
 // many reads in that window, none of them takes long, and none is torn; the
 // writer lock really is held (a write times out meanwhile). (2) A writer
 // waiting for the lock is woken when the holder releases it, not at the next
@@ -54,7 +54,7 @@ struct Shared {
   std::atomic<uint64_t> reads{0};        // successful, verified reads
   std::atomic<uint64_t> bad{0};          // failed or torn reads
   std::atomic<int64_t> slowest_ns{0};    // the longest single read
-  std::atomic<int> lock_held{0};         // the holder has the flock
+  std::atomic<int> lock_held{0};         // the holder has the lock
   std::atomic<int> release{0};           // the holder may let go
   std::atomic<int> stop{0};
 };
@@ -128,13 +128,14 @@ TEST(Kf12LockFreeReadsTest, ReaderKeepsReadingWhileAnotherProcessHoldsTheLock) {
   ASSERT_GT(reader, 0);
   const pid_t holder = StartChild(
       [&]() {
-        const int fd = open(SegmentPath(name.name()).c_str(), O_RDWR);
-        if (fd < 0 || flock(fd, LOCK_EX) != 0) return 20;
-        sh->lock_held.store(1);
-        while (sh->release.load() == 0) usleep(1000);
-        flock(fd, LOCK_UN);
-        close(fd);
-        return 0;
+        absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name.name());
+        if (!d.ok()) return 20;
+        absl::Status s = d->Write([&](Batch&) {
+          sh->lock_held.store(1);
+          while (sh->release.load() == 0) usleep(1000);
+          return absl::OkStatus();
+        });
+        return s.ok() ? 0 : 21;
       },
       30);
   ASSERT_GT(holder, 0);
@@ -145,7 +146,7 @@ TEST(Kf12LockFreeReadsTest, ReaderKeepsReadingWhileAnotherProcessHoldsTheLock) {
          absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(1));
   }
-  ASSERT_EQ(sh->lock_held.load(), 1) << "the holder never took the flock";
+  ASSERT_EQ(sh->lock_held.load(), 1) << "the holder never took the writer lock";
   ASSERT_GT(sh->reads.load(), 0u) << "the reader never read";
 
   // 300 ms with the lock held by the third process.
@@ -165,7 +166,7 @@ TEST(Kf12LockFreeReadsTest, ReaderKeepsReadingWhileAnotherProcessHoldsTheLock) {
   sh->release.store(1);
 
   const ChildResult h = WaitChild(holder);
-  EXPECT_TRUE(h.ok()) << "holder " << h.Describe() << " (20 open/flock)";
+  EXPECT_TRUE(h.ok()) << "holder " << h.Describe() << " (20 attach, 21 write)";
   sh->stop.store(1);
   const ChildResult r = WaitChild(reader);
   EXPECT_TRUE(r.ok()) << "reader " << r.Describe() << " (10 attach)";
