@@ -3,8 +3,8 @@
 // found a torn read, a lost write, an integrity failure or a miscount.
 //
 //   bazel run //tools/torture -- seqlock --seconds=600 --readers=3
-//   bazel run //tools/torture -- kills --kills=1000
-//   bazel run //tools/torture -- lock --writers=4
+//   bazel run //tools/torture -- kills --kills=1000 [--waiter]
+//   bazel run //tools/torture -- lock --writers=4 [--lock_seconds=10]
 //   bazel run //tools/torture -- counters --processes=8 --adds=10000
 
 #include <cstdio>
@@ -27,6 +27,12 @@ ABSL_FLAG(int64_t, max_life_ms, 20, "longest writer life before its kill");
 ABSL_FLAG(uint64_t, puts, 20000, "puts per writer (lock)");
 ABSL_FLAG(uint64_t, adds, 10000, "increments per process (counters)");
 ABSL_FLAG(uint64_t, seed, 1, "random seed");
+ABSL_FLAG(bool, waiter, false,
+          "kills: a waiter process that contends for the lock and times how "
+          "long it waits past each kill");
+ABSL_FLAG(int64_t, lock_seconds, 0,
+          "lock: stop after this many seconds (0: after --puts per writer); "
+          "with a duration, --puts is each writer's cap");
 
 namespace zt = zcipc::torture;
 
@@ -48,7 +54,8 @@ int main(int argc, char** argv) {
     o.duration = absl::Seconds(absl::GetFlag(FLAGS_seconds));
     o.seed = absl::GetFlag(FLAGS_seed);
     absl::StatusOr<zt::SeqlockResult> r = zt::RunSeqlock(o);
-    if (!r.ok()) summary = r.status().ToString();
+    if (!r.ok())
+      summary = r.status().ToString();
     else {
       summary = r->Summary();
       clean = r->torn == 0 && r->backwards == 0 && r->errors == 0;
@@ -60,8 +67,10 @@ int main(int argc, char** argv) {
     o.keys = absl::GetFlag(FLAGS_keys);
     o.max_life = absl::Milliseconds(absl::GetFlag(FLAGS_max_life_ms));
     o.seed = absl::GetFlag(FLAGS_seed);
+    o.waiter = absl::GetFlag(FLAGS_waiter);
     absl::StatusOr<zt::KillResult> r = zt::RunKills(o);
-    if (!r.ok()) summary = r.status().ToString();
+    if (!r.ok())
+      summary = r.status().ToString();
     else {
       summary = r->Summary();
       clean = r->integrity_failures == 0 && r->lost_writes == 0 &&
@@ -72,8 +81,10 @@ int main(int argc, char** argv) {
     zt::LockOptions o;
     o.writers = absl::GetFlag(FLAGS_writers);
     o.puts_per_writer = absl::GetFlag(FLAGS_puts);
+    o.duration = absl::Seconds(absl::GetFlag(FLAGS_lock_seconds));
     absl::StatusOr<zt::LockResult> r = zt::RunLock(o);
-    if (!r.ok()) summary = r.status().ToString();
+    if (!r.ok())
+      summary = r.status().ToString();
     else {
       summary = r->Summary();
       clean = true;
@@ -83,7 +94,8 @@ int main(int argc, char** argv) {
     o.processes = absl::GetFlag(FLAGS_processes);
     o.adds = absl::GetFlag(FLAGS_adds);
     absl::StatusOr<zt::CounterResult> r = zt::RunCounters(o);
-    if (!r.ok()) summary = r.status().ToString();
+    if (!r.ok())
+      summary = r.status().ToString();
     else {
       summary = r->Summary();
       clean = r->total == r->expected;

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tools/proc/proc.h"
@@ -313,7 +314,42 @@ int KillWriter(const std::string& name, const KillOptions& o, uint64_t round,
 struct KillShared {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> reads{0}, torn{0}, errors{0}, worst_ns{0};
+  // CLOCK_MONOTONIC of the latest kill, stamped just before kill().
+  std::atomic<uint64_t> kill_ns{0};
+  std::atomic<uint64_t> waiter_samples{0}, waiter_writes{0}, waiter_errors{0};
 };
+
+// Writes its own key in a loop. When a kill fell between the start of one of
+// its writes and its acquisition of the lock, records how long after the
+// kill it got the lock (at most `capacity` samples).
+int KillWaiter(const std::string& name, KillShared* sh, uint64_t* samples,
+               uint64_t capacity) {
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name);
+  if (!d.ok()) return 45;
+  uint64_t n = 0, writes = 0, errors = 0, last_kill = 0;
+  while (!sh->stop.load(std::memory_order_relaxed)) {
+    const uint64_t t0 = NowNanos();
+    uint64_t acquired = 0;
+    absl::Status s = d->Write([&](Batch& b) {
+      acquired = NowNanos();
+      return b.Put("waiter", "w");
+    });
+    if (!s.ok()) {
+      ++errors;
+      continue;
+    }
+    ++writes;
+    const uint64_t k = sh->kill_ns.load(std::memory_order_acquire);
+    if (k != last_kill && k > t0 && k < acquired && n < capacity) {
+      samples[n++] = acquired - k;
+      last_kill = k;
+    }
+  }
+  sh->waiter_samples = n;
+  sh->waiter_writes = writes;
+  sh->waiter_errors = errors;
+  return 0;
+}
 
 int KillReader(const std::string& name, const KillOptions& o, int id,
                KillShared* sh) {
@@ -377,10 +413,20 @@ std::string KillResult::Summary() const {
   return absl::StrFormat(
       "kills: %d kills, %d acknowledged ops, %d repairs, %d integrity "
       "failures, %d lost acknowledged writes; readers: %d reads, %d torn, %d "
-      "errors, worst stall %s; repair (attach + Check): worst %s, median %s%s",
+      "errors, worst stall %s; repair (attach + Check): worst %s, median "
+      "%s%s%s",
       kills, acked_ops, repairs, integrity_failures, lost_writes, reader_reads,
       reader_torn, reader_errors, absl::FormatDuration(worst_reader_stall),
       absl::FormatDuration(worst_repair), absl::FormatDuration(median_repair),
+      waiter_writes == 0
+          ? ""
+          : absl::StrFormat(
+                "; waiter: %d writes, %d errors, %d kills while it waited, "
+                "wait past the kill p50 %s, p99 %s, max %s",
+                waiter_writes, waiter_errors, waiter_samples,
+                absl::FormatDuration(wait_past_kill_p50),
+                absl::FormatDuration(wait_past_kill_p99),
+                absl::FormatDuration(wait_past_kill_max)),
       first_failure.empty() ? ""
                             : absl::StrCat("; first failure: ", first_failure));
 }
@@ -397,6 +443,12 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   std::vector<pid_t> readers;
   for (int r = 0; r < o.readers; ++r) {
     readers.push_back(Fork([&, r] { return KillReader(name, o, r, sh); }));
+  }
+  SharedArray<uint64_t> waits(std::max<uint64_t>(o.kills, 1));
+  if (!waits.valid()) return absl::ResourceExhaustedError("mmap");
+  pid_t waiter = -1;
+  if (o.waiter) {
+    waiter = Fork([&] { return KillWaiter(name, sh, waits.get(), o.kills); });
   }
   std::mt19937_64 rng(o.seed);
   std::vector<State> model(o.keys);
@@ -418,6 +470,7 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
     });
     close(p[1]);
     absl::SleepFor(o.max_life * (static_cast<double>(rng() % 1000) / 1000.0));
+    sh->kill_ns.store(NowNanos(), std::memory_order_release);
     kill(w, SIGKILL);
     int code = WaitExit(w);
     if (code != 128 + SIGKILL) {
@@ -485,6 +538,20 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   for (pid_t r : readers) {
     if (WaitExit(r) != 0) fail("a reader failed");
   }
+  if (waiter > 0 && WaitExit(waiter) != 0) fail("the waiter failed");
+  res.waiter_samples = sh->waiter_samples;
+  res.waiter_writes = sh->waiter_writes;
+  res.waiter_errors = sh->waiter_errors;
+  if (res.waiter_samples > 0) {
+    std::vector<uint64_t> w(waits.get(), waits.get() + res.waiter_samples);
+    std::sort(w.begin(), w.end());
+    auto q = [&](double f) {
+      return absl::Nanoseconds(w[std::min<size_t>(w.size() - 1, w.size() * f)]);
+    };
+    res.wait_past_kill_p50 = q(0.5);
+    res.wait_past_kill_p99 = q(0.99);
+    res.wait_past_kill_max = absl::Nanoseconds(w.back());
+  }
   res.reader_reads = sh->reads;
   res.reader_torn = sh->torn;
   res.reader_errors = sh->errors;
@@ -501,23 +568,56 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
 
 // --- Lock contention ---------------------------------------------------------
 
+namespace {
+
+struct LockShared {
+  std::atomic<bool> stop{false};
+  // When the latest holder left its critical section (written under the
+  // lock, so the next holder reads its predecessor's stamp).
+  std::atomic<uint64_t> release_ns{0};
+  std::atomic<uint64_t> puts[kMaxLockWriters];
+  std::atomic<uint64_t> handoffs[kMaxLockWriters];
+};
+
+// Latency quantile of sorted nanoseconds.
+absl::Duration Quantile(const std::vector<uint64_t>& v, double f) {
+  if (v.empty()) return absl::ZeroDuration();
+  return absl::Nanoseconds(v[std::min<size_t>(v.size() - 1, v.size() * f)]);
+}
+
+}  // namespace
+
 std::string LockResult::Summary() const {
   return absl::StrFormat(
       "lock: %d writers' puts, %.0f puts/s; latency p50 %s, p99 %s, p99.9 %s, "
-      "max %s; share within 100us after a whole 1-5 ms: %.4f",
+      "max %s; share within 100us after a whole 1-5 ms: %.4f; hand-offs %d: "
+      "p50 %s, p99 %s, p99.9 %s, max %s; per writer %s (share of fair: min "
+      "%.3f, max %.3f)",
       puts, puts_per_second, absl::FormatDuration(p50),
       absl::FormatDuration(p99), absl::FormatDuration(p999),
-      absl::FormatDuration(max), share_near_ms_steps);
+      absl::FormatDuration(max), share_near_ms_steps, handoffs,
+      absl::FormatDuration(handoff_p50), absl::FormatDuration(handoff_p99),
+      absl::FormatDuration(handoff_p999), absl::FormatDuration(handoff_max),
+      absl::StrJoin(puts_by_writer, "/"), min_share, max_share);
 }
 
 absl::StatusOr<LockResult> RunLock(const LockOptions& o) {
+  if (o.writers < 1 || o.writers > kMaxLockWriters) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lock: writers must be 1..", kMaxLockWriters));
+  }
   std::string name = UniqueName("lock");
   absl::StatusOr<ZeroCopyDict> d =
       ZeroCopyDict::Create(name, DictOptions(1000));
   if (!d.ok()) return d.status();
-  const uint64_t total = o.writers * o.puts_per_writer;
-  SharedArray<uint64_t> lat(total);
-  if (!lat.valid()) return absl::ResourceExhaustedError("mmap");
+  const uint64_t cap = o.puts_per_writer;
+  SharedArray<uint64_t> lat(o.writers * cap);
+  SharedArray<uint64_t> hand(o.writers * cap);
+  SharedArray<LockShared> shared;
+  if (!lat.valid() || !hand.valid() || !shared.valid()) {
+    return absl::ResourceExhaustedError("mmap");
+  }
+  LockShared* sh = shared.get();
   std::vector<pid_t> pids;
   absl::Time start = absl::Now();
   for (int w = 0; w < o.writers; ++w) {
@@ -526,37 +626,73 @@ absl::StatusOr<LockResult> RunLock(const LockOptions& o) {
       if (!c.ok()) return 50;
       std::mt19937_64 rng(w);
       std::string v(64, 'v');
-      for (uint64_t i = 0; i < o.puts_per_writer; ++i) {
-        uint64_t t0 = NowNanos();
-        if (!c->Put(Key(rng() % 1000), v).ok()) return 51;
-        lat[w * o.puts_per_writer + i] = NowNanos() - t0;
+      uint64_t* my_lat = lat.get() + w * cap;
+      uint64_t* my_hand = hand.get() + w * cap;
+      uint64_t i = 0, h = 0;
+      for (; i < cap && !sh->stop.load(std::memory_order_relaxed); ++i) {
+        const std::string key = Key(rng() % 1000);
+        const uint64_t t0 = NowNanos();
+        uint64_t acquired = 0, previous_release = 0;
+        absl::Status s = c->Write([&](Batch& b) {
+          acquired = NowNanos();
+          previous_release = sh->release_ns.load(std::memory_order_relaxed);
+          absl::Status ps = b.Put(key, v);
+          sh->release_ns.store(NowNanos(), std::memory_order_relaxed);
+          return ps;
+        });
+        if (!s.ok()) return 51;
+        my_lat[i] = NowNanos() - t0;
+        // Waiting when the previous holder released: a hand-off.
+        if (previous_release > t0) my_hand[h++] = acquired - previous_release;
       }
+      sh->puts[w] = i;
+      sh->handoffs[w] = h;
       return 0;
     }));
+  }
+  if (o.duration > absl::ZeroDuration()) {
+    absl::SleepFor(o.duration);
+    sh->stop = true;
   }
   int bad = 0;
   for (pid_t p : pids) bad |= WaitExit(p);
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
-  std::vector<uint64_t> v(lat.get(), lat.get() + total);
   (void)ZeroCopyDict::Unlink(name);
   if (bad != 0) return absl::InternalError("a writer failed");
-  std::sort(v.begin(), v.end());
   LockResult r;
-  r.puts = total;
-  r.puts_per_second = total / secs;
-  auto q = [&](double f) {
-    return absl::Nanoseconds(v[std::min<size_t>(v.size() - 1, v.size() * f)]);
-  };
-  r.p50 = q(0.5);
-  r.p99 = q(0.99);
-  r.p999 = q(0.999);
+  std::vector<uint64_t> v, hv;
+  for (int w = 0; w < o.writers; ++w) {
+    const uint64_t n = sh->puts[w], h = sh->handoffs[w];
+    r.puts_by_writer.push_back(n);
+    v.insert(v.end(), lat.get() + w * cap, lat.get() + w * cap + n);
+    hv.insert(hv.end(), hand.get() + w * cap, hand.get() + w * cap + h);
+  }
+  if (v.empty()) return absl::InternalError("no puts");
+  std::sort(v.begin(), v.end());
+  std::sort(hv.begin(), hv.end());
+  r.puts = v.size();
+  r.puts_per_second = r.puts / secs;
+  r.p50 = Quantile(v, 0.5);
+  r.p99 = Quantile(v, 0.99);
+  r.p999 = Quantile(v, 0.999);
   r.max = absl::Nanoseconds(v.back());
+  r.handoffs = hv.size();
+  r.handoff_p50 = Quantile(hv, 0.5);
+  r.handoff_p99 = Quantile(hv, 0.99);
+  r.handoff_p999 = Quantile(hv, 0.999);
+  r.handoff_max =
+      hv.empty() ? absl::ZeroDuration() : absl::Nanoseconds(hv.back());
+  const double fair = static_cast<double>(r.puts) / o.writers;
+  auto [lo, hi] =
+      std::minmax_element(r.puts_by_writer.begin(), r.puts_by_writer.end());
+  r.min_share = *lo / fair;
+  r.max_share = *hi / fair;
   uint64_t near = 0;
   for (uint64_t ns : v) {
     uint64_t ms = ns / 1000000, rem = ns % 1000000;
     if (ms >= 1 && ms <= 5 && rem < 100000) ++near;
   }
-  r.share_near_ms_steps = static_cast<double>(near) / total;
+  r.share_near_ms_steps = static_cast<double>(near) / r.puts;
   return r;
 }
 

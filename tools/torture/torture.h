@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -53,6 +54,10 @@ struct KillOptions {
   // A writer lives a random time in [0, max_life) before its SIGKILL.
   absl::Duration max_life = absl::Milliseconds(20);
   uint64_t seed = 1;
+  // A waiter process that writes its own key in a loop, so that writers are
+  // killed while waiting for the lock as well as while holding it, and that
+  // times how long it waits past each kill (wait_past_kill below).
+  bool waiter = false;
 };
 struct KillResult {
   uint64_t kills = 0;
@@ -66,19 +71,42 @@ struct KillResult {
   absl::Duration worst_reader_stall;  // longest single lookup
   absl::Duration worst_repair;        // longest attach + Check (repair)
   absl::Duration median_repair;
+  // With a waiter: for each kill that fell while the waiter was waiting for
+  // the lock, the time from the kill (stamped just before kill()) to the
+  // waiter's acquisition: how long a waiter waits past a holder's death
+  // (and past a dead waiter, when the kill landed on a waiting writer).
+  uint64_t waiter_samples = 0;
+  uint64_t waiter_writes = 0;
+  uint64_t waiter_errors = 0;  // waiter writes that failed
+  absl::Duration wait_past_kill_p50, wait_past_kill_p99, wait_past_kill_max;
   std::string first_failure;  // what went wrong first, if anything
   std::string Summary() const;
 };
 absl::StatusOr<KillResult> RunKills(const KillOptions& options);
 
 // --- 3. Lock contention ---------------------------------------------------
+inline constexpr int kMaxLockWriters = 64;
 struct LockOptions {
   int writers = 4;
+  // Each writer stops after puts_per_writer Puts, or when `duration` (if
+  // not zero) has passed, whichever comes first. With a duration the run
+  // shows how the writers shared the lock (min_share, max_share).
   uint64_t puts_per_writer = 20000;
+  absl::Duration duration = absl::ZeroDuration();
 };
 struct LockResult {
   uint64_t puts = 0;
   absl::Duration p50, p99, p999, max;  // per-Put latency (wait + write)
+  // Hand-off latency: from the moment a holder leaves its critical section
+  // (stamped inside it, as its last step) to the moment a writer that was
+  // already waiting is inside its own. Counted on each acquisition whose
+  // writer started waiting before the previous holder released.
+  uint64_t handoffs = 0;
+  absl::Duration handoff_p50, handoff_p99, handoff_p999, handoff_max;
+  // Each writer's Puts over the fair share (all Puts / writers): the least
+  // and the most served writer.
+  double min_share = 0, max_share = 0;
+  std::vector<uint64_t> puts_by_writer;
   // Share of Puts whose latency fell in [k ms, k ms + 100 us) for k = 1..5:
   // a 1 ms sleep-poll would pile latencies up there.
   double share_near_ms_steps = 0;
