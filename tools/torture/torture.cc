@@ -414,19 +414,24 @@ std::string KillResult::Summary() const {
       "kills: %d kills, %d acknowledged ops, %d repairs, %d integrity "
       "failures, %d lost acknowledged writes; readers: %d reads, %d torn, %d "
       "errors, worst stall %s; repair (attach + Check): worst %s, median "
-      "%s%s%s",
+      "%s; kill to reaped: p50 %s, p99 %s, max %s%s%s",
       kills, acked_ops, repairs, integrity_failures, lost_writes, reader_reads,
       reader_torn, reader_errors, absl::FormatDuration(worst_reader_stall),
       absl::FormatDuration(worst_repair), absl::FormatDuration(median_repair),
+      absl::FormatDuration(reap_p50), absl::FormatDuration(reap_p99),
+      absl::FormatDuration(reap_max),
       waiter_writes == 0
           ? ""
           : absl::StrFormat(
                 "; waiter: %d writes, %d errors, %d kills while it waited, "
-                "wait past the kill p50 %s, p99 %s, max %s",
+                "wait past the kill p50 %s, p99 %s, max %s (kill stamp to "
+                "kill() returning: p99 %s, max %s)",
                 waiter_writes, waiter_errors, waiter_samples,
                 absl::FormatDuration(wait_past_kill_p50),
                 absl::FormatDuration(wait_past_kill_p99),
-                absl::FormatDuration(wait_past_kill_max)),
+                absl::FormatDuration(wait_past_kill_max),
+                absl::FormatDuration(kill_stamp_gap_p99),
+                absl::FormatDuration(kill_stamp_gap_max)),
       first_failure.empty() ? ""
                             : absl::StrCat("; first failure: ", first_failure));
 }
@@ -455,6 +460,7 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   State counter;
   KillResult res;
   std::vector<absl::Duration> repairs;
+  std::vector<uint64_t> stamp_gaps, reap_times;
   auto fail = [&](std::string what) {
     if (getenv("ZCIPC_TORTURE_VERBOSE") != nullptr) {
       fprintf(stderr, "round failure: %s\n", what.c_str());
@@ -470,9 +476,16 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
     });
     close(p[1]);
     absl::SleepFor(o.max_life * (static_cast<double>(rng() % 1000) / 1000.0));
-    sh->kill_ns.store(NowNanos(), std::memory_order_release);
+    const uint64_t stamp = NowNanos();
+    sh->kill_ns.store(stamp, std::memory_order_release);
     kill(w, SIGKILL);
+    // The waiter times from the stamp: if this process was descheduled
+    // between the stamp and kill(), that time counts as waiting.
+    stamp_gaps.push_back(NowNanos() - stamp);
     int code = WaitExit(w);
+    // Until the kernel has torn the writer down, its registration's byte
+    // lock is held and no waiter can see that it died.
+    reap_times.push_back(NowNanos() - stamp);
     if (code != 128 + SIGKILL) {
       fail(absl::StrCat("writer exited with ", code, " before its kill"));
     }
@@ -551,6 +564,20 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
     res.wait_past_kill_p50 = q(0.5);
     res.wait_past_kill_p99 = q(0.99);
     res.wait_past_kill_max = absl::Nanoseconds(w.back());
+    std::sort(stamp_gaps.begin(), stamp_gaps.end());
+    res.kill_stamp_gap_p99 = absl::Nanoseconds(stamp_gaps[std::min<size_t>(
+        stamp_gaps.size() - 1, stamp_gaps.size() * 0.99)]);
+    res.kill_stamp_gap_max = absl::Nanoseconds(stamp_gaps.back());
+  }
+  std::sort(reap_times.begin(), reap_times.end());
+  if (!reap_times.empty()) {
+    auto q = [&](double f) {
+      return absl::Nanoseconds(reap_times[std::min<size_t>(
+          reap_times.size() - 1, reap_times.size() * f)]);
+    };
+    res.reap_p50 = q(0.5);
+    res.reap_p99 = q(0.99);
+    res.reap_max = absl::Nanoseconds(reap_times.back());
   }
   res.reader_reads = sh->reads;
   res.reader_torn = sh->torn;

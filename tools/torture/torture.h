@@ -79,6 +79,13 @@ struct KillResult {
   uint64_t waiter_writes = 0;
   uint64_t waiter_errors = 0;  // waiter writes that failed
   absl::Duration wait_past_kill_p50, wait_past_kill_p99, wait_past_kill_max;
+  // The parent stamps the kill just before kill(): the time from the stamp
+  // to kill() returning bounds how much of a wait is the parent's own delay.
+  absl::Duration kill_stamp_gap_p99, kill_stamp_gap_max;
+  // From the kill's stamp to the parent's waitpid() returning: how long the
+  // kernel took to tear the killed writer down (its registration's byte
+  // lock, the proof that it lived, goes only then).
+  absl::Duration reap_p50, reap_p99, reap_max;
   std::string first_failure;  // what went wrong first, if anything
   std::string Summary() const;
 };
