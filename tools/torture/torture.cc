@@ -34,6 +34,13 @@ uint64_t NowNanos() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
+// The quantile f of sorted nanoseconds (zero if there are none).
+absl::Duration Quantile(const std::vector<uint64_t>& sorted, double f) {
+  if (sorted.empty()) return absl::ZeroDuration();
+  return absl::Nanoseconds(
+      sorted[std::min<size_t>(sorted.size() - 1, sorted.size() * f)]);
+}
+
 using ::zcipc_proc::Fork;
 using ::zcipc_proc::MakeValue;
 using ::zcipc_proc::ParseValue;
@@ -555,30 +562,18 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   res.waiter_samples = sh->waiter_samples;
   res.waiter_writes = sh->waiter_writes;
   res.waiter_errors = sh->waiter_errors;
-  if (res.waiter_samples > 0) {
-    std::vector<uint64_t> w(waits.get(), waits.get() + res.waiter_samples);
-    std::sort(w.begin(), w.end());
-    auto q = [&](double f) {
-      return absl::Nanoseconds(w[std::min<size_t>(w.size() - 1, w.size() * f)]);
-    };
-    res.wait_past_kill_p50 = q(0.5);
-    res.wait_past_kill_p99 = q(0.99);
-    res.wait_past_kill_max = absl::Nanoseconds(w.back());
-    std::sort(stamp_gaps.begin(), stamp_gaps.end());
-    res.kill_stamp_gap_p99 = absl::Nanoseconds(stamp_gaps[std::min<size_t>(
-        stamp_gaps.size() - 1, stamp_gaps.size() * 0.99)]);
-    res.kill_stamp_gap_max = absl::Nanoseconds(stamp_gaps.back());
-  }
+  std::vector<uint64_t> waited(waits.get(), waits.get() + res.waiter_samples);
+  std::sort(waited.begin(), waited.end());
+  res.wait_past_kill_p50 = Quantile(waited, 0.5);
+  res.wait_past_kill_p99 = Quantile(waited, 0.99);
+  res.wait_past_kill_max = Quantile(waited, 1.0);
+  std::sort(stamp_gaps.begin(), stamp_gaps.end());
+  res.kill_stamp_gap_p99 = Quantile(stamp_gaps, 0.99);
+  res.kill_stamp_gap_max = Quantile(stamp_gaps, 1.0);
   std::sort(reap_times.begin(), reap_times.end());
-  if (!reap_times.empty()) {
-    auto q = [&](double f) {
-      return absl::Nanoseconds(reap_times[std::min<size_t>(
-          reap_times.size() - 1, reap_times.size() * f)]);
-    };
-    res.reap_p50 = q(0.5);
-    res.reap_p99 = q(0.99);
-    res.reap_max = absl::Nanoseconds(reap_times.back());
-  }
+  res.reap_p50 = Quantile(reap_times, 0.5);
+  res.reap_p99 = Quantile(reap_times, 0.99);
+  res.reap_max = Quantile(reap_times, 1.0);
   res.reader_reads = sh->reads;
   res.reader_torn = sh->torn;
   res.reader_errors = sh->errors;
@@ -605,12 +600,6 @@ struct LockShared {
   std::atomic<uint64_t> puts[kMaxLockWriters];
   std::atomic<uint64_t> handoffs[kMaxLockWriters];
 };
-
-// Latency quantile of sorted nanoseconds.
-absl::Duration Quantile(const std::vector<uint64_t>& v, double f) {
-  if (v.empty()) return absl::ZeroDuration();
-  return absl::Nanoseconds(v[std::min<size_t>(v.size() - 1, v.size() * f)]);
-}
 
 }  // namespace
 
@@ -702,13 +691,12 @@ absl::StatusOr<LockResult> RunLock(const LockOptions& o) {
   r.p50 = Quantile(v, 0.5);
   r.p99 = Quantile(v, 0.99);
   r.p999 = Quantile(v, 0.999);
-  r.max = absl::Nanoseconds(v.back());
+  r.max = Quantile(v, 1.0);
   r.handoffs = hv.size();
   r.handoff_p50 = Quantile(hv, 0.5);
   r.handoff_p99 = Quantile(hv, 0.99);
   r.handoff_p999 = Quantile(hv, 0.999);
-  r.handoff_max =
-      hv.empty() ? absl::ZeroDuration() : absl::Nanoseconds(hv.back());
+  r.handoff_max = Quantile(hv, 1.0);
   const double fair = static_cast<double>(r.puts) / o.writers;
   auto [lo, hi] =
       std::minmax_element(r.puts_by_writer.begin(), r.puts_by_writer.end());
