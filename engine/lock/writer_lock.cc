@@ -176,6 +176,17 @@ bool WriterLock::HeldByAnyone(int64_t* pid) const {
   return true;
 }
 
+bool WriterLock::Abandoned(int64_t* pid) const {
+  *pid = 0;
+  const uint32_t owner = OwnerToken();
+  if (owner == 0 || !OwnerDead(owner)) return false;
+  const uint32_t slot = owner & kSlotMask;
+  if (slot != 0 && slot <= layout::kMaxWriters) {
+    *pid = registry_[slot - 1].pid.load(std::memory_order_relaxed);
+  }
+  return true;
+}
+
 void WriterLock::WakeWaiters() { platform::FutexWakeOne(&header_->lock_word); }
 
 absl::Status WriterLock::LockSlow(absl::Duration timeout) {

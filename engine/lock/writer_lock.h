@@ -120,6 +120,9 @@ class WriterLock {
 
   // Whether a live process holds the lock now, and its pid (0 if unknown).
   bool HeldByAnyone(int64_t* pid) const;
+  // Whether the lock word names an owner that is dead (left by a process
+  // that died holding it), and the pid that owner recorded.
+  bool Abandoned(int64_t* pid) const;
 
   // The token of the current owner in lock_word, or 0.
   uint32_t OwnerToken() const {

@@ -49,6 +49,10 @@ struct Inspection {
   // pid that registration recorded.
   bool lock_held = false;
   int64_t lock_holder_pid = 0;
+  // The lock word still names a holder that died holding it (the next
+  // writer takes it over and repairs), and the pid that holder recorded.
+  bool lock_abandoned = false;
+  int64_t dead_holder_pid = 0;
   ProbeStats probes;
 };
 
