@@ -67,6 +67,12 @@ bool SetProgramPaths(int argc, char** argv,
   return true;
 }
 
+int RunAllTests(int argc, char** argv, const std::vector<std::string>& usage) {
+  ::testing::InitGoogleTest(&argc, argv);
+  if (!SetProgramPaths(argc, argv, usage)) return 2;
+  return RUN_ALL_TESTS();
+}
+
 const std::string& ProgramPath(int i) {
   if (program_paths == nullptr || i < 1 ||
       i >= static_cast<int>(program_paths->size())) {

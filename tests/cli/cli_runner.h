@@ -2,7 +2,8 @@
 // data) from the CLI tests: to its end with its stdout and stderr captured
 // and its stdin fed from a string, a generated stream or a terminal (Run,
 // Zcipc), or in the background with its output going to files (Child). The
-// programs' paths are the test's arguments (SetProgramPaths, from main).
+// programs' paths are the test's arguments (RunAllTests or SetProgramPaths,
+// from main).
 //
 // Every program runs as a shell would start it: default signal dispositions
 // and an empty signal mask, whatever the test runner set. A program that
@@ -39,6 +40,10 @@ constexpr absl::Duration kPatience = absl::Seconds(60);
 // InitGoogleTest; on a wrong count prints a usage line and returns false.
 bool SetProgramPaths(int argc, char** argv,
                      const std::vector<std::string>& usage);
+
+// A CLI test's whole main: InitGoogleTest, SetProgramPaths(usage) and
+// RUN_ALL_TESTS; 2 on a wrong command line.
+int RunAllTests(int argc, char** argv, const std::vector<std::string>& usage);
 
 // The path given as the test's argument number `i` (1 is zcipc).
 const std::string& ProgramPath(int i);

@@ -5,13 +5,9 @@
 // messages, and put's stdin (a prompt on a terminal, a size limit).
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -417,9 +413,5 @@ TEST(Put, StdinLargerThanTheHeapFailsWithoutReadingItAll) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  if (!zcipc_cli_test::SetProgramPaths(argc, argv, {"PATH_TO_ZCIPC"})) {
-    return 2;
-  }
-  return RUN_ALL_TESTS();
+  return zcipc_cli_test::RunAllTests(argc, argv, {"PATH_TO_ZCIPC"});
 }

@@ -7,14 +7,11 @@
 // the repair intent.
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -449,10 +446,6 @@ TEST(Bench, RemovesItsScratchDictOnSigintAndSigterm) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  if (!zcipc_cli_test::SetProgramPaths(
-          argc, argv, {"PATH_TO_ZCIPC", "PATH_TO_STALL_WRITER"})) {
-    return 2;
-  }
-  return RUN_ALL_TESTS();
+  return zcipc_cli_test::RunAllTests(argc, argv,
+                                     {"PATH_TO_ZCIPC", "PATH_TO_STALL_WRITER"});
 }

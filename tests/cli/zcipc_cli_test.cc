@@ -4,13 +4,9 @@
 // nothing, and dump/load round-trips binary keys and values exactly.
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <map>
 #include <string>
@@ -603,9 +599,5 @@ TEST(CliDumpLoad, BadInputChangesNothing) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  if (!zcipc_cli_test::SetProgramPaths(argc, argv, {"PATH_TO_ZCIPC"})) {
-    return 2;
-  }
-  return RUN_ALL_TESTS();
+  return zcipc_cli_test::RunAllTests(argc, argv, {"PATH_TO_ZCIPC"});
 }
