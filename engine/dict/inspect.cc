@@ -59,6 +59,7 @@ absl::StatusOr<Inspection> DictImpl::Inspect() const {
                                  std::memory_order_relaxed)));
   }
   in.lock_held = lock_.HeldByAnyone(&in.lock_holder_pid);
+  if (!in.lock_held) in.lock_abandoned = lock_.Abandoned(&in.dead_holder_pid);
 
   // Hit probes: distance of each live entry from its home slot. Miss probes:
   // from every home slot, the slots read up to the first empty one.

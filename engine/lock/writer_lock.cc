@@ -44,20 +44,20 @@ void WriterLock::ParentAfterFork() { GetRegistry().mu.unlock(); }
 
 void WriterLock::ChildAfterFork() {
   // The child has one thread. Another thread of the parent may have held a
-  // handle's mutex at the fork; that thread does not exist here, so the
-  // mutex is re-created unlocked. The registration's description is the
+  // handle's registration mutex at the fork; that thread does not exist
+  // here, so the mutex is re-created unlocked. The registration's
+  // description is the
   // parent's: drop our reference at once, so that the parent's death
   // releases its byte lock even while the child lives; the child registers
   // anew before its first write.
   Registry& r = GetRegistry();
   for (WriterLock* l : r.locks) {
-    l->mu_.ResetAfterFork();
+    l->reg_mu_.ResetAfterFork();
     l->owner_.store(std::thread::id(), std::memory_order_relaxed);
     l->pid_ = platform::ProcessId();
     platform::Close(l->reg_fd_);
     l->reg_fd_ = -1;
-    l->registered_ = false;
-    l->token_ = 0;
+    l->token_.store(0, std::memory_order_relaxed);
   }
   r.mu.unlock();
 }
@@ -105,6 +105,14 @@ void ProcessMutex::Unlock() {
 }
 
 absl::Status WriterLock::Register() {
+  if (!reg_mu_.LockFor(absl::InfiniteDuration())) {
+    return absl::InternalError("registration mutex");
+  }
+  struct Unlocker {
+    ProcessMutex* mu;
+    ~Unlocker() { mu->Unlock(); }
+  } unlocker{&reg_mu_};
+  if (token_.load(std::memory_order_relaxed) != 0) return absl::OkStatus();
   absl::StatusOr<int> fd =
       platform::Reopen(ref_fd_, "open the writer registration descriptor");
   if (!fd.ok()) return fd.status();
@@ -130,11 +138,11 @@ absl::Status WriterLock::Register() {
     uint64_t gen = reg.generation.load(std::memory_order_relaxed) + 1;
     reg.pid.store(pid_, std::memory_order_relaxed);
     reg.generation.store(gen, std::memory_order_release);
-    token_ = static_cast<uint32_t>((gen & kGenerationMask)
-                                   << layout::kTokenSlotBits) |
-             (i + 1);
     reg_fd_ = *fd;
-    registered_ = true;
+    token_.store(static_cast<uint32_t>((gen & kGenerationMask)
+                                       << layout::kTokenSlotBits) |
+                     (i + 1),
+                 std::memory_order_release);
     internal::CrashPoint("lock.registered");
     return absl::OkStatus();
   }
@@ -168,39 +176,36 @@ bool WriterLock::HeldByAnyone(int64_t* pid) const {
   return true;
 }
 
+bool WriterLock::Abandoned(int64_t* pid) const {
+  *pid = 0;
+  const uint32_t owner = OwnerToken();
+  if (owner == 0 || !OwnerDead(owner)) return false;
+  const uint32_t slot = owner & kSlotMask;
+  if (slot != 0 && slot <= layout::kMaxWriters) {
+    *pid = registry_[slot - 1].pid.load(std::memory_order_relaxed);
+  }
+  return true;
+}
+
 void WriterLock::WakeWaiters() { platform::FutexWakeOne(&header_->lock_word); }
 
-absl::Status WriterLock::LockSlow(absl::Duration timeout, bool have_mutex) {
+absl::Status WriterLock::LockSlow(absl::Duration timeout) {
+  if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+    return internal::Error(
+        absl::StatusCode::kFailedPrecondition, ErrorKind::kReentrant,
+        "called from inside a Write or Update callback, which already "
+        "holds the writer lock (use the Batch)");
+  }
   absl::Time deadline = absl::InfiniteFuture();
-  if (!have_mutex) {
-    if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
-      return internal::Error(
-          absl::StatusCode::kFailedPrecondition, ErrorKind::kReentrant,
-          "called from inside a Write or Update callback, which already "
-          "holds the writer lock (use the Batch)");
-    }
-    deadline = absl::Now() + timeout;
-    if (!mu_.LockFor(timeout)) {
-      return internal::Error(
-          absl::StatusCode::kDeadlineExceeded, ErrorKind::kLockTimeout,
-          absl::StrCat("writer lock not acquired within ",
-                       absl::FormatDuration(timeout),
-                       " (held by another thread of this process, pid ", pid_,
-                       ")"),
-          pid_);
-    }
-  }
-  if (!registered_) {
+  if (token_.load(std::memory_order_acquire) == 0) {
     absl::Status s = Register();
-    if (!s.ok()) {
-      mu_.Unlock();
-      return s;
-    }
+    if (!s.ok()) return s;
   }
+  const uint32_t token = token_.load(std::memory_order_acquire);
   std::atomic<uint32_t>& word = header_->lock_word;
   for (int i = 0; i < kSpins; ++i) {
     uint32_t w = word.load(std::memory_order_relaxed);
-    if (w == 0 && word.compare_exchange_weak(w, token_,
+    if (w == 0 && word.compare_exchange_weak(w, token,
                                              std::memory_order_acquire,
                                              std::memory_order_relaxed)) {
       Acquired();
@@ -215,7 +220,7 @@ absl::Status WriterLock::LockSlow(absl::Duration timeout, bool have_mutex) {
     if (w == 0) {
       // Others may be asleep as we were: keep the contended bit, so that
       // our release wakes the next one.
-      if (word.compare_exchange_weak(w, token_ | layout::kLockContended,
+      if (word.compare_exchange_weak(w, token | layout::kLockContended,
                                      std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
         Acquired();
@@ -233,7 +238,7 @@ absl::Status WriterLock::LockSlow(absl::Duration timeout, bool have_mutex) {
       // The kernel says the owner is gone: take the word over from its
       // token (a CAS, so that of several waiters exactly one does). The
       // caller repairs what the intent record says it left.
-      if (word.compare_exchange_strong(w, token_ | layout::kLockContended,
+      if (word.compare_exchange_strong(w, token | layout::kLockContended,
                                        std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
         internal::CrashPoint("lock.took_over");
@@ -248,11 +253,12 @@ absl::Status WriterLock::LockSlow(absl::Duration timeout, bool have_mutex) {
         pid = registry_[(owner & kSlotMask) - 1].pid.load(
             std::memory_order_relaxed);
       }
-      mu_.Unlock();
       return internal::Error(
           absl::StatusCode::kDeadlineExceeded, ErrorKind::kLockTimeout,
           absl::StrCat("writer lock not acquired within ",
                        absl::FormatDuration(timeout), " (held by pid ", pid,
+                       owner == token ? ", another thread of this process"
+                                      : "",
                        ")"),
           pid);
     }
@@ -269,29 +275,28 @@ absl::Status WriterLock::LockSlow(absl::Duration timeout, bool have_mutex) {
 }
 
 bool WriterLock::TryLock() {
-  if (!mu_.TryLock()) return false;
-  if (!registered_ && !Register().ok()) {
-    mu_.Unlock();
+  if (token_.load(std::memory_order_acquire) == 0 && !Register().ok()) {
     return false;
   }
+  const uint32_t token = token_.load(std::memory_order_acquire);
   std::atomic<uint32_t>& word = header_->lock_word;
   uint32_t w = word.load(std::memory_order_relaxed);
   if (w == 0) {
-    if (word.compare_exchange_strong(w, token_, std::memory_order_acquire,
+    if (word.compare_exchange_strong(w, token, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
       Acquired();
       return true;
     }
-  } else if (OwnerDead(w & ~layout::kLockContended)) {
-    if (word.compare_exchange_strong(
-            w, token_ | (w & layout::kLockContended),
-            std::memory_order_acquire, std::memory_order_relaxed)) {
+  } else if ((w & ~layout::kLockContended) != token &&
+             OwnerDead(w & ~layout::kLockContended)) {
+    if (word.compare_exchange_strong(w, token | (w & layout::kLockContended),
+                                     std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
       internal::CrashPoint("lock.took_over");
       Acquired();
       return true;
     }
   }
-  mu_.Unlock();
   return false;
 }
 

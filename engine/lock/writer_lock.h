@@ -23,7 +23,8 @@
 namespace zcipc {
 namespace lock {
 
-// A mutex with a timeout for the threads of one process (Drepper's
+// A mutex with a timeout for the threads of one process (it guards a
+// handle's registration) (Drepper's
 // three-state futex mutex: 0 free, 1 held, 2 held with waiters). Built on
 // atomics, so ThreadSanitizer sees its happens-before edges, and resettable
 // in a forked child.
@@ -68,20 +69,19 @@ class WriterLock {
   // When the previous owner died holding the lock, the lock is taken over;
   // the caller repairs what the intent record says it left.
   absl::Status Lock(absl::Duration timeout) {
-    // Fast path, uncontended: two compare-and-swaps, no system call, no
-    // clock read, no Status until something has to wait or fails.
-    if (ABSL_PREDICT_TRUE(mu_.TryLock())) {
-      uint32_t expected = 0;
-      if (ABSL_PREDICT_TRUE(registered_) &&
-          ABSL_PREDICT_TRUE(header_->lock_word.compare_exchange_strong(
-              expected, token_, std::memory_order_acquire,
-              std::memory_order_relaxed))) {
-        Acquired();
-        return absl::OkStatus();
-      }
-      return LockSlow(timeout, /*have_mutex=*/true);
+    // Fast path, uncontended: one compare-and-swap on the lock word (which
+    // excludes this handle's other threads too: they share the token), no
+    // system call, no clock read, no Status until something has to wait.
+    const uint32_t token = token_.load(std::memory_order_relaxed);
+    uint32_t expected = 0;
+    if (ABSL_PREDICT_TRUE(token != 0) &&
+        ABSL_PREDICT_TRUE(header_->lock_word.compare_exchange_strong(
+            expected, token, std::memory_order_acquire,
+            std::memory_order_relaxed))) {
+      Acquired();
+      return absl::OkStatus();
     }
-    return LockSlow(timeout, /*have_mutex=*/false);
+    return LockSlow(timeout);
   }
   // Takes the lock if it is free, or if its owner is dead, right now.
   bool TryLock();
@@ -93,7 +93,6 @@ class WriterLock {
     if (ABSL_PREDICT_FALSE((old & layout::kLockContended) != 0)) {
       WakeWaiters();
     }
-    mu_.Unlock();
   }
 
   // Takes the lock if it is free (or its owner dead) right now, for a scope.
@@ -121,6 +120,9 @@ class WriterLock {
 
   // Whether a live process holds the lock now, and its pid (0 if unknown).
   bool HeldByAnyone(int64_t* pid) const;
+  // Whether the lock word names an owner that is dead (left by a process
+  // that died holding it), and the pid that owner recorded.
+  bool Abandoned(int64_t* pid) const;
 
   // The token of the current owner in lock_word, or 0.
   uint32_t OwnerToken() const {
@@ -133,8 +135,9 @@ class WriterLock {
   static void ParentAfterFork();
   static void ChildAfterFork();
 
-  absl::Status LockSlow(absl::Duration timeout, bool have_mutex);
-  // Claims a registration (an OFD byte lock) for this handle. mu_ held.
+  absl::Status LockSlow(absl::Duration timeout);
+  // Claims a registration (an OFD byte lock) for this handle, once; sets
+  // token_. Thread-safe.
   absl::Status Register();
   // Whether the owner named by `token` is certainly dead: its registration
   // was claimed again since (another generation) or no description holds
@@ -147,14 +150,16 @@ class WriterLock {
   }
   void WakeWaiters();
 
-  ProcessMutex mu_;
   std::atomic<std::thread::id> owner_{};  // the thread holding the lock
   const int ref_fd_;
   // This handle's registration: a description of the file (never mapped)
-  // holding the OFD lock on its registration's byte. Guarded by mu_.
+  // holding the OFD lock on its registration's byte. Guarded by reg_mu_
+  // (a ProcessMutex: resettable in a forked child).
+  ProcessMutex reg_mu_;
   int reg_fd_ = -1;
-  bool registered_ = false;
-  uint32_t token_ = 0;      // (generation << kTokenSlotBits) | (slot + 1)
+  // (generation << kTokenSlotBits) | (slot + 1); 0 until registered. Set
+  // under reg_mu_, read by the fast path.
+  std::atomic<uint32_t> token_{0};
   int64_t pid_;             // this process (getpid is a syscall: cached)
   layout::Header* header_;
   layout::Registration* registry_;

@@ -44,10 +44,15 @@ struct Inspection {
   // The writer's intent record: "" when idle, else e.g.
   // "insert slot=12 phase=staged" (a writer is inside, or died there).
   std::string intent;
-  // Whether some process holds the writer lock right now (probed with a
-  // non-blocking flock on a separate descriptor), and the pid it recorded.
+  // Whether a live process holds the writer lock right now (the lock word
+  // names a registration whose file lock the kernel says is held), and the
+  // pid that registration recorded.
   bool lock_held = false;
   int64_t lock_holder_pid = 0;
+  // The lock word still names a holder that died holding it (the next
+  // writer takes it over and repairs), and the pid that holder recorded.
+  bool lock_abandoned = false;
+  int64_t dead_holder_pid = 0;
   ProbeStats probes;
 };
 

@@ -5,8 +5,9 @@
 // processes attach to it by name. Reads are lock-free: they validate per-slot
 // sequence numbers (a seqlock) and retry if a writer raced them, so readers
 // never wait for each other and never block writers. Writes are serialised by
-// one writer lock: an flock on the segment's own file, plus an in-process
-// mutex so threads sharing a handle are excluded too. A writer that dies in
+// one writer lock: a word in the segment taken with a compare-and-swap (no
+// system call when uncontended), whose owner proves it lives by a file lock
+// the kernel drops when it dies (docs/DESIGN.md). A writer that dies in
 // the middle of an operation leaves an intent record behind; the next process
 // that takes the lock (or a reader that finds a slot stuck) repairs the dict
 // before doing anything else.

@@ -72,7 +72,7 @@ PyObject* DictPop(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
     std::string seen;
     absl::Status status;
     {
-      ReleaseGilWhileReadWaits gil(&handle);
+      ReleaseGilWhileReadWaits gil(ThreadReadWait(), &handle);
       status = handle->Get(key, &seen);
     }
     Take take = Take::kGone;

@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "python/src/codec.h"
 #include "python/src/errors.h"
+#include "python/src/gil.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc_py {
@@ -59,6 +60,11 @@ struct Scratch {
   std::string key;
   std::string value;
 };
+
+// The calling thread's one ReadWaitState (gil.h), for every
+// ReleaseGilWhileReadWaits of the thread (dict_type.cc keeps it beside its
+// scratch buffers, where its hot reads reach it without this call).
+ReadWaitState* ThreadReadWait();
 
 inline PyObject* Raise(DictObject* self, const absl::Status& status,
                        PyObject* key = nullptr) {

@@ -59,7 +59,38 @@ const char* NameArg(PyObject* name) {
 
 namespace {
 
-thread_local Scratch t_scratch;
+// This file's per-thread state: its scratch buffers and the thread's
+// ReadWaitState (whose construction, on a thread's first use, installs the
+// wait hooks on that thread).
+struct ThreadLocals {
+  ThreadLocals();
+  ~ThreadLocals();
+  Scratch scratch;
+  ReadWaitState read_wait;
+};
+
+// The calling thread's ThreadLocals once made. A constant-initialised
+// pointer: reaching it needs no initialisation guard, only the thread-local
+// lookup (in a shared library a call, __tls_get_addr).
+thread_local ThreadLocals* t_locals = nullptr;
+
+ThreadLocals::ThreadLocals() { t_locals = this; }
+ThreadLocals::~ThreadLocals() { t_locals = nullptr; }  // at thread exit
+
+__attribute__((noinline, cold)) ThreadLocals* MakeLocals() {
+  thread_local ThreadLocals locals;  // destroyed at thread exit
+  return &locals;
+}
+
+// The calling thread's ThreadLocals. The empty asm makes the pointer opaque
+// so the compiler keeps it for the whole call instead of looking the
+// thread-local up again around each engine call.
+inline ThreadLocals& Locals() {
+  ThreadLocals* t = t_locals;
+  if (__builtin_expect(t == nullptr, 0)) t = MakeLocals();
+  asm("" : "+r"(t));
+  return *t;
+}
 
 // --- construction ----------------------------------------------------------
 
@@ -177,14 +208,15 @@ Py_ssize_t DictLength(PyObject* obj) {
 PyObject* Lookup(DictObject* self, PyObject* key, PyObject* missing) {
   zcipc::ZeroCopyDict* d = Live(self);
   if (d == nullptr) return nullptr;
-  Scratch& s = t_scratch;
+  ThreadLocals& t = Locals();
+  Scratch& s = t.scratch;
   if (!LookupKey(self->name, missing != nullptr ? "get" : "d[key]", key,
                  &s.key)) {
     return nullptr;
   }
   absl::Status status;
   {
-    ReleaseGilWhileReadWaits gil(&self->handle);
+    ReleaseGilWhileReadWaits gil(&t.read_wait, &self->handle);
     status = d->Get(s.key, &s.value);
   }
   if (!status.ok()) {
@@ -204,7 +236,8 @@ PyObject* DictSubscript(PyObject* obj, PyObject* key) {
 int DictAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
   auto* self = reinterpret_cast<DictObject*>(obj);
   if (Live(self) == nullptr) return -1;
-  Scratch& s = t_scratch;
+  ThreadLocals& t = Locals();
+  Scratch& s = t.scratch;
   // The value first: pickling may run code that uses this dict (and so this
   // thread's scratch key); encoding a key runs no Python code.
   if (value != nullptr && !EncodeValue(value, &s.value)) return -1;
@@ -229,10 +262,11 @@ int DictContains(PyObject* obj, PyObject* key) {
   auto* self = reinterpret_cast<DictObject*>(obj);
   zcipc::ZeroCopyDict* d = Live(self);
   if (d == nullptr) return -1;
-  Scratch& s = t_scratch;
+  ThreadLocals& t = Locals();
+  Scratch& s = t.scratch;
   if (!LookupKey(self->name, "key in d", key, &s.key)) return -1;
   absl::StatusOr<bool> found = [&] {
-    ReleaseGilWhileReadWaits gil(&self->handle);
+    ReleaseGilWhileReadWaits gil(&t.read_wait, &self->handle);
     return d->Contains(s.key);
   }();
   if (!found.ok()) {
@@ -513,6 +547,8 @@ PyMappingMethods kDictMapping = {DictLength, DictSubscript, DictAssSubscript};
 PySequenceMethods kDictSequence = {};
 
 }  // namespace
+
+ReadWaitState* ThreadReadWait() { return &Locals().read_wait; }
 
 bool InitDictType() {
   kDictSequence.sq_contains = DictContains;

@@ -49,11 +49,20 @@ READER = textwrap.dedent("""
 
     name, lock_timeout = sys.argv[1], float(sys.argv[2])
     d = ZeroCopyDict.attach(name, lock_timeout=lock_timeout)
+    # Each op runs in a new thread. The wait hooks stay installed on a
+    # thread once it has read: "read_again" waits in a thread that has
+    # read before, "read_after_pop" after a pop too (every read of a thread
+    # shares one state); "iter_after_read" walks (with the GIL released,
+    # where the hooks must do nothing) in a thread that has read before.
     ops = {
         "getitem": lambda: d["k"],
         "get": lambda: d.get("k"),
         "contains": lambda: "k" in d,
+        "pop": lambda: d.pop("k"),
         "iter": lambda: list(d),
+        "read_again": lambda: (d["other"], d["k"]),
+        "read_after_pop": lambda: (d["other"], d.pop("absent", None), d["k"]),
+        "iter_after_read": lambda: (d["other"], list(d)),
     }
     results = {}
     for op, call in ops.items():

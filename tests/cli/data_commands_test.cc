@@ -5,13 +5,9 @@
 // messages, and put's stdin (a prompt on a terminal, a size limit).
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -23,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/cli/cli_runner.h"
 #include "tests/test_util.h"
 #include "zcipc/options.h"
 
@@ -30,126 +27,12 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::zcipc_cli_test::Json;
+using ::zcipc_cli_test::Result;
+using ::zcipc_cli_test::Stdin;
+using ::zcipc_cli_test::Zcipc;
 using ::zcipc_test::ScopedName;
 using ::zcipc_test::SegmentPath;
-using Json = nlohmann::json;
-
-std::string* binary_path = nullptr;
-
-// What the child reads on stdin: `data` (then end of file), or the terminal
-// `tty_fd`, or `generate` bytes of "y\n" written for as long as the child
-// reads them.
-struct Stdin {
-  std::string data;
-  int tty_fd = -1;
-  uint64_t generate = 0;
-};
-
-struct Result {
-  int exit_code = -1;  // -1 if killed by a signal
-  int signal = 0;
-  std::string out;
-  std::string err;
-  uint64_t stdin_written = 0;  // bytes the child's stdin pipe took
-
-  std::string Describe() const {
-    return absl::StrCat("exit ", exit_code, " signal ", signal,
-                        "\n--- stdout:\n", out, "\n--- stderr:\n", err);
-  }
-};
-
-Result Zcipc(const std::vector<std::string>& args, const Stdin& in = {}) {
-  int pin[2], pout[2], perr[2];
-  EXPECT_EQ(pipe(pin), 0);
-  EXPECT_EQ(pipe(pout), 0);
-  EXPECT_EQ(pipe(perr), 0);
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(in.tty_fd >= 0 ? in.tty_fd : pin[0], 0);
-    dup2(pout[1], 1);
-    dup2(perr[1], 2);
-    for (int fd : {pin[0], pin[1], pout[0], pout[1], perr[0], perr[1]}) {
-      close(fd);
-    }
-    if (in.tty_fd > 2) close(in.tty_fd);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(binary_path->c_str()));
-    for (const std::string& a : args) {
-      argv.push_back(const_cast<char*>(a.c_str()));
-    }
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(pin[0]);
-  close(pout[1]);
-  close(perr[1]);
-  Result r;
-  const uint64_t to_write = in.generate != 0 ? in.generate : in.data.size();
-  std::string chunk = in.data;
-  if (in.generate != 0) {
-    for (int i = 0; i < 32768; ++i) chunk += "y\n";
-  }
-  int in_fd = pin[1];
-  if (to_write == 0 || in.tty_fd >= 0) {
-    close(in_fd);
-    in_fd = -1;
-  }
-  fcntl(pout[0], F_SETFL, O_NONBLOCK);
-  fcntl(perr[0], F_SETFL, O_NONBLOCK);
-  if (in_fd >= 0) fcntl(in_fd, F_SETFL, O_NONBLOCK);
-  bool out_open = true, err_open = true;
-  signal(SIGPIPE, SIG_IGN);
-  while (out_open || err_open || in_fd >= 0) {
-    std::vector<pollfd> fds;
-    if (out_open) fds.push_back({pout[0], POLLIN, 0});
-    if (err_open) fds.push_back({perr[0], POLLIN, 0});
-    if (in_fd >= 0) fds.push_back({in_fd, POLLOUT, 0});
-    if (poll(fds.data(), fds.size(), 120000) <= 0) break;
-    for (const pollfd& p : fds) {
-      if (p.revents == 0) continue;
-      if (p.fd == in_fd) {
-        uint64_t offset = in.generate != 0 ? 0 : r.stdin_written;
-        uint64_t n = std::min<uint64_t>(to_write - r.stdin_written,
-                                        chunk.size() - offset);
-        ssize_t w = write(in_fd, chunk.data() + offset, n);
-        if (w > 0) r.stdin_written += static_cast<uint64_t>(w);
-        if ((w < 0 && errno != EAGAIN) || r.stdin_written == to_write) {
-          close(in_fd);
-          in_fd = -1;
-        }
-        continue;
-      }
-      char buf[65536];
-      ssize_t n = read(p.fd, buf, sizeof(buf));
-      if (n > 0) {
-        (p.fd == pout[0] ? r.out : r.err).append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EAGAIN) {
-        (p.fd == pout[0] ? out_open : err_open) = false;
-      }
-    }
-  }
-  if (in_fd >= 0) close(in_fd);
-  close(pout[0]);
-  close(perr[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  return r;
-}
-
-Result Zcipc(const std::vector<std::string>& args, const std::string& input) {
-  Stdin in;
-  in.data = input;
-  return Zcipc(args, in);
-}
-
-#define EXPECT_EXIT_CODE(result, code) \
-  EXPECT_EQ((result).exit_code, code) << (result).Describe()
 
 bool Exists(const std::string& name) {
   return access(SegmentPath(name).c_str(), F_OK) == 0;
@@ -530,11 +413,5 @@ TEST(Put, StdinLargerThanTheHeapFailsWithoutReadingItAll) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s PATH_TO_ZCIPC\n", argv[0]);
-    return 2;
-  }
-  binary_path = new std::string(argv[1]);
-  return RUN_ALL_TESTS();
+  return zcipc_cli_test::RunAllTests(argc, argv, {"PATH_TO_ZCIPC"});
 }

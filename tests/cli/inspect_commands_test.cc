@@ -7,14 +7,11 @@
 // the repair intent.
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -32,6 +29,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/cli/cli_runner.h"
 #include "tests/segment_file.h"
 #include "tests/test_util.h"
 
@@ -39,154 +37,19 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::zcipc_cli_test::Child;
+using ::zcipc_cli_test::Json;
+using ::zcipc_cli_test::kPatience;
+using ::zcipc_cli_test::ParseJson;
+using ::zcipc_cli_test::ProgramPath;
+using ::zcipc_cli_test::Result;
+using ::zcipc_cli_test::Zcipc;
+using ::zcipc_cli_test::ZcipcPath;
 using ::zcipc_test::ScopedName;
 using ::zcipc_test::SegmentPath;
-using Json = nlohmann::json;
 
-std::string* zcipc_path = nullptr;
-std::string* stall_writer_path = nullptr;
-
-// How long a test waits for a subprocess to reach a state (not a timing
-// assertion: a bound that turns a hang into a failure).
-constexpr absl::Duration kPatience = absl::Seconds(30);
-
-struct Result {
-  int exit_code = -1;  // -1 if killed by a signal
-  int signal = 0;
-  std::string out;
-  std::string err;
-
-  std::string Describe() const {
-    return absl::StrCat("exit ", exit_code, " signal ", signal,
-                        "\n--- stdout:\n", out, "\n--- stderr:\n", err);
-  }
-};
-
-#define EXPECT_EXIT_CODE(result, code) \
-  EXPECT_EQ((result).exit_code, code) << (result).Describe()
-
-void ExecInChild(const std::string& program,
-                 const std::vector<std::string>& args) {
-  // The test runner may ignore or block signals; the command must see them
-  // as a shell would give them.
-  for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) signal(signo, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(program.c_str()));
-  for (const std::string& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  execv(argv[0], argv.data());
-  _exit(127);
-}
-
-// A command running in the background, its stdout and stderr going to files.
-class Child {
- public:
-  Child(const std::string& program, const std::vector<std::string>& args) {
-    static int counter = 0;
-    const char* tmp = getenv("TEST_TMPDIR");
-    const std::string base =
-        absl::StrCat(tmp ? tmp : "/tmp", "/child-", getpid(), "-", counter++);
-    out_path_ = base + ".out";
-    err_path_ = base + ".err";
-    fflush(stdout);
-    fflush(stderr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      int null = open("/dev/null", O_RDONLY);
-      int out = open(out_path_.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
-      int err = open(err_path_.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
-      dup2(null, 0);
-      dup2(out, 1);
-      dup2(err, 2);
-      ExecInChild(program, args);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    unlink(out_path_.c_str());
-    unlink(err_path_.c_str());
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-  std::string Out() const { return Read(out_path_); }
-  std::string Err() const { return Read(err_path_); }
-
-  // Waits until stdout contains `text`; false after kPatience.
-  bool WaitForOutput(absl::string_view text) const {
-    const absl::Time deadline = absl::Now() + kPatience;
-    while (absl::Now() < deadline) {
-      if (absl::StrContains(Out(), text)) return true;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return false;
-  }
-
-  // Waits until the child stops (SIGSTOP: WUNTRACED) or exits.
-  bool WaitUntilStopped() {
-    int status = 0;
-    while (waitpid(pid_, &status, WUNTRACED) < 0 && errno == EINTR) {
-    }
-    if (WIFSTOPPED(status)) return true;
-    reaped_ = true;
-    return false;
-  }
-
-  // Waits for the exit (killing the child after kPatience).
-  Result Wait() {
-    Result r;
-    int status = 0;
-    const absl::Time deadline = absl::Now() + kPatience;
-    for (;;) {
-      pid_t got = waitpid(pid_, &status, WNOHANG);
-      if (got == pid_) break;
-      if (got < 0 && errno != EINTR) break;
-      if (absl::Now() > deadline) {
-        ADD_FAILURE() << "the child did not exit within " << kPatience
-                      << "; killing it";
-        kill(pid_, SIGKILL);
-      }
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    reaped_ = true;
-    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-    r.out = Out();
-    r.err = Err();
-    return r;
-  }
-
- private:
-  static std::string Read(const std::string& path) {
-    std::string text;
-    zcipc_test::ReadWholeFile(path, &text);
-    return text;
-  }
-
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  std::string out_path_, err_path_;
-};
-
-// Runs zcipc to its end.
-Result Zcipc(const std::vector<std::string>& args) {
-  Child child(*zcipc_path, args);
-  return child.Wait();
-}
-
-Json ParseJson(const std::string& text) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  EXPECT_FALSE(j.is_discarded()) << "not JSON:\n" << text;
-  return j;
-}
+// //tests/tools:stall_writer, the test's second argument.
+const std::string& StallWriterPath() { return ProgramPath(2); }
 
 void Create(const std::string& name, const std::string& max_items,
             const std::string& heap_size) {
@@ -229,7 +92,7 @@ bool HasLine(const std::string& out, absl::string_view prefix,
 class StalledWriter {
  public:
   explicit StalledWriter(const std::string& name)
-      : child_(*stall_writer_path, {name, "k", "wwww"}) {
+      : child_(StallWriterPath(), {name, "k", "wwww"}) {
     stopped_ = child_.WaitUntilStopped();
   }
   ~StalledWriter() { kill(child_.pid(), SIGKILL); }
@@ -478,7 +341,7 @@ TEST(Watch, StopsWhenItsDictIsUnlinked) {
   ScopedName name("ci-watch-unlink");
   const std::string& n = name.name();
   Create(n, "10", "64KiB");
-  Child watch(*zcipc_path, {"watch", n, "--interval=20ms"});
+  Child watch(ZcipcPath(), {"watch", n, "--interval=20ms"});
   ASSERT_TRUE(watch.WaitForOutput("writes/s")) << watch.Err();
   ASSERT_EQ(Zcipc({"unlink", n}).exit_code, 0);
   Result r = watch.Wait();
@@ -491,7 +354,7 @@ TEST(Watch, StopsWhenItsDictIsReplaced) {
   const std::string& n = name.name();
   Create(n, "10", "64KiB");
   Create(other.name(), "20", "64KiB");
-  Child watch(*zcipc_path, {"watch", n, "--interval=20ms"});
+  Child watch(ZcipcPath(), {"watch", n, "--interval=20ms"});
   ASSERT_TRUE(watch.WaitForOutput("writes/s")) << watch.Err();
   // Another dict takes the name in one step (as a creator links its new
   // dict into place): the name never disappears.
@@ -566,7 +429,7 @@ TEST(Bench, RemovesItsScratchDictOnSigintAndSigterm) {
     SCOPED_TRACE(strsignal(signo));
     ScopedName name("ci-bench-signal");
     const std::string path = SegmentPath(name.name());
-    Child bench(*zcipc_path,
+    Child bench(ZcipcPath(),
                 {"bench", name.name(), "--keys=1000", "--duration=60s"});
     const absl::Time deadline = absl::Now() + kPatience;
     while (access(path.c_str(), F_OK) != 0 && absl::Now() < deadline) {
@@ -583,12 +446,6 @@ TEST(Bench, RemovesItsScratchDictOnSigintAndSigterm) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s PATH_TO_ZCIPC PATH_TO_STALL_WRITER\n", argv[0]);
-    return 2;
-  }
-  zcipc_path = new std::string(argv[1]);
-  stall_writer_path = new std::string(argv[2]);
-  return RUN_ALL_TESTS();
+  return zcipc_cli_test::RunAllTests(argc, argv,
+                                     {"PATH_TO_ZCIPC", "PATH_TO_STALL_WRITER"});
 }

@@ -4,13 +4,9 @@
 // nothing, and dump/load round-trips binary keys and values exactly.
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <map>
 #include <string>
@@ -24,113 +20,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/cli/cli_runner.h"
 #include "tests/test_util.h"
 
 namespace {
 
 using ::testing::HasSubstr;
+using ::zcipc_cli_test::Json;
+using ::zcipc_cli_test::ParseJson;
+using ::zcipc_cli_test::Result;
+using ::zcipc_cli_test::Zcipc;
 using ::zcipc_test::ScopedName;
 using ::zcipc_test::SegmentPath;
-using Json = nlohmann::json;
-
-std::string* binary_path = nullptr;
-
-struct Result {
-  int exit_code = -1;  // -1 if killed by a signal
-  int signal = 0;
-  std::string out;
-  std::string err;
-
-  std::string Describe() const {
-    return absl::StrCat("exit ", exit_code, " signal ", signal,
-                        "\n--- stdout:\n", out, "\n--- stderr:\n", err);
-  }
-};
-
-// Runs zcipc with `args`, feeding `input` on stdin; collects stdout, stderr
-// and the exit status.
-Result Zcipc(const std::vector<std::string>& args,
-             const std::string& input = "") {
-  int in[2], out[2], err[2];
-  EXPECT_EQ(pipe(in), 0);
-  EXPECT_EQ(pipe(out), 0);
-  EXPECT_EQ(pipe(err), 0);
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(binary_path->c_str()));
-    for (const std::string& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
-  close(err[1]);
-  Result r;
-  size_t written = 0;
-  int in_fd = in[1];
-  if (input.empty()) {
-    close(in_fd);
-    in_fd = -1;
-  }
-  fcntl(out[0], F_SETFL, O_NONBLOCK);
-  fcntl(err[0], F_SETFL, O_NONBLOCK);
-  bool out_open = true, err_open = true;
-  signal(SIGPIPE, SIG_IGN);
-  while (out_open || err_open || in_fd >= 0) {
-    std::vector<pollfd> fds;
-    if (out_open) fds.push_back({out[0], POLLIN, 0});
-    if (err_open) fds.push_back({err[0], POLLIN, 0});
-    if (in_fd >= 0) fds.push_back({in_fd, POLLOUT, 0});
-    if (poll(fds.data(), fds.size(), 60000) <= 0) break;
-    for (const pollfd& p : fds) {
-      if (p.revents == 0) continue;
-      if (p.fd == in_fd) {
-        ssize_t n =
-            write(in_fd, input.data() + written, input.size() - written);
-        if (n > 0) written += static_cast<size_t>(n);
-        if (n < 0 || written == input.size()) {
-          close(in_fd);
-          in_fd = -1;
-        }
-        continue;
-      }
-      char buf[65536];
-      ssize_t n = read(p.fd, buf, sizeof(buf));
-      if (n > 0) {
-        (p.fd == out[0] ? r.out : r.err).append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EAGAIN) {
-        (p.fd == out[0] ? out_open : err_open) = false;
-      }
-    }
-  }
-  if (in_fd >= 0) close(in_fd);
-  close(out[0]);
-  close(err[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  return r;
-}
-
-#define EXPECT_EXIT_CODE(result, code) \
-  EXPECT_EQ((result).exit_code, code) << (result).Describe()
-
-Json ParseJson(const std::string& text) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  EXPECT_FALSE(j.is_discarded()) << "not JSON:\n" << text;
-  return j;
-}
 
 std::string AllBytes() {
   std::string s;
@@ -391,8 +292,8 @@ TEST(CliInspect, StatShowsHeaderProbesAllocatorAndLock) {
 
   Result r = Zcipc({"stat", n});
   EXPECT_EXIT_CODE(r, 0);
-  const std::string format_line =
-      absl::StrCat("format       version ", zcipc::kFormatVersion, ", magic 0x");
+  const std::string format_line = absl::StrCat(
+      "format       version ", zcipc::kFormatVersion, ", magic 0x");
   for (const char* s :
        {format_line.c_str(), "(same as this build)", "regions      header @0",
         "items        19 of 1,000 max, 1 tombstones", "probe histogram",
@@ -698,11 +599,5 @@ TEST(CliDumpLoad, BadInputChangesNothing) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s PATH_TO_ZCIPC\n", argv[0]);
-    return 2;
-  }
-  binary_path = new std::string(argv[1]);
-  return RUN_ALL_TESTS();
+  return zcipc_cli_test::RunAllTests(argc, argv, {"PATH_TO_ZCIPC"});
 }

@@ -17,6 +17,7 @@
 #include "engine/dict/dict_impl.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
+#include "zcipc/inspect.h"
 #include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
 
@@ -149,6 +150,31 @@ TEST(WriterLockTakeoverTest, HolderInAnotherPidNamespaceIsSeenToDie) {
   kill(static_cast<pid_t>(seen_pid.get()[1]), SIGKILL);
   WaitChild(outer);
   ExpectPutSoon(*d, "k");
+}
+
+TEST(WriterLockTakeoverTest, InspectTellsALiveHolderFromADeadOne) {
+  ScopedName name("inspect");
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name.name(), Small());
+  ASSERT_TRUE(d.ok()) << d.status();
+  zcipc_test::LockHolderProcess holder(name.name());
+  ASSERT_TRUE(holder.held());
+  absl::StatusOr<Inspection> in = Inspect(*d);
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_TRUE(in->lock_held);
+  EXPECT_EQ(in->lock_holder_pid, holder.pid());
+  EXPECT_FALSE(in->lock_abandoned);
+  const pid_t pid = holder.pid();
+  holder.Kill();
+  in = Inspect(*d);
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_FALSE(in->lock_held);
+  EXPECT_TRUE(in->lock_abandoned);
+  EXPECT_EQ(in->dead_holder_pid, pid);
+  ExpectPutSoon(*d, "k");  // takes it over
+  in = Inspect(*d);
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_FALSE(in->lock_held);
+  EXPECT_FALSE(in->lock_abandoned);
 }
 
 const char* g_kill_at = nullptr;

@@ -38,6 +38,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tools/proc/proc.h"
+#include "tools/proc/self_check.h"
 #include "zcipc/zero_copy_dict.h"
 
 ABSL_FLAG(int, workers, 4, "worker processes writing the dict");
@@ -70,15 +72,7 @@ std::string LatencyKey(int e) {
   return absl::StrCat("latency:", kEndpoints[e].path);
 }
 
-// 64-bit FNV-1a, the latency record's checksum.
-uint64_t Fnv1a(absl::string_view data) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
+using ::zcipc_proc::Fnv1a;  // the latency record's checksum
 
 // A latency record: "worker pid seq latency_us padding|checksum". The padding
 // varies, so replacements alternate between rewriting the value in place and
@@ -362,20 +356,18 @@ int main(int argc, char** argv) {
       perror("demo: pipe");
       return 1;
     }
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = zcipc_proc::Fork(
+        [&]() {
+          signal(SIGINT, SIG_DFL);
+          signal(SIGTERM, SIG_DFL);
+          close(fds[0]);
+          return i == 0 ? RunMonitor(name, workers, start, deadline, fds[1])
+                        : RunWorker(name, i, deadline, fds[1]);
+        },
+        static_cast<unsigned>(absl::ToInt64Seconds(duration)) + 60);
     if (pid < 0) {
       perror("demo: fork");
       return 1;
-    }
-    if (pid == 0) {
-      signal(SIGINT, SIG_DFL);
-      signal(SIGTERM, SIG_DFL);
-      alarm(static_cast<unsigned>(absl::ToInt64Seconds(duration)) + 60);
-      close(fds[0]);
-      int code = i == 0 ? RunMonitor(name, workers, start, deadline, fds[1])
-                        : RunWorker(name, i, deadline, fds[1]);
-      _exit(code);
     }
     close(fds[1]);
     children.push_back({pid, fds[0]});
@@ -397,10 +389,7 @@ int main(int argc, char** argv) {
   }
   bool children_ok = true;
   for (const Child& c : children) {
-    int status = 0;
-    while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    children_ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    children_ok &= zcipc_proc::WaitChild(c.pid).ok();
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
 

@@ -295,9 +295,8 @@ int RunBench(const Invocation& inv) {
   }
   printf("%s\n", table.Render().c_str());
   printf(
-      "Reads are lock-free (seqlocks); every write takes the writer lock (a "
-      "mutex\nand an flock), which dominates its cost. The scratch dict is "
-      "unlinked.\n");
+      "Reads are lock-free (seqlocks); every write takes the writer lock (two\n"
+      "compare-and-swaps when uncontended). The scratch dict is unlinked.\n");
   return kOk;
 }
 

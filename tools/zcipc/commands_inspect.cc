@@ -62,6 +62,10 @@ std::string WriterText(const Inspection& in) {
 
 // The lock line of stat and watch.
 std::string LockText(const Inspection& in) {
+  if (!in.lock_held && in.lock_abandoned) {
+    return absl::StrCat("free: its last holder (pid ", in.dead_holder_pid,
+                        ") died holding it; the next writer takes it over");
+  }
   if (!in.lock_held) return "free";
   if (in.lock_holder_pid == 0)
     return "held (the holder's pid is not recorded yet)";
@@ -179,6 +183,7 @@ std::string BadCountersLine(const std::vector<BadCounter>& bad) {
 Json LockJson(const Inspection& in) {
   return Json{{"held", in.lock_held},
               {"holder_pid", in.lock_held ? in.lock_holder_pid : 0},
+              {"abandoned_by_pid", in.lock_abandoned ? in.dead_holder_pid : 0},
               {"intent", in.intent}};
 }
 
