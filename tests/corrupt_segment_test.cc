@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -228,6 +229,24 @@ TEST_F(CorruptSegmentTest, OtherFormatVersionIsFailedPrecondition) {
         PatchFile<uint32_t>(SegmentPath(name), kVersionOffset, version));
     ExpectAttachFails(name, kFailedPrecondition);
   }
+}
+
+// A dict of the previous format (version 1: the flock writer lock) is
+// refused with what to do about it, not misread.
+TEST_F(CorruptSegmentTest, PreviousFormatSaysHowToMoveIt) {
+  const std::string& name = NewName();
+  std::string image;
+  ASSERT_TRUE(MakeSegment(name, &image));
+  ASSERT_TRUE(PatchFile<uint32_t>(SegmentPath(name), kVersionOffset,
+                                  kFormatVersion - 1));
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name);
+  ASSERT_FALSE(d.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(d.status())) << d.status();
+  EXPECT_EQ(GetErrorKind(d.status()), ErrorKind::kIncompatible);
+  EXPECT_TRUE(absl::StrContains(d.status().message(), "zcipc dump"))
+      << d.status();
+  EXPECT_TRUE(absl::StrContains(d.status().message(), "zcipc load"))
+      << d.status();
 }
 
 TEST_F(CorruptSegmentTest, OtherLayoutFingerprintIsFailedPrecondition) {
