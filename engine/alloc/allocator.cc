@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "engine/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/layout/relaxed.h"
+#include "engine/status/status.h"
 
 namespace zcipc {
 namespace alloc {
@@ -368,8 +368,8 @@ absl::Status Allocator::Check(std::vector<Block>* allocated) const {
   }
   if (listed != free_blocks) {
     return internal::CorruptError(absl::StrCat("heap corrupt: ", free_blocks,
-                                            " free blocks but ", listed,
-                                            " on the free lists"));
+                                               " free blocks but ", listed,
+                                               " on the free lists"));
   }
   return absl::OkStatus();
 }

@@ -66,16 +66,17 @@ absl::Status DictImpl::KeyTooLong(uint64_t size) {
 }
 
 absl::Status DictImpl::TableFull() const {
-  return Error(absl::StatusCode::kResourceExhausted, ErrorKind::kTableFull,
-               absl::StrCat("table full (max_items ", geometry_.max_items, ")"));
+  return Error(
+      absl::StatusCode::kResourceExhausted, ErrorKind::kTableFull,
+      absl::StrCat("table full (max_items ", geometry_.max_items, ")"));
 }
 
 absl::Status DictImpl::HeapFull(uint64_t needed) const {
-  return Error(
-      absl::StatusCode::kResourceExhausted, ErrorKind::kHeapFull,
-      absl::StrCat("heap full: no free block of ", needed, " bytes (",
-                   header_->allocator.free_bytes.load(std::memory_order_relaxed),
-                   " bytes free of ", geometry_.heap_size, ")"));
+  return Error(absl::StatusCode::kResourceExhausted, ErrorKind::kHeapFull,
+               absl::StrCat("heap full: no free block of ", needed, " bytes (",
+                            header_->allocator.free_bytes.load(
+                                std::memory_order_relaxed),
+                            " bytes free of ", geometry_.heap_size, ")"));
 }
 
 absl::Status DictImpl::ReadTimeout() const {
@@ -395,11 +396,11 @@ absl::Status DictImpl::ForEach(
         continue;
       }
       if (!parsed) {
-        return Annotate("ForEach",
-                        Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
-                              absl::StrCat("slot ", i,
-                                           " points at a corrupt block ",
-                                           block)));
+        return Annotate(
+            "ForEach",
+            Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
+                  absl::StrCat("slot ", i, " points at a corrupt block ",
+                               block)));
       }
       if (emitted.insert(key).second) fn(key, value);
       ++i;

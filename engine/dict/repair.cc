@@ -5,9 +5,9 @@
 
 #include <algorithm>
 
-#include "engine/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
+#include "engine/status/status.h"
 
 namespace zcipc {
 namespace internal {
@@ -134,8 +134,8 @@ absl::Status DictImpl::Repair() {
     case Op::kRepair:
       break;  // the op-specific step finished; the rest follows
     default:
-      return internal::CorruptError(absl::StrCat("intent record holds unknown op ",
-                                              static_cast<uint64_t>(op)));
+      return internal::CorruptError(absl::StrCat(
+          "intent record holds unknown op ", static_cast<uint64_t>(op)));
   }
   // The op-specific step is done. Say so before the steps below, which
   // rewrite state it relied on (RebuildIndexFromHeap needs the free lists

@@ -29,11 +29,10 @@ absl::StatusOr<int64_t> DictImpl::AddLocked(absl::string_view key,
         int64_t current = 0;
         if (old.has_value()) {
           if (old->size() != sizeof(int64_t)) {
-            return Error(absl::StatusCode::kFailedPrecondition,
-                         ErrorKind::kNotACounter,
-                         absl::StrCat("key ", QuotedKey(key), " holds ",
-                                      old->size(),
-                                      " bytes, not an 8-byte counter"));
+            return Error(
+                absl::StatusCode::kFailedPrecondition, ErrorKind::kNotACounter,
+                absl::StrCat("key ", QuotedKey(key), " holds ", old->size(),
+                             " bytes, not an 8-byte counter"));
           }
           current =
               static_cast<int64_t>(absl::little_endian::Load64(old->data()));

@@ -60,7 +60,8 @@ absl::Status ZeroCopyDict::Unlink(absl::string_view name) {
   s = platform::ShmUnlink(layout::ShmName(name),
                           absl::StrCat("dict '", name, "': Unlink"));
   if (absl::IsNotFound(s)) {
-    return absl::NotFoundError(absl::StrCat("dict '", name, "' does not exist"));
+    return absl::NotFoundError(
+        absl::StrCat("dict '", name, "' does not exist"));
   }
   return s;
 }
@@ -144,13 +145,11 @@ absl::Status ZeroCopyDict::Update(
         fn) {
   if (!impl_) return MovedFrom();
   return impl_->WithLock("Update", [&] {
-    return impl_->UpdateLocked(
-        key,
-        [&](std::optional<absl::string_view> old, std::string* out,
-            bool* write) {
-          *write = true;
-          return fn(old, out);
-        });
+    return impl_->UpdateLocked(key, [&](std::optional<absl::string_view> old,
+                                        std::string* out, bool* write) {
+      *write = true;
+      return fn(old, out);
+    });
   });
 }
 
@@ -206,8 +205,8 @@ absl::StatusOr<bool> ZeroCopyDict::Contains(absl::string_view key) const {
 uint64_t ZeroCopyDict::Size() const { return impl_ ? impl_->Size() : 0; }
 
 absl::Status ZeroCopyDict::ForEach(
-    absl::FunctionRef<void(absl::string_view key, absl::string_view value)>
-        fn) const {
+    absl::FunctionRef<void(absl::string_view key, absl::string_view value)> fn)
+    const {
   if (!impl_) return MovedFrom();
   return impl_->ForEach(fn);
 }

@@ -29,10 +29,9 @@ absl::Status Backoff::WaitLong() {
 }
 
 absl::Status Index::Corrupt(uint64_t block) {
-  return internal::Error(
-      absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
-      absl::StrCat("index corrupt: a slot points at block ", block,
-                   " whose header is out of bounds"));
+  return internal::Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
+                         absl::StrCat("index corrupt: a slot points at block ",
+                                      block, " whose header is out of bounds"));
 }
 
 void Index::Publish(uint64_t i, uint64_t hash, uint64_t block) {

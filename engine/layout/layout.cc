@@ -1,8 +1,8 @@
 #include "engine/layout/layout.h"
 
-#include "engine/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/status/status.h"
 #include "zcipc/options.h"
 
 namespace zcipc {
@@ -26,17 +26,30 @@ constexpr uint64_t Mix(uint64_t h, uint64_t v) {
 
 constexpr uint64_t ComputeFingerprint() {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (uint64_t v :
-       {uint64_t{sizeof(Header)}, uint64_t{sizeof(Slot)},
-        uint64_t{sizeof(Intent)}, uint64_t{sizeof(AllocatorControl)},
-        uint64_t{kCacheLineSize}, uint64_t{kPageSize}, kHashId, kHashSeed,
-        uint64_t{kAlignLog}, uint64_t{kSLLog}, uint64_t{kFLCount}, kMinBlock,
-        kEntryHeaderSize, kJournalBytes, kMaxLoadNum, kMaxLoadDen,
-        uint64_t{kMaxWriters}, uint64_t{sizeof(Registration)},
-        kRegistryOffset, kRegistryBytes,
-        uint64_t{offsetof(Header, table_seq)},
-        uint64_t{offsetof(Header, intent)},
-        uint64_t{offsetof(Header, allocator)}, uint64_t{sizeof(void*)}}) {
+  for (uint64_t v : {uint64_t{sizeof(Header)},
+                     uint64_t{sizeof(Slot)},
+                     uint64_t{sizeof(Intent)},
+                     uint64_t{sizeof(AllocatorControl)},
+                     uint64_t{kCacheLineSize},
+                     uint64_t{kPageSize},
+                     kHashId,
+                     kHashSeed,
+                     uint64_t{kAlignLog},
+                     uint64_t{kSLLog},
+                     uint64_t{kFLCount},
+                     kMinBlock,
+                     kEntryHeaderSize,
+                     kJournalBytes,
+                     kMaxLoadNum,
+                     kMaxLoadDen,
+                     uint64_t{kMaxWriters},
+                     uint64_t{sizeof(Registration)},
+                     kRegistryOffset,
+                     kRegistryBytes,
+                     uint64_t{offsetof(Header, table_seq)},
+                     uint64_t{offsetof(Header, intent)},
+                     uint64_t{offsetof(Header, allocator)},
+                     uint64_t{sizeof(void*)}}) {
     h = Mix(h, v);
   }
   return h;
@@ -98,32 +111,33 @@ absl::Status ValidateHeader(const Header& header, uint64_t file_size,
   if (header.fingerprint != LayoutFingerprint()) {
     return internal::Error(
         absl::StatusCode::kFailedPrecondition, ErrorKind::kIncompatible,
-        absl::StrCat("layout fingerprint 0x",
-        absl::Hex(header.fingerprint), " differs from this build's 0x",
-        absl::Hex(LayoutFingerprint()), " (built with another layout)"));
+        absl::StrCat("layout fingerprint 0x", absl::Hex(header.fingerprint),
+                     " differs from this build's 0x",
+                     absl::Hex(LayoutFingerprint()),
+                     " (built with another layout)"));
   }
   if (header.header_size != sizeof(Header)) {
-    return internal::CorruptError(absl::StrCat(
-        "header size ", header.header_size, " is corrupt"));
+    return internal::CorruptError(
+        absl::StrCat("header size ", header.header_size, " is corrupt"));
   }
   Geometry g;
   absl::Status s = ComputeGeometry(header.max_items, header.heap_size, &g);
   if (!s.ok()) {
-    return internal::CorruptError(absl::StrCat(
-        "corrupt header geometry: ", s.message()));
+    return internal::CorruptError(
+        absl::StrCat("corrupt header geometry: ", s.message()));
   }
   if (g.slot_count != header.slot_count ||
       g.slots_offset != header.slots_offset ||
       g.heap_offset != header.heap_offset || g.heap_size != header.heap_size ||
       g.segment_size != header.segment_size ||
       header.journal_offset != kJournalOffset) {
-    return internal::CorruptError(absl::StrCat(
-        "header region offsets are inconsistent"));
+    return internal::CorruptError(
+        absl::StrCat("header region offsets are inconsistent"));
   }
   if (file_size != header.segment_size) {
-    return internal::CorruptError(absl::StrCat(
-        "segment is ", file_size, " bytes, header says ",
-        header.segment_size, " (truncated or corrupt)"));
+    return internal::CorruptError(
+        absl::StrCat("segment is ", file_size, " bytes, header says ",
+                     header.segment_size, " (truncated or corrupt)"));
   }
   *geometry = g;
   return absl::OkStatus();
@@ -138,11 +152,12 @@ absl::Status ValidateName(absl::string_view name) {
          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
   }
   if (ok) return absl::OkStatus();
-  return internal::Error(absl::StatusCode::kInvalidArgument, ErrorKind::kBadName,
-                         absl::StrCat("invalid dict name '", absl::CHexEscape(name.substr(0, 256)),
-      name.size() > 256 ? "...'" : "'",
-      ": use 1 to ", kMaxNameLength,
-      " characters from [A-Za-z0-9._-], not '.' or '..'"));
+  return internal::Error(
+      absl::StatusCode::kInvalidArgument, ErrorKind::kBadName,
+      absl::StrCat("invalid dict name '", absl::CHexEscape(name.substr(0, 256)),
+                   name.size() > 256 ? "...'" : "'", ": use 1 to ",
+                   kMaxNameLength,
+                   " characters from [A-Za-z0-9._-], not '.' or '..'"));
 }
 
 std::string ShmName(absl::string_view name) {

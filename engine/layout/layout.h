@@ -259,7 +259,7 @@ inline constexpr uint64_t kJournalOffset = kHeaderRegionSize;
 // the segment file, and holds it while the handle is open; the kernel drops
 // it when the process dies. lock_word holds a token (i + 1, generation), so
 // a waiter asks the kernel (F_OFD_GETLK) whether the owner still lives.
-inline constexpr uint32_t kMaxWriters = 4095;  // registrations i: 0..4094
+inline constexpr uint32_t kMaxWriters = 4095;   // registrations i: 0..4094
 inline constexpr uint32_t kTokenSlotBits = 12;  // i + 1 in 1..4095
 inline constexpr uint32_t kTokenGenerationBits = 19;
 inline constexpr uint32_t kLockContended = 1u << 31;

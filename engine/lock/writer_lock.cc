@@ -117,10 +117,10 @@ absl::Status WriterLock::Register() {
       platform::Reopen(ref_fd_, "open the writer registration descriptor");
   if (!fd.ok()) return fd.status();
   // Start where this process's handles are unlikely to collide with others.
-  const uint32_t start = static_cast<uint32_t>(
-      (static_cast<uint64_t>(pid_) * 2654435761u +
-       reinterpret_cast<uintptr_t>(this) / 64) %
-      layout::kMaxWriters);
+  const uint32_t start =
+      static_cast<uint32_t>((static_cast<uint64_t>(pid_) * 2654435761u +
+                             reinterpret_cast<uintptr_t>(this) / 64) %
+                            layout::kMaxWriters);
   for (uint32_t k = 0; k < layout::kMaxWriters; ++k) {
     const uint32_t i = (start + k) % layout::kMaxWriters;
     absl::StatusOr<bool> got =
@@ -205,9 +205,9 @@ absl::Status WriterLock::LockSlow(absl::Duration timeout) {
   std::atomic<uint32_t>& word = header_->lock_word;
   for (int i = 0; i < kSpins; ++i) {
     uint32_t w = word.load(std::memory_order_relaxed);
-    if (w == 0 && word.compare_exchange_weak(w, token,
-                                             std::memory_order_acquire,
-                                             std::memory_order_relaxed)) {
+    if (w == 0 &&
+        word.compare_exchange_weak(w, token, std::memory_order_acquire,
+                                   std::memory_order_relaxed)) {
       Acquired();
       return absl::OkStatus();
     }
@@ -249,7 +249,8 @@ absl::Status WriterLock::LockSlow(absl::Duration timeout) {
     }
     if (now >= deadline) {
       int64_t pid = 0;
-      if ((owner & kSlotMask) != 0 && (owner & kSlotMask) <= layout::kMaxWriters) {
+      if ((owner & kSlotMask) != 0 &&
+          (owner & kSlotMask) <= layout::kMaxWriters) {
         pid = registry_[(owner & kSlotMask) - 1].pid.load(
             std::memory_order_relaxed);
       }
@@ -257,8 +258,7 @@ absl::Status WriterLock::LockSlow(absl::Duration timeout) {
           absl::StatusCode::kDeadlineExceeded, ErrorKind::kLockTimeout,
           absl::StrCat("writer lock not acquired within ",
                        absl::FormatDuration(timeout), " (held by pid ", pid,
-                       owner == token ? ", another thread of this process"
-                                      : "",
+                       owner == token ? ", another thread of this process" : "",
                        ")"),
           pid);
     }

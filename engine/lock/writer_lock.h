@@ -32,9 +32,8 @@ class ProcessMutex {
  public:
   bool TryLock() {
     uint32_t expected = 0;
-    return state_.compare_exchange_strong(expected, 1,
-                                          std::memory_order_acquire,
-                                          std::memory_order_relaxed);
+    return state_.compare_exchange_strong(
+        expected, 1, std::memory_order_acquire, std::memory_order_relaxed);
   }
   // False if not acquired within `timeout`.
   bool LockFor(absl::Duration timeout);
@@ -160,7 +159,7 @@ class WriterLock {
   // (generation << kTokenSlotBits) | (slot + 1); 0 until registered. Set
   // under reg_mu_, read by the fast path.
   std::atomic<uint32_t> token_{0};
-  int64_t pid_;             // this process (getpid is a syscall: cached)
+  int64_t pid_;  // this process (getpid is a syscall: cached)
   layout::Header* header_;
   layout::Registration* registry_;
 };

@@ -22,8 +22,8 @@ namespace zcipc {
 struct ProbeStats {
   // histogram[d]: live entries found d slots past their home slot.
   std::vector<uint64_t> histogram;
-  uint64_t max = 0;   // longest hit probe (slots past home)
-  double mean = 0;    // mean hit probe
+  uint64_t max = 0;  // longest hit probe (slots past home)
+  double mean = 0;   // mean hit probe
   // Slots a missing key's lookup reads (up to and including the empty slot
   // that ends it), over every possible home slot.
   uint64_t max_miss = 0;

@@ -63,13 +63,13 @@ TEST_F(ErrorKindsTest, TableFullNamesEachOperation) {
                 "Add");
   ExpectFailure(dict_->CompareAndSwap("c", std::nullopt, "x").status(), kRE,
                 ErrorKind::kTableFull, n, "CompareAndSwap");
-  ExpectFailure(dict_->Update("c",
-                              [](std::optional<absl::string_view>,
-                                 std::string* out) {
-                                *out = "x";
-                                return absl::OkStatus();
-                              }),
-                kRE, ErrorKind::kTableFull, n, "Update");
+  ExpectFailure(
+      dict_->Update("c",
+                    [](std::optional<absl::string_view>, std::string* out) {
+                      *out = "x";
+                      return absl::OkStatus();
+                    }),
+      kRE, ErrorKind::kTableFull, n, "Update");
   absl::Status inner;
   absl::Status outer = dict_->Write([&](Batch& b) {
     inner = b.Put("c", "1");
@@ -92,18 +92,17 @@ TEST_F(ErrorKindsTest, HeapFullNamesTheRealOperation) {
   ExpectFailure(dict_->Put("p", big), kRE, ErrorKind::kHeapFull, n, "Put");
   ExpectFailure(dict_->CompareAndSwap("c", std::nullopt, big).status(), kRE,
                 ErrorKind::kHeapFull, n, "CompareAndSwap");
-  ExpectFailure(dict_->Update("u",
-                              [&](std::optional<absl::string_view>,
-                                  std::string* out) {
-                                *out = big;
-                                return absl::OkStatus();
-                              }),
-                kRE, ErrorKind::kHeapFull, n, "Update");
   ExpectFailure(
-      dict_->Write([&](Batch& b) {
-        return b.CompareAndSwap("w", std::nullopt, big).status();
-      }),
-      kRE, ErrorKind::kHeapFull, n, "Write: CompareAndSwap");
+      dict_->Update("u",
+                    [&](std::optional<absl::string_view>, std::string* out) {
+                      *out = big;
+                      return absl::OkStatus();
+                    }),
+      kRE, ErrorKind::kHeapFull, n, "Update");
+  ExpectFailure(dict_->Write([&](Batch& b) {
+    return b.CompareAndSwap("w", std::nullopt, big).status();
+  }),
+                kRE, ErrorKind::kHeapFull, n, "Write: CompareAndSwap");
   // Fill the heap with counters until Add itself runs out.
   absl::Status s;
   for (int i = 0; i < 100 && s.ok(); ++i) {
@@ -129,10 +128,11 @@ TEST_F(ErrorKindsTest, CounterKinds) {
 TEST_F(ErrorKindsTest, ReentryKind) {
   Make(10, 1 << 16);
   absl::Status inner;
-  ASSERT_TRUE(dict_->Write([&](Batch&) {
-                     inner = dict_->Put("k", "v");
-                     return absl::OkStatus();
-                   })
+  ASSERT_TRUE(dict_
+                  ->Write([&](Batch&) {
+                    inner = dict_->Put("k", "v");
+                    return absl::OkStatus();
+                  })
                   .ok());
   ExpectFailure(inner, absl::StatusCode::kFailedPrecondition,
                 ErrorKind::kReentrant, name_.name(), "Put");

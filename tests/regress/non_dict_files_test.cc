@@ -189,7 +189,8 @@ TEST(NonDictFilesTest, CreateLeavesNoTemporaryFiles) {
     absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name.name());
     ASSERT_TRUE(d.ok()) << d.status();
     // A second Create of the same name fails and cleans up after itself.
-    EXPECT_TRUE(absl::IsAlreadyExists(ZeroCopyDict::Create(name.name()).status()));
+    EXPECT_TRUE(
+        absl::IsAlreadyExists(ZeroCopyDict::Create(name.name()).status()));
   }
   const std::string mine = absl::StrCat("zcipc.~creating.", getpid(), ".");
   DIR* dir = opendir("/dev/shm");

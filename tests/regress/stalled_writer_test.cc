@@ -78,7 +78,8 @@ Options Short() {
 class StalledWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name_.name(), Short());
+    absl::StatusOr<ZeroCopyDict> d =
+        ZeroCopyDict::Create(name_.name(), Short());
     ASSERT_TRUE(d.ok()) << d.status();
     dict_.emplace(*std::move(d));
     ASSERT_TRUE(dict_->Put("k", kOld).ok());
@@ -110,8 +111,8 @@ TEST_F(StalledWriterTest, ReadsOfTheHalfWrittenKeyTimeOutNamingThePid) {
   ExpectReadTimeout(dict_->Get("k", &value), "Get");
   ExpectReadTimeout(dict_->Contains("k").status(), "Contains");
   ExpectReadTimeout(dict_->Read("k", [](absl::string_view) {}), "Read");
-  ExpectReadTimeout(
-      dict_->ForEach([](absl::string_view, absl::string_view) {}), "ForEach");
+  ExpectReadTimeout(dict_->ForEach([](absl::string_view, absl::string_view) {}),
+                    "ForEach");
 }
 
 TEST_F(StalledWriterTest, OtherKeysStayReadableAndTheWriterIsNotRobbed) {
@@ -130,8 +131,8 @@ TEST_F(StalledWriterTest, WritersTimeOutWithTheLockHoldersPid) {
   EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
   EXPECT_EQ(GetErrorKind(s), ErrorKind::kLockTimeout) << s;
   EXPECT_EQ(GetLockHolderPid(s), writer_) << s;
-  EXPECT_TRUE(absl::StartsWith(s.message(),
-                               absl::StrCat("dict '", name_.name(), "': Put: ")))
+  EXPECT_TRUE(absl::StartsWith(
+      s.message(), absl::StrCat("dict '", name_.name(), "': Put: ")))
       << s;
 }
 

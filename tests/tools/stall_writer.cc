@@ -44,9 +44,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (argc == 5) g_step = argv[4];
-  absl::StatusOr<zcipc::ZeroCopyDict> dict = zcipc::ZeroCopyDict::Attach(argv[1]);
+  absl::StatusOr<zcipc::ZeroCopyDict> dict =
+      zcipc::ZeroCopyDict::Attach(argv[1]);
   if (!dict.ok()) {
-    std::fprintf(stderr, "stall_writer: %s\n", dict.status().ToString().c_str());
+    std::fprintf(stderr, "stall_writer: %s\n",
+                 dict.status().ToString().c_str());
     return 1;
   }
   zcipc::internal::SetCrashHookForTesting(&StopAtStep);
