@@ -347,6 +347,39 @@ absl::Status DictImpl::WithLock(absl::string_view op,
   return Annotate(op, fn());
 }
 
+absl::StatusOr<uint64_t> DictImpl::WaitForChange(
+    uint64_t since, absl::Duration timeout) const {
+  layout::Header& h = *header_;
+  uint64_t seq = h.change_seq.load(std::memory_order_acquire);
+  if (seq > since) return seq;
+  const absl::Time deadline = absl::Now() + timeout;
+  // Registered as a waiter before reading the word and the sequence again:
+  // a writer either sees the registration (and wakes us) or published its
+  // change before we read (and we return, or the futex sees the word
+  // changed). docs/DESIGN.md, "The change feed".
+  h.change_waiters.fetch_add(1, std::memory_order_seq_cst);
+  struct Unregister {
+    layout::Header& h;
+    ~Unregister() { h.change_waiters.fetch_sub(1, std::memory_order_seq_cst); }
+  } unregister{h};
+  for (;;) {
+    const uint32_t word = h.change_word.load(std::memory_order_seq_cst);
+    seq = h.change_seq.load(std::memory_order_acquire);
+    if (seq > since) return seq;
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return Annotate(
+          "WaitForChange",
+          absl::DeadlineExceededError(absl::StrCat(
+              "no change after ", since, " within ",
+              absl::FormatDuration(timeout), " (the last is ", seq, ")")));
+    }
+    // Bounded sleeps: a waiter never depends on one wake-up alone.
+    platform::FutexWait(&h.change_word, word,
+                        std::min(left, absl::Milliseconds(100)));
+  }
+}
+
 absl::Status DictImpl::ForEach(
     absl::FunctionRef<void(absl::string_view, absl::string_view)> fn) const {
   // Keys already passed to fn: a key erased from a visited slot and
@@ -426,6 +459,7 @@ Stats DictImpl::GetStats() const {
   st.writes_total = header_->writes_total.load(std::memory_order_relaxed);
   st.purges_total = header_->purges_total.load(std::memory_order_relaxed);
   st.repairs_total = header_->repairs_total.load(std::memory_order_relaxed);
+  st.change_seq = header_->change_seq.load(std::memory_order_relaxed);
   st.writer_pid = header_->lock_owner_pid.load(std::memory_order_relaxed);
   st.read_retries = read_retries_.load(std::memory_order_relaxed);
   return st;

@@ -103,6 +103,12 @@ class DictImpl {
 
   absl::Status ForEach(
       absl::FunctionRef<void(absl::string_view, absl::string_view)> fn) const;
+  // The change feed (lock-free).
+  uint64_t ChangeSeq() const {
+    return header_->change_seq.load(std::memory_order_acquire);
+  }
+  absl::StatusOr<uint64_t> WaitForChange(uint64_t since,
+                                         absl::Duration timeout) const;
   uint64_t Size() const {
     return header_->size.load(std::memory_order_relaxed);
   }
@@ -217,8 +223,12 @@ class DictImpl {
   void BeginIntent(layout::Op op, uint64_t slot, uint64_t old_block,
                    uint64_t hash);
   void SetPhase(uint64_t phase);
-  // Closes the intent of a write that took effect (counts it).
+  // Closes the intent of a write that took effect (counts it and publishes
+  // its change number).
   void EndIntent();
+  // Makes change `seq` the last completed one (if it is newer) and wakes
+  // WaitForChange callers if any wait.
+  void PublishChange(uint64_t seq);
   // Closes the intent of a step that changed nothing a reader sees (a write
   // that failed before staging, or a purge, which has its own counter).
   void AbortIntent();

@@ -137,6 +137,16 @@ absl::Status DictImpl::Repair() {
       return internal::CorruptError(absl::StrCat(
           "intent record holds unknown op ", static_cast<uint64_t>(op)));
   }
+  // An operation rolled forward took effect: its change is published now
+  // (idempotent, so a repairer killed after this and before kRepair below
+  // publishes nothing twice). One rolled back never happened: no change.
+  const bool forward = (op == Op::kErase) ||
+                       (staged && (op == Op::kInsert ||
+                                   op == Op::kUpdateInPlace ||
+                                   op == Op::kRelocate));
+  if (forward) {
+    PublishChange(in.change_seq.load(std::memory_order_relaxed));
+  }
   // The op-specific step is done. Say so before the steps below, which
   // rewrite state it relied on (RebuildIndexFromHeap needs the free lists
   // that the allocator rebuild resets): a repairer killed from here on is

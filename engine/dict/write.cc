@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
+#include "engine/platform/platform.h"
 
 namespace zcipc {
 namespace internal {
@@ -27,6 +28,11 @@ void DictImpl::BeginIntent(Op op, uint64_t slot, uint64_t old_block,
   in.old_block.store(old_block, std::memory_order_relaxed);
   in.new_block.store(0, std::memory_order_relaxed);
   in.hash.store(hash, std::memory_order_relaxed);
+  in.change_seq.store(
+      op == Op::kPurge
+          ? 0
+          : header_->change_seq.load(std::memory_order_relaxed) + 1,
+      std::memory_order_relaxed);
   // Release: a repairer that sees the op sees its fields.
   in.op.store(static_cast<uint64_t>(op), std::memory_order_release);
 }
@@ -38,7 +44,22 @@ void DictImpl::SetPhase(uint64_t phase) {
 
 void DictImpl::EndIntent() {
   layout::AddUnderLock(header_->writes_total, 1);
+  PublishChange(header_->intent.change_seq.load(std::memory_order_relaxed));
   AbortIntent();
+}
+
+void DictImpl::PublishChange(uint64_t seq) {
+  // Idempotent (repair may publish the same change again): the feed only
+  // moves forward. See docs/DESIGN.md, "The change feed", for why the
+  // seq_cst store and load below cannot lose a waiter's wake-up.
+  if (seq <= header_->change_seq.load(std::memory_order_relaxed)) return;
+  header_->change_seq.store(seq, std::memory_order_release);
+  header_->change_word.store(static_cast<uint32_t>(seq),
+                             std::memory_order_seq_cst);
+  if (ABSL_PREDICT_FALSE(
+          header_->change_waiters.load(std::memory_order_seq_cst) != 0)) {
+    platform::FutexWakeAll(&header_->change_word);
+  }
 }
 
 void DictImpl::AbortIntent() {

@@ -211,6 +211,16 @@ absl::Status ZeroCopyDict::ForEach(
   return impl_->ForEach(fn);
 }
 
+uint64_t ZeroCopyDict::ChangeSeq() const {
+  return impl_ ? impl_->ChangeSeq() : 0;
+}
+
+absl::StatusOr<uint64_t> ZeroCopyDict::WaitForChange(
+    uint64_t since, absl::Duration timeout) const {
+  if (!impl_) return MovedFrom();
+  return impl_->WaitForChange(since, timeout);
+}
+
 Stats ZeroCopyDict::GetStats() const {
   return impl_ ? impl_->GetStats() : Stats();
 }

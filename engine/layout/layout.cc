@@ -48,6 +48,7 @@ constexpr uint64_t ComputeFingerprint() {
                      kRegistryBytes,
                      uint64_t{offsetof(Header, table_seq)},
                      uint64_t{offsetof(Header, intent)},
+                     uint64_t{offsetof(Header, change_seq)},
                      uint64_t{offsetof(Header, allocator)},
                      uint64_t{sizeof(void*)}}) {
     h = Mix(h, v);

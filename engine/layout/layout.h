@@ -165,7 +165,10 @@ struct Intent {
   std::atomic<uint64_t> new_block;
   std::atomic<uint64_t> hash;       // the key's hash (insert)
   std::atomic<uint64_t> value_len;  // the journal's value length
-  std::atomic<uint64_t> reserved;
+  // The change number this operation gets once it takes effect (0 for an
+  // operation that is not a change, such as a purge). Repair that rolls the
+  // operation forward publishes it, so the change feed and the dict agree.
+  std::atomic<uint64_t> change_seq;
 };
 
 // The allocator's control block (engine/alloc). Lists and bitmaps are only
@@ -219,7 +222,16 @@ struct alignas(kCacheLineSize) Header {
   // Line 5.
   alignas(kCacheLineSize) Intent intent;
 
-  // Lines 6+.
+  // The change feed (docs/DESIGN.md, "The change feed"). Line 6.
+  // change_seq: the number of the last completed change (1, 2, 3, ...),
+  // written by the lock holder, read lock-free. change_word: its low 32
+  // bits, the futex word WaitForChange sleeps on. change_waiters: how many
+  // wait, so that a writer wakes only when someone does.
+  alignas(kCacheLineSize) std::atomic<uint64_t> change_seq;
+  std::atomic<uint32_t> change_word;
+  std::atomic<uint32_t> change_waiters;
+
+  // Lines 7+.
   alignas(kCacheLineSize) AllocatorControl allocator;
 };
 
@@ -243,7 +255,8 @@ static_assert(offsetof(Header, table_seq) == 2 * kCacheLineSize, "table_seq");
 static_assert(offsetof(Header, size) == 3 * kCacheLineSize, "counters");
 static_assert(offsetof(Header, lock_word) == 4 * kCacheLineSize, "lock");
 static_assert(offsetof(Header, intent) == 5 * kCacheLineSize, "intent");
-static_assert(offsetof(Header, allocator) == 6 * kCacheLineSize, "allocator");
+static_assert(offsetof(Header, change_seq) == 6 * kCacheLineSize, "changes");
+static_assert(offsetof(Header, allocator) == 7 * kCacheLineSize, "allocator");
 static_assert(std::atomic<uint64_t>::is_always_lock_free &&
                   std::atomic<uint32_t>::is_always_lock_free &&
                   std::atomic<int64_t>::is_always_lock_free,

@@ -64,6 +64,7 @@ struct Stats {
   uint64_t writes_total = 0;   // completed writes since creation
   uint64_t purges_total = 0;   // tombstone purges since creation
   uint64_t repairs_total = 0;  // crash repairs since creation
+  uint64_t change_seq = 0;     // the last completed change (ChangeSeq())
   int64_t writer_pid = 0;      // pid of the current lock holder, 0 if none
   uint64_t read_retries = 0;   // seqlock retries of this handle's readers
 };

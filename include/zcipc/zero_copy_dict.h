@@ -208,6 +208,22 @@ class ZeroCopyDict {
       absl::FunctionRef<void(absl::string_view key, absl::string_view value)>
           fn) const;
 
+  // The change feed. Every successful Put, Erase and Add, a CompareAndSwap
+  // or Update that stored, and each such operation inside a Write batch is
+  // one change; changes are numbered 1, 2, 3, ... without gaps, in the order
+  // writers applied them. A writer killed mid-operation leaves the number
+  // consistent with the dict: the change counts if and only if its
+  // operation took effect (repair rolls both forward or back together).
+  //
+  // The number of the last completed change (0 for a new dict). Lock-free.
+  uint64_t ChangeSeq() const;
+  // Returns ChangeSeq() as soon as it is greater than `since` (at once if it
+  // already is); DeadlineExceeded after `timeout`. Blocks in the kernel (a
+  // futex on a word in the segment), never polls; a writer makes no system
+  // call when nobody waits.
+  absl::StatusOr<uint64_t> WaitForChange(uint64_t since,
+                                         absl::Duration timeout) const;
+
   Stats GetStats() const;
   // Walks the free lists under the writer lock (see AllocatorStats::exact).
   AllocatorStats GetAllocatorStats() const;
