@@ -13,6 +13,7 @@
 //
 // Thread safety: see dict_object.h.
 
+#include <algorithm>
 #include <unistd.h>
 
 #include <cstddef>
@@ -481,6 +482,59 @@ PyObject* DictCheck(PyObject* obj, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// change_seq(): the number of the last change (lock-free).
+PyObject* DictChangeSeq(PyObject* obj, PyObject*) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
+  return PyLong_FromUnsignedLongLong(handle->ChangeSeq());
+}
+
+// wait_for_change(since, timeout=None): the change number once it is past
+// `since`, waiting with the GIL released; TimeoutError after `timeout`
+// seconds (None: wait without end, in slices so that Ctrl-C is seen).
+PyObject* DictWaitForChange(PyObject* obj, PyObject* args, PyObject* kwargs) {
+  static const char* kKeywords[] = {"since", "timeout", nullptr};
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  unsigned long long since = 0;
+  PyObject* timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "K|O:wait_for_change",
+                                   const_cast<char**>(kKeywords), &since,
+                                   &timeout_obj)) {
+    return nullptr;
+  }
+  double seconds = -1;
+  if (timeout_obj != Py_None) {
+    seconds = PyFloat_AsDouble(timeout_obj);
+    if (seconds == -1 && PyErr_Occurred()) return nullptr;
+    if (!(seconds >= 0)) {
+      PyErr_SetString(PyExc_ValueError,
+                      "wait_for_change: timeout must be >= 0 or None");
+      return nullptr;
+    }
+  }
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
+  const absl::Time deadline =
+      seconds < 0 ? absl::InfiniteFuture()
+                  : absl::Now() + absl::Seconds(seconds);
+  for (;;) {
+    // Slices of at most 100 ms, so that signals (KeyboardInterrupt) are
+    // handled while waiting without end.
+    const absl::Duration slice =
+        std::min(deadline - absl::Now(), absl::Milliseconds(100));
+    absl::StatusOr<uint64_t> r = WithoutGil([&] {
+      return handle->WaitForChange(since,
+                                   std::max(slice, absl::ZeroDuration()));
+    });
+    if (r.ok()) return PyLong_FromUnsignedLongLong(*r);
+    if (!absl::IsDeadlineExceeded(r.status()) || absl::Now() >= deadline) {
+      return Raise(self, r.status(), nullptr);
+    }
+    if (PyErr_CheckSignals() != 0) return nullptr;
+  }
+}
+
 PyObject* GetName(PyObject* obj, void*) {
   auto* self = reinterpret_cast<DictObject*>(obj);
   Py_INCREF(self->name);
@@ -531,6 +585,12 @@ PyMethodDef kDictMethods[] = {
      "gc_stats(): the allocator's free lists (takes the writer lock)."},
     {"check", DictCheck, METH_NOARGS,
      "check(): full integrity check; raises CorruptDictError."},
+    {"change_seq", DictChangeSeq, METH_NOARGS,
+     "change_seq(): the number of the last change (0 for a new dict)."},
+    {"wait_for_change", reinterpret_cast<PyCFunction>(DictWaitForChange),
+     METH_VARARGS | METH_KEYWORDS,
+     "wait_for_change(since, timeout=None): the change number once it is "
+     "past since (GIL released); TimeoutError after timeout seconds."},
     {nullptr, nullptr, 0, nullptr},
 };
 
