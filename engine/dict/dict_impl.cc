@@ -18,16 +18,6 @@ std::string Context(absl::string_view name, absl::string_view op) {
   return absl::StrCat("dict '", name, "': ", op);
 }
 
-// Prefixes a part's error with what this step was doing (payloads kept).
-absl::Status Step(absl::string_view step, absl::Status s) {
-  if (s.ok()) return s;
-  absl::Status out(s.code(), absl::StrCat(step, ": ", s.message()));
-  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& p) {
-    out.SetPayload(url, p);
-  });
-  return out;
-}
-
 }  // namespace
 
 DictImpl::DictImpl(std::string name, const Options& options, char* base,
@@ -230,7 +220,7 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
   }
   layout::Geometry g;
   s = layout::ValidateHeader(header, size, &g);
-  if (!s.ok()) return fail(Step(path, std::move(s)));
+  if (!s.ok()) return fail(Prefixed(path, std::move(s)));
   return std::unique_ptr<DictImpl>(
       new DictImpl(std::string(name), options, base, g, *fd));
 }
@@ -243,7 +233,7 @@ absl::Status DictImpl::Lock() {
     s = Repair();
     if (!s.ok()) {
       lock_.Unlock();
-      return Step("repair", std::move(s));
+      return Prefixed("repair", std::move(s));
     }
   }
   return absl::OkStatus();
@@ -255,13 +245,13 @@ absl::Status DictImpl::RepairIfWriterDead() const {
     // A read from inside this thread's own Write or Update callback: no
     // write is in progress (each Batch operation completes before it
     // returns), so an open sequence is a leftover: repair it ourselves.
-    return Step("repair", self->Repair());
+    return Prefixed("repair", self->Repair());
   }
   lock::WriterLock::TryGuard guard(&lock_);
   if (!guard.locked()) return absl::OkStatus();  // the writer is alive
   // We hold the lock, so nobody is inside a write: a pending intent or an
   // odd sequence is a dead writer's leftover.
-  return Step("repair", self->Repair());
+  return Prefixed("repair", self->Repair());
 }
 
 absl::Status DictImpl::Put(absl::string_view key, absl::string_view value) {
@@ -347,8 +337,8 @@ absl::Status DictImpl::WithLock(absl::string_view op,
   return Annotate(op, fn());
 }
 
-absl::StatusOr<uint64_t> DictImpl::WaitForChange(
-    uint64_t since, absl::Duration timeout) const {
+absl::StatusOr<uint64_t> DictImpl::WaitForChange(uint64_t since,
+                                                 absl::Duration timeout) const {
   layout::Header& h = *header_;
   uint64_t seq = h.change_seq.load(std::memory_order_acquire);
   if (seq > since) return seq;

@@ -168,23 +168,24 @@ bool WriterLock::OwnerDead(uint32_t token) const {
   return held.ok() && !*held;
 }
 
+int64_t WriterLock::RegisteredPid(uint32_t token) const {
+  const uint32_t slot = token & kSlotMask;
+  if (slot == 0 || slot > layout::kMaxWriters) return 0;
+  return registry_[slot - 1].pid.load(std::memory_order_relaxed);
+}
+
 bool WriterLock::HeldByAnyone(int64_t* pid) const {
-  *pid = 0;
   const uint32_t owner = OwnerToken();
-  if (owner == 0 || OwnerDead(owner)) return false;
-  *pid = registry_[(owner & kSlotMask) - 1].pid.load(std::memory_order_relaxed);
-  return true;
+  const bool held = owner != 0 && !OwnerDead(owner);
+  *pid = held ? RegisteredPid(owner) : 0;
+  return held;
 }
 
 bool WriterLock::Abandoned(int64_t* pid) const {
-  *pid = 0;
   const uint32_t owner = OwnerToken();
-  if (owner == 0 || !OwnerDead(owner)) return false;
-  const uint32_t slot = owner & kSlotMask;
-  if (slot != 0 && slot <= layout::kMaxWriters) {
-    *pid = registry_[slot - 1].pid.load(std::memory_order_relaxed);
-  }
-  return true;
+  const bool dead = owner != 0 && OwnerDead(owner);
+  *pid = dead ? RegisteredPid(owner) : 0;
+  return dead;
 }
 
 void WriterLock::WakeWaiters() { platform::FutexWakeOne(&header_->lock_word); }
@@ -248,12 +249,7 @@ absl::Status WriterLock::LockSlow(absl::Duration timeout) {
       continue;
     }
     if (now >= deadline) {
-      int64_t pid = 0;
-      if ((owner & kSlotMask) != 0 &&
-          (owner & kSlotMask) <= layout::kMaxWriters) {
-        pid = registry_[(owner & kSlotMask) - 1].pid.load(
-            std::memory_order_relaxed);
-      }
+      const int64_t pid = RegisteredPid(owner);
       return internal::Error(
           absl::StatusCode::kDeadlineExceeded, ErrorKind::kLockTimeout,
           absl::StrCat("writer lock not acquired within ",

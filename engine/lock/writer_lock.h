@@ -142,6 +142,8 @@ class WriterLock {
   // was claimed again since (another generation) or no description holds
   // its byte lock. A live owner is never reported dead.
   bool OwnerDead(uint32_t token) const;
+  // The pid the registration named by `token` recorded (0 if none).
+  int64_t RegisteredPid(uint32_t token) const;
   void Acquired() {
     internal::CrashPoint("lock.acquired");
     header_->lock_owner_pid.store(pid_, std::memory_order_relaxed);

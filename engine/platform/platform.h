@@ -93,14 +93,6 @@ absl::StatusOr<char*> MapShared(int fd, uint64_t size,
                                 absl::string_view context);
 void Unmap(char* addr, uint64_t size);
 
-// flock(LOCK_EX | LOCK_NB): true if acquired, false if another open file
-// description holds it.
-absl::StatusOr<bool> TryLockFile(int fd, absl::string_view context);
-// The same without a Status (the writer lock's fast path): 0 if acquired,
-// else the errno (EWOULDBLOCK: another open file description holds it).
-int TryLockFileErrno(int fd);
-void UnlockFile(int fd);
-
 // Open-file-description byte locks (fcntl F_OFD_SETLK / F_OFD_GETLK) on one
 // byte of a file: owned by the open file description (not the process), so
 // two descriptions conflict even within one process, and the kernel drops

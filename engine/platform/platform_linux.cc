@@ -6,7 +6,6 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -232,21 +231,6 @@ absl::StatusOr<char*> MapShared(int fd, uint64_t size,
 void Unmap(char* addr, uint64_t size) {
   if (addr != nullptr) munmap(addr, size);
 }
-
-absl::StatusOr<bool> TryLockFile(int fd, absl::string_view context) {
-  if (RetryEintr([&] { return flock(fd, LOCK_EX | LOCK_NB); }) == 0) {
-    return true;
-  }
-  if (errno == EWOULDBLOCK) return false;
-  return ErrnoStatus(errno, context);
-}
-
-int TryLockFileErrno(int fd) {
-  if (RetryEintr([&] { return flock(fd, LOCK_EX | LOCK_NB); }) == 0) return 0;
-  return errno;
-}
-
-void UnlockFile(int fd) { flock(fd, LOCK_UN); }
 
 namespace {
 

@@ -32,7 +32,8 @@ Decoded Decode(const absl::Status& status) {
   std::pair<absl::string_view, absl::string_view> parts =
       absl::StrSplit(text, absl::MaxSplits(':', 1));
   int kind = 0;
-  if (absl::SimpleAtoi(parts.first, &kind) && kind > 0 && kind <= 16) {
+  if (absl::SimpleAtoi(parts.first, &kind) && kind > 0 &&
+      kind <= static_cast<int>(ErrorKind::kPermission)) {
     d.kind = static_cast<ErrorKind>(kind);
   }
   int64_t pid = 0;
@@ -111,15 +112,21 @@ bool HasContext(const absl::Status& status) {
   return status.GetPayload(kContextUrl).has_value();
 }
 
-absl::Status WithContext(absl::string_view context, absl::Status status) {
-  if (status.ok() || HasContext(status)) return status;
+absl::Status Prefixed(absl::string_view prefix, absl::Status status) {
+  if (status.ok()) return status;
   absl::Status out(status.code(),
                    status.message().empty()
-                       ? std::string(context)
-                       : absl::StrCat(context, ": ", status.message()));
+                       ? std::string(prefix)
+                       : absl::StrCat(prefix, ": ", status.message()));
   status.ForEachPayload([&out](absl::string_view url, const absl::Cord& p) {
     out.SetPayload(url, p);
   });
+  return out;
+}
+
+absl::Status WithContext(absl::string_view context, absl::Status status) {
+  if (status.ok() || HasContext(status)) return status;
+  absl::Status out = Prefixed(context, std::move(status));
   out.SetPayload(kContextUrl, absl::Cord());
   return out;
 }

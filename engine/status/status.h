@@ -32,6 +32,10 @@ inline absl::Status CorruptError(absl::string_view message) {
   return Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt, message);
 }
 
+// "prefix: message", payloads kept (no context mark): for a step inside an
+// operation ("repair", a path).
+absl::Status Prefixed(absl::string_view prefix, absl::Status status);
+
 // True if WithContext already prefixed this status.
 bool HasContext(const absl::Status& status);
 

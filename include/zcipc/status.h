@@ -41,6 +41,7 @@ enum class ErrorKind : int {
   kOverflow = 15,  // Add past int64
   // PermissionDenied.
   kPermission = 16,  // the file belongs to another user or its mode bars us
+  // (kPermission is the last kind: decoding checks against it.)
 };
 
 // The payload type URL that carries the kind.
