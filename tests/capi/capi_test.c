@@ -13,28 +13,27 @@
 
 static int failures = 0;
 
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n",   \
-              __FILE__, __LINE__, #cond, zcipc_last_error());         \
-      ++failures;                                                     \
-    }                                                                 \
+#define CHECK(cond)                                                           \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, \
+              __LINE__, #cond, zcipc_last_error());                           \
+      ++failures;                                                             \
+    }                                                                         \
   } while (0)
 
 /* rc must be `code`, and the thread's last error must say so. */
-#define CHECK_FAILS(expr, code)                                             \
-  do {                                                                      \
-    int rc_ = (expr);                                                       \
-    if (rc_ != (code)) {                                                    \
-      fprintf(stderr, "%s:%d: %s returned %d, expected %d (%s)\n",          \
-              __FILE__, __LINE__, #expr, rc_, (int)(code),                  \
-              zcipc_last_error());                                          \
-      ++failures;                                                           \
-    } else {                                                                \
-      CHECK(zcipc_last_error_code() == (code));                             \
-      CHECK(zcipc_last_error()[0] != '\0');                                 \
-    }                                                                       \
+#define CHECK_FAILS(expr, code)                                              \
+  do {                                                                       \
+    int rc_ = (expr);                                                        \
+    if (rc_ != (code)) {                                                     \
+      fprintf(stderr, "%s:%d: %s returned %d, expected %d (%s)\n", __FILE__, \
+              __LINE__, #expr, rc_, (int)(code), zcipc_last_error());        \
+      ++failures;                                                            \
+    } else {                                                                 \
+      CHECK(zcipc_last_error_code() == (code));                              \
+      CHECK(zcipc_last_error()[0] != '\0');                                  \
+    }                                                                        \
   } while (0)
 
 #define CHECK_OK(expr) CHECK((expr) == ZCIPC_OK)
@@ -64,8 +63,7 @@ static void TestOpenErrors(void) {
   CHECK_FAILS(zcipc_attach(NULL, NULL, &d), ZCIPC_INVALID_ARGUMENT);
   CHECK_FAILS(zcipc_attach(name_a, NULL, NULL), ZCIPC_INVALID_ARGUMENT);
   CHECK_FAILS(zcipc_open_or_create(NULL, NULL, &d), ZCIPC_INVALID_ARGUMENT);
-  CHECK_FAILS(zcipc_open_or_create(name_a, NULL, NULL),
-              ZCIPC_INVALID_ARGUMENT);
+  CHECK_FAILS(zcipc_open_or_create(name_a, NULL, NULL), ZCIPC_INVALID_ARGUMENT);
 
   d = (zcipc_dict*)&d;
   CHECK_FAILS(zcipc_create("bad/name", &o, &d), ZCIPC_INVALID_ARGUMENT);
@@ -157,7 +155,7 @@ static void TestData(zcipc_dict* d) {
   len = 99;
   CHECK_OK(zcipc_get(d, NULL, 0, buf, sizeof buf, &len));
   CHECK(len == 0);
-  CHECK_OK(zcipc_put(d, "k", 1, "hello world", 11));  /* replace below */
+  CHECK_OK(zcipc_put(d, "k", 1, "hello world", 11)); /* replace below */
   CHECK_OK(zcipc_put(d, "k", 1, "hello", 5));
 
   /* A small buffer: OUT_OF_RANGE, and the length is still set. */
