@@ -83,24 +83,24 @@ enum {
 
 /* Failure kinds: zcipc::ErrorKind (zcipc/status.h), same numbers. */
 enum {
-  ZCIPC_KIND_UNSPECIFIED = 0,  /* none: OK, a missing key, others */
-  ZCIPC_KIND_TABLE_FULL = 1,   /* RESOURCE_EXHAUSTED: max_items entries */
-  ZCIPC_KIND_HEAP_FULL = 2,    /* RESOURCE_EXHAUSTED: no free block */
-  ZCIPC_KIND_LOCK_TIMEOUT = 3, /* DEADLINE_EXCEEDED: writer lock */
-  ZCIPC_KIND_READ_TIMEOUT = 4, /* DEADLINE_EXCEEDED: a stopped writer */
-  ZCIPC_KIND_REENTRANT = 5,    /* FAILED_PRECONDITION */
-  ZCIPC_KIND_NOT_A_FILE = 6,   /* FAILED_PRECONDITION */
-  ZCIPC_KIND_INCOMPATIBLE = 7, /* FAILED_PRECONDITION: format or layout */
+  ZCIPC_KIND_UNSPECIFIED = 0,   /* none: OK, a missing key, others */
+  ZCIPC_KIND_TABLE_FULL = 1,    /* RESOURCE_EXHAUSTED: max_items entries */
+  ZCIPC_KIND_HEAP_FULL = 2,     /* RESOURCE_EXHAUSTED: no free block */
+  ZCIPC_KIND_LOCK_TIMEOUT = 3,  /* DEADLINE_EXCEEDED: writer lock */
+  ZCIPC_KIND_READ_TIMEOUT = 4,  /* DEADLINE_EXCEEDED: a stopped writer */
+  ZCIPC_KIND_REENTRANT = 5,     /* FAILED_PRECONDITION */
+  ZCIPC_KIND_NOT_A_FILE = 6,    /* FAILED_PRECONDITION */
+  ZCIPC_KIND_INCOMPATIBLE = 7,  /* FAILED_PRECONDITION: format or layout */
   ZCIPC_KIND_NOT_A_COUNTER = 8, /* FAILED_PRECONDITION: add on a value that
                                    is not 8 bytes */
-  ZCIPC_KIND_MOVED_FROM = 9,   /* FAILED_PRECONDITION (C++ only) */
-  ZCIPC_KIND_NO_HEADER = 10,   /* DATA_LOSS */
-  ZCIPC_KIND_CORRUPT = 11,     /* DATA_LOSS */
-  ZCIPC_KIND_BAD_NAME = 12,    /* INVALID_ARGUMENT */
-  ZCIPC_KIND_BAD_OPTIONS = 13, /* INVALID_ARGUMENT */
+  ZCIPC_KIND_MOVED_FROM = 9,    /* FAILED_PRECONDITION (C++ only) */
+  ZCIPC_KIND_NO_HEADER = 10,    /* DATA_LOSS */
+  ZCIPC_KIND_CORRUPT = 11,      /* DATA_LOSS */
+  ZCIPC_KIND_BAD_NAME = 12,     /* INVALID_ARGUMENT */
+  ZCIPC_KIND_BAD_OPTIONS = 13,  /* INVALID_ARGUMENT */
   ZCIPC_KIND_KEY_TOO_LONG = 14, /* INVALID_ARGUMENT */
-  ZCIPC_KIND_OVERFLOW = 15,    /* OUT_OF_RANGE: add past int64 */
-  ZCIPC_KIND_PERMISSION = 16   /* PERMISSION_DENIED */
+  ZCIPC_KIND_OVERFLOW = 15,     /* OUT_OF_RANGE: add past int64 */
+  ZCIPC_KIND_PERMISSION = 16    /* PERMISSION_DENIED */
 };
 
 /* The declarations, in their documented one-line form (not reflowed); each
@@ -201,7 +201,7 @@ int zcipc_last_error_code(void);
  */
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
 #endif /* ZCIPC_ZCIPC_H_ */
