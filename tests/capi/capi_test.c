@@ -2,11 +2,13 @@
  * and its error paths, including NULL arguments. Compiled with
  * -std=c11 -Wall -Werror (tests/capi/BUILD.bazel). */
 
+#define _POSIX_C_SOURCE 200809L /* pthreads, getpid */
+
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
 #include <unistd.h>
 
 #include "zcipc/zcipc.h"
@@ -318,25 +320,63 @@ static void TestFull(void) {
 }
 
 /* Each thread has its own last error. */
-static int OtherThread(void* arg) {
+static void* OtherThread(void* arg) {
   (void)arg;
-  if (zcipc_last_error()[0] != '\0') return 1; /* nothing failed here yet */
-  if (zcipc_last_error_code() != ZCIPC_OK) return 2;
-  if (zcipc_unlink("bad/name") != ZCIPC_INVALID_ARGUMENT) return 3;
-  if (strstr(zcipc_last_error(), "bad/name") == NULL) return 4;
-  return 0;
+  /* Nothing failed on this thread yet. */
+  if (zcipc_last_error()[0] != '\0') return "a message already";
+  if (zcipc_last_error_code() != ZCIPC_OK) return "a code already";
+  if (zcipc_unlink("bad/name") != ZCIPC_INVALID_ARGUMENT) return "unlink";
+  if (strstr(zcipc_last_error(), "bad/name") == NULL) return "message";
+  return NULL;
 }
 
 static void TestThreadLocalError(void) {
   zcipc_dict* d = NULL;
   CHECK_FAILS(zcipc_attach(name_a, NULL, &d), ZCIPC_NOT_FOUND);
-  thrd_t t;
-  CHECK(thrd_create(&t, OtherThread, NULL) == thrd_success);
-  int rc = -1;
-  CHECK(thrd_join(t, &rc) == thrd_success);
-  CHECK(rc == 0);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, OtherThread, NULL) == 0);
+  void* failure = "not joined";
+  CHECK(pthread_join(t, &failure) == 0);
+  CHECK(failure == NULL);
   CHECK(zcipc_last_error_code() == ZCIPC_NOT_FOUND); /* this thread's */
   CHECK(strstr(zcipc_last_error(), name_a) != NULL);
+}
+
+/* One handle shared by several threads: their adds all count. */
+enum { kThreads = 4, kAddsPerThread = 2000 };
+
+static void* AddMany(void* arg) {
+  zcipc_dict* d = (zcipc_dict*)arg;
+  for (int i = 0; i < kAddsPerThread; ++i) {
+    if (zcipc_add(d, "shared", 6, 1, NULL) != ZCIPC_OK) return "add failed";
+    char buf[8];
+    size_t len = 0;
+    if (zcipc_get(d, "shared", 6, buf, sizeof buf, &len) != ZCIPC_OK) {
+      return "get failed";
+    }
+    if (len != 8) return "not 8 bytes";
+  }
+  return NULL;
+}
+
+static void TestThreadsShareAHandle(void) {
+  zcipc_dict* d = NULL;
+  CHECK_OK(zcipc_create(name_a, NULL, &d));
+  if (d == NULL) return;
+  pthread_t threads[kThreads];
+  for (int i = 0; i < kThreads; ++i) {
+    CHECK(pthread_create(&threads[i], NULL, AddMany, d) == 0);
+  }
+  for (int i = 0; i < kThreads; ++i) {
+    void* failure = "not joined";
+    CHECK(pthread_join(threads[i], &failure) == 0);
+    CHECK(failure == NULL);
+  }
+  int64_t total = 0;
+  CHECK_OK(zcipc_add(d, "shared", 6, 0, &total));
+  CHECK(total == (int64_t)kThreads * kAddsPerThread);
+  zcipc_close(d);
+  CHECK_OK(zcipc_unlink(name_a));
 }
 
 int main(void) {
@@ -362,6 +402,7 @@ int main(void) {
   CHECK_OK(zcipc_unlink(name_b));
   TestFull();
   TestThreadLocalError();
+  TestThreadsShareAHandle();
 
   if (failures != 0) {
     fprintf(stderr, "%d check(s) failed\n", failures);
