@@ -60,48 +60,44 @@
 extern "C" {
 #endif
 
-/* Results: ZCIPC_OK or an absl::StatusCode number. */
-enum {
-  ZCIPC_OK = 0,
-  ZCIPC_CANCELLED = 1,
-  ZCIPC_UNKNOWN = 2,
-  ZCIPC_INVALID_ARGUMENT = 3,
-  ZCIPC_DEADLINE_EXCEEDED = 4,
-  ZCIPC_NOT_FOUND = 5,
-  ZCIPC_ALREADY_EXISTS = 6,
-  ZCIPC_PERMISSION_DENIED = 7,
-  ZCIPC_RESOURCE_EXHAUSTED = 8,
-  ZCIPC_FAILED_PRECONDITION = 9,
-  ZCIPC_ABORTED = 10,
-  ZCIPC_OUT_OF_RANGE = 11,
-  ZCIPC_UNIMPLEMENTED = 12,
-  ZCIPC_INTERNAL = 13,
-  ZCIPC_UNAVAILABLE = 14,
-  ZCIPC_DATA_LOSS = 15,
-  ZCIPC_UNAUTHENTICATED = 16
-};
+/* Results: ZCIPC_OK or an absl::StatusCode number (macros, so that #if can
+ * test them too). */
+#define ZCIPC_OK 0
+#define ZCIPC_CANCELLED 1
+#define ZCIPC_UNKNOWN 2
+#define ZCIPC_INVALID_ARGUMENT 3
+#define ZCIPC_DEADLINE_EXCEEDED 4
+#define ZCIPC_NOT_FOUND 5
+#define ZCIPC_ALREADY_EXISTS 6
+#define ZCIPC_PERMISSION_DENIED 7
+#define ZCIPC_RESOURCE_EXHAUSTED 8
+#define ZCIPC_FAILED_PRECONDITION 9
+#define ZCIPC_ABORTED 10
+#define ZCIPC_OUT_OF_RANGE 11
+#define ZCIPC_UNIMPLEMENTED 12
+#define ZCIPC_INTERNAL 13
+#define ZCIPC_UNAVAILABLE 14
+#define ZCIPC_DATA_LOSS 15
+#define ZCIPC_UNAUTHENTICATED 16
 
 /* Failure kinds: zcipc::ErrorKind (zcipc/status.h), same numbers. */
-enum {
-  ZCIPC_KIND_UNSPECIFIED = 0,   /* none: OK, a missing key, others */
-  ZCIPC_KIND_TABLE_FULL = 1,    /* RESOURCE_EXHAUSTED: max_items entries */
-  ZCIPC_KIND_HEAP_FULL = 2,     /* RESOURCE_EXHAUSTED: no free block */
-  ZCIPC_KIND_LOCK_TIMEOUT = 3,  /* DEADLINE_EXCEEDED: writer lock */
-  ZCIPC_KIND_READ_TIMEOUT = 4,  /* DEADLINE_EXCEEDED: a stopped writer */
-  ZCIPC_KIND_REENTRANT = 5,     /* FAILED_PRECONDITION */
-  ZCIPC_KIND_NOT_A_FILE = 6,    /* FAILED_PRECONDITION */
-  ZCIPC_KIND_INCOMPATIBLE = 7,  /* FAILED_PRECONDITION: format or layout */
-  ZCIPC_KIND_NOT_A_COUNTER = 8, /* FAILED_PRECONDITION: add on a value that
-                                   is not 8 bytes */
-  ZCIPC_KIND_MOVED_FROM = 9,    /* FAILED_PRECONDITION (C++ only) */
-  ZCIPC_KIND_NO_HEADER = 10,    /* DATA_LOSS */
-  ZCIPC_KIND_CORRUPT = 11,      /* DATA_LOSS */
-  ZCIPC_KIND_BAD_NAME = 12,     /* INVALID_ARGUMENT */
-  ZCIPC_KIND_BAD_OPTIONS = 13,  /* INVALID_ARGUMENT */
-  ZCIPC_KIND_KEY_TOO_LONG = 14, /* INVALID_ARGUMENT */
-  ZCIPC_KIND_OVERFLOW = 15,     /* OUT_OF_RANGE: add past int64 */
-  ZCIPC_KIND_PERMISSION = 16    /* PERMISSION_DENIED */
-};
+#define ZCIPC_KIND_UNSPECIFIED 0   /* none: OK, a missing key, others */
+#define ZCIPC_KIND_TABLE_FULL 1    /* RESOURCE_EXHAUSTED: max_items entries */
+#define ZCIPC_KIND_HEAP_FULL 2     /* RESOURCE_EXHAUSTED: no free block */
+#define ZCIPC_KIND_LOCK_TIMEOUT 3  /* DEADLINE_EXCEEDED: writer lock */
+#define ZCIPC_KIND_READ_TIMEOUT 4  /* DEADLINE_EXCEEDED: a stopped writer */
+#define ZCIPC_KIND_REENTRANT 5     /* FAILED_PRECONDITION */
+#define ZCIPC_KIND_NOT_A_FILE 6    /* FAILED_PRECONDITION */
+#define ZCIPC_KIND_INCOMPATIBLE 7  /* FAILED_PRECONDITION: format or layout */
+#define ZCIPC_KIND_NOT_A_COUNTER 8 /* FAILED_PRECONDITION: not 8 bytes */
+#define ZCIPC_KIND_MOVED_FROM 9    /* FAILED_PRECONDITION (C++ only) */
+#define ZCIPC_KIND_NO_HEADER 10    /* DATA_LOSS */
+#define ZCIPC_KIND_CORRUPT 11      /* DATA_LOSS */
+#define ZCIPC_KIND_BAD_NAME 12     /* INVALID_ARGUMENT */
+#define ZCIPC_KIND_BAD_OPTIONS 13  /* INVALID_ARGUMENT */
+#define ZCIPC_KIND_KEY_TOO_LONG 14 /* INVALID_ARGUMENT */
+#define ZCIPC_KIND_OVERFLOW 15     /* OUT_OF_RANGE: add past int64 */
+#define ZCIPC_KIND_PERMISSION 16   /* PERMISSION_DENIED */
 
 /* The declarations, in their documented one-line form (not reflowed); each
  * call's notes follow the list. */
@@ -133,7 +129,7 @@ int zcipc_for_each(zcipc_dict* dict, int (*fn)(const void* key, size_t key_len, 
                                                size_t value_len, void* ctx), void* ctx);
 const char* zcipc_last_error(void);  /* the calling thread's message for its last failed call */
 
-/* Additions. */
+/* Beyond the list: the kind and the code of the thread's last failure. */
 int zcipc_last_error_kind(void);
 int zcipc_last_error_code(void);
 #if defined(__GNUC__) || defined(__clang__)
