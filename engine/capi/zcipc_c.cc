@@ -82,6 +82,8 @@ static_assert(ZCIPC_KIND_KEY_TOO_LONG ==
 static_assert(ZCIPC_KIND_OVERFLOW == static_cast<int>(ErrorKind::kOverflow));
 static_assert(ZCIPC_KIND_PERMISSION ==
               static_cast<int>(ErrorKind::kPermission));
+static_assert(ZCIPC_KIND_CHANGES_LOST ==
+              static_cast<int>(ErrorKind::kChangesLost));
 
 // The calling thread's last failure.
 struct LastError {

@@ -98,6 +98,7 @@ extern "C" {
 #define ZCIPC_KIND_KEY_TOO_LONG 14 /* INVALID_ARGUMENT */
 #define ZCIPC_KIND_OVERFLOW 15     /* OUT_OF_RANGE: add past int64 */
 #define ZCIPC_KIND_PERMISSION 16   /* PERMISSION_DENIED */
+#define ZCIPC_KIND_CHANGES_LOST 17 /* OUT_OF_RANGE (C++ ReadChanges only) */
 
 /* The declarations, in their documented one-line form (not reflowed); each
  * call's notes follow the list. */
