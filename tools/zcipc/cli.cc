@@ -101,8 +101,8 @@ const std::vector<Command>& Commands() {
        "SIGINT and SIGTERM end --follow with exit 0. If the dict is unlinked "
        "or replaced by a new dict of the same name, watch says so and exits "
        "1.",
-       {"interval", "idle_refresh", "count", "follow", "since", "json",
-        "hex", "base64", "lock_timeout"},
+       {"interval", "idle_refresh", "count", "follow", "since", "json", "hex",
+        "base64", "lock_timeout"},
        1,
        1,
        RunWatch},

@@ -110,11 +110,12 @@ class Printer {
 
   bool Missed(uint64_t seq, uint64_t reached) {
     if (json_) {
-      return Write(Json{{"seq", seq},
-                        {"kind", "missed"},
-                        {"missed", seq - reached},
-                        {"after", reached}}
-                       .dump());
+      return Write(Json{
+          {"seq", seq},
+          {"kind", "missed"},
+          {"missed", seq - reached},
+          {"after",
+           reached}}.dump());
     }
     return Write(absl::StrCat(seq, " missed ", seq - reached,
                               " changes (after change ", reached,
@@ -138,8 +139,8 @@ class Printer {
       return Write(
           Json{{"seq", seq}, {"kind", "resynced"}, {"items", items}}.dump());
     }
-    return Write(absl::StrCat(seq, " resynced ", items,
-                              items == 1 ? " key" : " keys"));
+    return Write(
+        absl::StrCat(seq, " resynced ", items, items == 1 ? " key" : " keys"));
   }
 
  private:
@@ -182,10 +183,11 @@ int RunFollow(const Invocation& inv, const ZeroCopyDict& dict,
   if (FlagWasGiven("since")) {
     const uint64_t since = absl::GetFlag(FLAGS_since);
     if (since > seq) {
-      return UsageError(
-          inv, absl::StrCat("--since=", since, " is past the last change of "
-                            "dict \"", name, "\" (", seq,
-                            "): was the dict created again?"));
+      return UsageError(inv, absl::StrCat("--since=", since,
+                                          " is past the last change of "
+                                          "dict \"",
+                                          name, "\" (", seq,
+                                          "): was the dict created again?"));
     }
     seq = since;
   }

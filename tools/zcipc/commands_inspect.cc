@@ -196,11 +196,11 @@ std::string ChangesText(const Stats& s) {
                         "; no change log (created with change log bytes 0: "
                         "watch --follow does not work)");
   }
-  return absl::StrCat(
-      "last ", FormatCount(s.change_seq), ", oldest retained ",
-      s.oldest_retained_change == 0 ? std::string("none")
-                                    : FormatCount(s.oldest_retained_change),
-      "; change log ", FormatBytes(s.change_log_bytes));
+  return absl::StrCat("last ", FormatCount(s.change_seq), ", oldest retained ",
+                      s.oldest_retained_change == 0
+                          ? std::string("none")
+                          : FormatCount(s.oldest_retained_change),
+                      "; change log ", FormatBytes(s.change_log_bytes));
 }
 
 std::string CreatedText(uint64_t unix_nanos) {
@@ -592,11 +592,15 @@ FileId IdOf(const std::string& path) {
 
 namespace {
 
-// The flags that only one of watch's two modes reads, for the usage error
-// when given to the other.
-constexpr const char* kDashboardOnlyFlags[] = {"interval", "idle_refresh",
-                                               "count"};
-constexpr const char* kFollowOnlyFlags[] = {"since", "json", "hex", "base64"};
+// The flags that the other mode of watch reads (the view's for --follow,
+// --follow's for the view): usage errors.
+const std::vector<const char*>& ModeOnlyFlags(bool follow) {
+  static const auto* dashboard =
+      new std::vector<const char*>{"interval", "idle_refresh", "count"};
+  static const auto* follow_only =
+      new std::vector<const char*>{"since", "json", "hex", "base64"};
+  return follow ? *dashboard : *follow_only;
+}
 
 // The longest single wait of the view: how long an unlinked or replaced
 // dict may go unnoticed while it does not change.
@@ -608,13 +612,13 @@ int RunWatch(const Invocation& inv) {
   const std::string& name = inv.args[0];
   const std::string path = SegmentPath(name);
   const bool follow = absl::GetFlag(FLAGS_follow);
-  for (const char* flag : follow ? kDashboardOnlyFlags : kFollowOnlyFlags) {
+  for (const char* flag : ModeOnlyFlags(follow)) {
     if (FlagWasGiven(flag)) {
-      return UsageError(inv, absl::StrCat("--", absl::StrReplaceAll(
-                                                    flag, {{"_", "-"}}),
-                                          follow ? " is for the view, not "
-                                                   "for --follow"
-                                                 : " needs --follow"));
+      return UsageError(
+          inv, absl::StrCat("--", absl::StrReplaceAll(flag, {{"_", "-"}}),
+                            follow ? " is for the view, not "
+                                     "for --follow"
+                                   : " needs --follow"));
     }
   }
   if (follow && absl::GetFlag(FLAGS_json) &&

@@ -82,11 +82,11 @@ const FlagRange kFlagRanges[] = {
      }},
     {"change_log_bytes",
      [] {
-       return absl::StrCat("0 (no change log) or a size from ",
-                           kMinChangeLogBytes, " to ", kMaxChangeLogBytes,
-                           " bytes (", AbslUnparseFlag(ByteSize{kMinChangeLogBytes}),
-                           " to ", AbslUnparseFlag(ByteSize{kMaxChangeLogBytes}),
-                           ")");
+       return absl::StrCat(
+           "0 (no change log) or a size from ", kMinChangeLogBytes, " to ",
+           kMaxChangeLogBytes, " bytes (",
+           AbslUnparseFlag(ByteSize{kMinChangeLogBytes}), " to ",
+           AbslUnparseFlag(ByteSize{kMaxChangeLogBytes}), ")");
      },
      [] {
        uint64_t v = absl::GetFlag(FLAGS_change_log_bytes).bytes;
