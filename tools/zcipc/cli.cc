@@ -81,7 +81,7 @@ const std::vector<Command>& Commands() {
        RunCheck},
       {"watch",
        "NAME",
-       "live view (items, heap, writes/s, lock); --follow: every change",
+       "live view, or --follow: every change as it happens",
        "Shows a view of the dict in place, like top(1): items, tombstones, "
        "heap use, writes and writes per second, repairs, the lock holder. "
        "The view is redrawn when the dict changes, at most every --interval, "
