@@ -164,12 +164,13 @@ class Printer {
   const Encoding encoding_;
 };
 
-absl::Status NoChangeLog(const std::string& name, const absl::Status& status) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "dict \"", name,
-      "\" has no change log (it was created with change log bytes 0), so "
-      "watch --follow cannot list its changes; zcipc watch ",
-      name, " (without --follow) still shows it (", status.message(), ")"));
+// What watch --follow says about a dict without a change log.
+std::string NoChangeLogText(const std::string& name) {
+  return absl::StrCat("dict \"", name,
+                      "\" has no change log (it was created with "
+                      "--change-log-bytes=0), so watch --follow cannot list "
+                      "its changes; zcipc watch ",
+                      name, " (without --follow) still shows it");
 }
 
 }  // namespace
@@ -206,9 +207,7 @@ int RunFollow(const Invocation& inv, const ZeroCopyDict& dict,
           changes.push_back(ReadChange{c.seq, c.kind, std::string(c.key)});
         });
     if (absl::IsFailedPrecondition(read.status())) {
-      fprintf(stderr, "zcipc watch: %s\n",
-              Describe(NoChangeLog(name, read.status())).c_str());
-      return kUsage;
+      return UsageError(inv, NoChangeLogText(name));
     }
     if (!read.ok() && GetErrorKind(read.status()) != ErrorKind::kChangesLost) {
       return Fail(inv, read.status());

@@ -710,7 +710,8 @@ int RunWatch(const Invocation& inv) {
 
     std::string o = absl::StrCat(
         "zcipc watch ", name, "  on change, at most every ",
-        absl::FormatDuration(interval), tty ? ", Ctrl-C quits" : "", "  ",
+        absl::FormatDuration(interval), ", at least every ",
+        absl::FormatDuration(idle_refresh), tty ? "; Ctrl-C quits" : "", "  ",
         absl::FormatTime("%H:%M:%S", now, absl::LocalTimeZone()), "\n\n");
     absl::StrAppend(
         &o,
