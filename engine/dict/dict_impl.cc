@@ -368,9 +368,16 @@ absl::StatusOr<uint64_t> DictImpl::WaitForChange(uint64_t since,
               "no change after ", since, " within ",
               absl::FormatDuration(timeout), " (the last is ", seq, ")")));
     }
-    // Bounded sleeps: a waiter never depends on one wake-up alone.
-    platform::FutexWait(&h.change_word, word,
-                        std::min(left, absl::Milliseconds(100)));
+    // Bounded sleeps: a waiter never depends on one wake-up alone. A sleep
+    // that ran out its bound although a change had been published was a
+    // lost wake-up: counted (Stats::change_wait_rescues), so tests can
+    // show the protocol loses none.
+    const absl::Duration bound = std::min(left, absl::Milliseconds(100));
+    if (platform::FutexWait(&h.change_word, word, bound) &&
+        bound == absl::Milliseconds(100) &&
+        h.change_seq.load(std::memory_order_acquire) > since) {
+      wait_rescues_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -466,6 +473,7 @@ Stats DictImpl::GetStats() const {
   st.change_log_bytes = geometry_.change_log_bytes;
   st.writer_pid = header_->lock_owner_pid.load(std::memory_order_relaxed);
   st.read_retries = read_retries_.load(std::memory_order_relaxed);
+  st.change_wait_rescues = wait_rescues_.load(std::memory_order_relaxed);
   return st;
 }
 

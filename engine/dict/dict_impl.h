@@ -254,6 +254,7 @@ class DictImpl {
   // mutable: a reader that finds a dead writer takes the lock to repair.
   mutable lock::WriterLock lock_;
   mutable std::atomic<uint64_t> read_retries_{0};
+  mutable std::atomic<uint64_t> wait_rescues_{0};
   uint64_t read_timeout_nanos_;  // options_.lock_timeout, for Backoff
 };
 

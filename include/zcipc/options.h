@@ -96,6 +96,11 @@ struct Stats {
   uint64_t change_log_bytes = 0;  // the ring's size (0: disabled)
   int64_t writer_pid = 0;         // pid of the current lock holder, 0 if none
   uint64_t read_retries = 0;      // seqlock retries of this handle's readers
+  // WaitForChange sleeps of this handle that ran out their 100 ms bound
+  // although a change had been published meanwhile: lost wake-ups that the
+  // bound rescued. 0 unless the wake-up protocol is broken (or a writer
+  // stalled exactly at the bound).
+  uint64_t change_wait_rescues = 0;
 };
 
 // One size class of the allocator (a TLSF second-level list).
