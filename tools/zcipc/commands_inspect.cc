@@ -588,10 +588,6 @@ FileId IdOf(const std::string& path) {
   return FileId{true, st.st_dev, st.st_ino};
 }
 
-}  // namespace
-
-namespace {
-
 // The flags that the other mode of watch reads (the view's for --follow,
 // --follow's for the view): usage errors.
 const std::vector<const char*>& ModeOnlyFlags(bool follow) {
