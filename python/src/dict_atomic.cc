@@ -208,7 +208,7 @@ bool ParseDelta(PyObject* name, const char* op, PyObject* key,
                  "ZeroCopyDict '%U': %s(%s, ...): delta must be int, not "
                  "%.100s",
                  name, op, KeyForMessage(key).c_str(),
-                 Py_TYPE(delta_arg)->tp_name);
+                 TypeName(delta_arg).c_str());
     return false;
   }
   int overflow = 0;

@@ -13,9 +13,12 @@
 //
 // Thread safety: see dict_object.h.
 
-#include <algorithm>
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>  // PyMemberDef's T_PYSSIZET, READONLY
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -36,26 +39,26 @@
 
 namespace zcipc_py {
 
-PyTypeObject kDictType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyTypeObject* g_dict_type = nullptr;
 
-const char* NameArg(PyObject* name) {
+bool NameArg(PyObject* name, std::string* out) {
   if (!PyUnicode_Check(name)) {
     PyErr_Format(PyExc_TypeError, "ZeroCopyDict name must be str, not %.100s",
-                 Py_TYPE(name)->tp_name);
-    return nullptr;
+                 TypeName(name).c_str());
+    return false;
   }
-  Py_ssize_t size = 0;
-  const char* n = PyUnicode_AsUTF8AndSize(name, &size);
-  if (n != nullptr && n[0] == '\0') {
+  out->clear();
+  if (!AppendStrictUtf8(name, out)) return false;
+  if (out->empty()) {
     PyErr_SetString(PyExc_ValueError, "ZeroCopyDict name must not be empty");
-    return nullptr;
+    return false;
   }
-  if (n != nullptr && std::strlen(n) != static_cast<size_t>(size)) {
+  if (out->find('\0') != std::string::npos) {
     PyErr_Format(PyExc_ValueError,
                  "ZeroCopyDict name %R contains a NUL character", name);
-    return nullptr;
+    return false;
   }
-  return n;
+  return true;
 }
 
 namespace {
@@ -107,7 +110,8 @@ bool ParseTimeout(double seconds, absl::Duration* out) {
 
 PyObject* NewDict(PyTypeObject* type, PyObject* name, zcipc::ZeroCopyDict dict,
                   bool owner) {
-  auto* self = reinterpret_cast<DictObject*>(type->tp_alloc(type, 0));
+  auto alloc = reinterpret_cast<allocfunc>(PyType_GetSlot(type, Py_tp_alloc));
+  auto* self = reinterpret_cast<DictObject*>(alloc(type, 0));
   if (self == nullptr) return nullptr;
   new (&self->handle)
       Handle(std::make_shared<zcipc::ZeroCopyDict>(std::move(dict)));
@@ -127,13 +131,12 @@ PyObject* DictCreate(PyObject* cls, PyObject* args) {
                         &timeout)) {
     return nullptr;
   }
-  const char* n = NameArg(name);
-  if (n == nullptr) return nullptr;
+  std::string name_str;
+  if (!NameArg(name, &name_str)) return nullptr;
   zcipc::Options options;
   options.max_items = max_items;
   options.heap_size = heap_size;
   if (!ParseTimeout(timeout, &options.lock_timeout)) return nullptr;
-  std::string name_str(n);
   absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
       [&] { return zcipc::ZeroCopyDict::Create(name_str, options); });
   if (!dict.ok()) {
@@ -148,11 +151,10 @@ PyObject* DictAttach(PyObject* cls, PyObject* args) {
   PyObject* name;
   double timeout;
   if (!PyArg_ParseTuple(args, "Ud:_attach", &name, &timeout)) return nullptr;
-  const char* n = NameArg(name);
-  if (n == nullptr) return nullptr;
+  std::string name_str;
+  if (!NameArg(name, &name_str)) return nullptr;
   zcipc::Options options;
   if (!ParseTimeout(timeout, &options.lock_timeout)) return nullptr;
-  std::string name_str(n);
   absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
       [&] { return zcipc::ZeroCopyDict::Attach(name_str, options); });
   if (!dict.ok()) {
@@ -167,7 +169,21 @@ void DictDealloc(PyObject* obj) {
   if (self->weakreflist != nullptr) PyObject_ClearWeakRefs(obj);
   self->handle.~Handle();  // unmaps (never unlinks)
   Py_XDECREF(self->name);
-  Py_TYPE(obj)->tp_free(obj);
+  FreeHeapObject(obj);
+}
+
+// Dict(...) and ZeroCopyDict(...): refused (a handle comes from create(),
+// attach() or open(), which allocate it with the type's tp_alloc).
+PyObject* DictNew(PyTypeObject* type, PyObject*, PyObject*) {
+  PyObject* type_name =
+      PyObject_GetAttrString(reinterpret_cast<PyObject*>(type), "__name__");
+  if (type_name == nullptr) return nullptr;
+  PyErr_Format(PyExc_TypeError,
+               "cannot create '%S' instances: use ZeroCopyDict.create(), "
+               ".attach() or .open()",
+               type_name);
+  Py_DECREF(type_name);
+  return nullptr;
 }
 
 // _close(): unmaps (the Python layer removes an owner's name first).
@@ -347,7 +363,7 @@ PyObject* ListOf(PyObject* obj, View view) {
         return nullptr;
       }
     }
-    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), item);
+    PyList_SetItem(list, static_cast<Py_ssize_t>(i), item);  // steals
   }
   return list;
 }
@@ -515,9 +531,9 @@ PyObject* DictWaitForChange(PyObject* obj, PyObject* args, PyObject* kwargs) {
   }
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
-  const absl::Time deadline =
-      seconds < 0 ? absl::InfiniteFuture()
-                  : absl::Now() + absl::Seconds(seconds);
+  const absl::Time deadline = seconds < 0
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + absl::Seconds(seconds);
   for (;;) {
     // Slices of at most 100 ms, so that signals (KeyboardInterrupt) are
     // handled while waiting without end.
@@ -552,6 +568,38 @@ PyObject* GetIsOwner(PyObject* obj, void*) {
 
 // --- the type ---------------------------------------------------------------
 
+// METH_FASTCALL (positional arguments as an array, no tuple): in the stable
+// ABI since 3.10, so the limited-API headers of 3.9 this module is built
+// with do not define it; its value is the same in every version. The
+// methods that use it (FastFunction, dict_object.h) are called through
+// TupleCall (METH_VARARGS) instead when the interpreter is 3.9 (see
+// InitDictType).
+constexpr int kMethFastcall = 0x0080;
+
+// Calls `fn` with the items of the argument tuple `args` (METH_VARARGS).
+template <FastFunction fn>
+PyObject* TupleCall(PyObject* self, PyObject* args) {
+  PyObject* items[4] = {nullptr, nullptr, nullptr, nullptr};
+  const Py_ssize_t n = PyTuple_Size(args);
+  if (n < 0) return nullptr;
+  for (Py_ssize_t i = 0; i < n && i < 4; ++i) {
+    items[i] = PyTuple_GetItem(args, i);  // borrowed; `args` outlives fn
+  }
+  return fn(self, items, n);  // fn rejects n > 3 before reading
+}
+
+struct FastMethod {
+  const char* name;
+  PyCFunction tuple_call;
+};
+
+const FastMethod kFastMethods[] = {
+    {"get", TupleCall<DictGet>},
+    {"pop", TupleCall<DictPop>},
+    {"setdefault", TupleCall<DictSetDefault>},
+    {"compare_and_swap", TupleCall<DictCompareAndSwap>},
+};
+
 PyMethodDef kDictMethods[] = {
     {"_create", reinterpret_cast<PyCFunction>(DictCreate),
      METH_VARARGS | METH_CLASS,
@@ -559,13 +607,13 @@ PyMethodDef kDictMethods[] = {
     {"_attach", reinterpret_cast<PyCFunction>(DictAttach),
      METH_VARARGS | METH_CLASS, "_attach(name, lock_timeout): attach."},
     {"_close", DictClose, METH_NOARGS, "Unmaps (never removes the name)."},
-    {"get", reinterpret_cast<PyCFunction>(DictGet), METH_FASTCALL,
+    {"get", reinterpret_cast<PyCFunction>(DictGet), kMethFastcall,
      "get(key, default=None): the value, or default if absent (lock-free)."},
-    {"pop", reinterpret_cast<PyCFunction>(DictPop), METH_FASTCALL,
+    {"pop", reinterpret_cast<PyCFunction>(DictPop), kMethFastcall,
      "pop(key[, default]): removes and returns the value, atomically."},
     {"popitem", DictPopItem, METH_NOARGS,
      "popitem(): removes and returns some (key, value); KeyError if empty."},
-    {"setdefault", reinterpret_cast<PyCFunction>(DictSetDefault), METH_FASTCALL,
+    {"setdefault", reinterpret_cast<PyCFunction>(DictSetDefault), kMethFastcall,
      "setdefault(key, default=None): the value, inserting default if absent "
      "(atomically)."},
     {"clear", DictClear, METH_NOARGS,
@@ -577,7 +625,7 @@ PyMethodDef kDictMethods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "add(key, delta=1): atomic counter; returns the new value."},
     {"compare_and_swap", reinterpret_cast<PyCFunction>(DictCompareAndSwap),
-     METH_FASTCALL,
+     kMethFastcall,
      "compare_and_swap(key, expected, new): stores new if d.get(key) == "
      "expected; True if it stored."},
     {"stats", DictStats, METH_NOARGS, "stats(): counters (lock-free)."},
@@ -602,30 +650,60 @@ PyGetSetDef kDictGetSet[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
-PyMappingMethods kDictMapping = {DictLength, DictSubscript, DictAssSubscript};
+PyMemberDef kDictMembers[] = {
+    // tp_weaklistoffset, as the limited API sets it on a heap type.
+    {const_cast<char*>("__weaklistoffset__"), T_PYSSIZET,
+     static_cast<Py_ssize_t>(offsetof(DictObject, weakreflist)), READONLY,
+     nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
 
-PySequenceMethods kDictSequence = {};
+PyType_Slot kDictSlots[] = {
+    {Py_tp_doc,
+     const_cast<char*>("The engine handle under zero_copy_ipc.ZeroCopyDict.")},
+    {Py_tp_new, reinterpret_cast<void*>(DictNew)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(DictDealloc)},
+    {Py_tp_repr, reinterpret_cast<void*>(DictRepr)},
+    {Py_mp_length, reinterpret_cast<void*>(DictLength)},
+    {Py_mp_subscript, reinterpret_cast<void*>(DictSubscript)},
+    {Py_mp_ass_subscript, reinterpret_cast<void*>(DictAssSubscript)},
+    {Py_sq_contains, reinterpret_cast<void*>(DictContains)},
+    {Py_tp_iter, reinterpret_cast<void*>(DictIter)},
+    {Py_tp_methods, kDictMethods},
+    {Py_tp_getset, kDictGetSet},
+    {Py_tp_members, kDictMembers},
+    {Py_tp_hash, reinterpret_cast<void*>(PyObject_HashNotImplemented)},
+    {0, nullptr},
+};
+
+PyType_Spec kDictSpec = {
+    "zero_copy_ipc._zcipc.Dict",
+    static_cast<int>(sizeof(DictObject)),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    kDictSlots,
+};
 
 }  // namespace
 
 ReadWaitState* ThreadReadWait() { return &Locals().read_wait; }
 
 bool InitDictType() {
-  kDictSequence.sq_contains = DictContains;
-  kDictType.tp_name = "zero_copy_ipc._zcipc.Dict";
-  kDictType.tp_basicsize = sizeof(DictObject);
-  kDictType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
-  kDictType.tp_doc = "The engine handle under zero_copy_ipc.ZeroCopyDict.";
-  kDictType.tp_dealloc = DictDealloc;
-  kDictType.tp_repr = DictRepr;
-  kDictType.tp_as_mapping = &kDictMapping;
-  kDictType.tp_as_sequence = &kDictSequence;
-  kDictType.tp_iter = DictIter;
-  kDictType.tp_methods = kDictMethods;
-  kDictType.tp_getset = kDictGetSet;
-  kDictType.tp_weaklistoffset = offsetof(DictObject, weakreflist);
-  kDictType.tp_hash = PyObject_HashNotImplemented;
-  return PyType_Ready(&kDictType) >= 0;
+  if (g_dict_type != nullptr) return true;
+  if (RuntimeMinorVersion() < 10) {
+    // No METH_FASTCALL in 3.9's stable ABI: those methods take a tuple.
+    for (PyMethodDef* m = kDictMethods; m->ml_name != nullptr; ++m) {
+      for (const FastMethod& f : kFastMethods) {
+        if (m->ml_flags == kMethFastcall &&
+            std::strcmp(m->ml_name, f.name) == 0) {
+          m->ml_meth = f.tuple_call;
+          m->ml_flags = METH_VARARGS;
+        }
+      }
+    }
+  }
+  g_dict_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kDictSpec));
+  return g_dict_type != nullptr;
 }
 
 }  // namespace zcipc_py

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "python/src/codec.h"
 #include "zcipc/status.h"
 
 namespace zcipc_py {
@@ -91,6 +92,15 @@ int ErrnoFor(PyObject* type) {
 
 }  // namespace
 
+int AddObjectRef(PyObject* module, const char* name, PyObject* value) {
+  Py_INCREF(value);
+  if (PyModule_AddObject(module, name, value) < 0) {
+    Py_DECREF(value);
+    return -1;
+  }
+  return 0;
+}
+
 PyObject* SetKeyError(PyObject* key) {
   PyObject* args = PyTuple_Pack(1, key);
   if (args != nullptr) {
@@ -115,16 +125,13 @@ std::string KeyForMessage(PyObject* key) {
     // Cut on a character boundary (never inside a UTF-8 sequence).
     text = PyUnicode_Substring(r, 0, kKept);
   }
-  const char* utf8 = text != nullptr ? PyUnicode_AsUTF8(text) : nullptr;
-  if (utf8 == nullptr) {
+  if (text == nullptr || !AppendStrictUtf8(text, &out)) {
     PyErr_Clear();
     out = "<unprintable>";
-  } else {
-    out = utf8;
   }
   if (length > kMaxRepr) {
     if (PyBytes_Check(key)) {
-      absl::StrAppend(&out, "... (", PyBytes_GET_SIZE(key), " bytes)");
+      absl::StrAppend(&out, "... (", PyBytes_Size(key), " bytes)");
     } else if (PyUnicode_Check(key)) {
       absl::StrAppend(&out, "... (", PyUnicode_GetLength(key), " characters)");
     } else {
@@ -144,9 +151,12 @@ PyObject* RaiseStatus(const absl::Status& status, PyObject* name,
   }
   std::string quoted;  // 'name'
   if (name != nullptr) {
-    const char* n = PyUnicode_AsUTF8(name);
-    if (n == nullptr) PyErr_Clear();
-    quoted = absl::StrCat("'", n ? n : "?", "'");
+    std::string n;
+    if (!AppendStrictUtf8(name, &n)) {
+      PyErr_Clear();
+      n = "?";
+    }
+    quoted = absl::StrCat("'", n, "'");
   }
   // Engine messages name the dict ("dict 'NAME': Op: ..."); statuses made
   // by this module's own engine callbacks may not. The text is looked at
@@ -206,10 +216,8 @@ bool InitErrors(PyObject* module) {
       bases, nullptr);
   Py_DECREF(bases);
   return g_table_full_error != nullptr &&
-         PyModule_AddObjectRef(module, "TableFullError", g_table_full_error) >=
-             0 &&
-         PyModule_AddObjectRef(module, "CorruptDictError", g_corrupt_error) >=
-             0;
+         AddObjectRef(module, "TableFullError", g_table_full_error) >= 0 &&
+         AddObjectRef(module, "CorruptDictError", g_corrupt_error) >= 0;
 }
 
 }  // namespace zcipc_py

@@ -21,6 +21,11 @@ namespace zcipc_py {
 // `module`. False with a Python error set.
 bool InitErrors(PyObject* module);
 
+// PyModule_AddObjectRef (3.10+) for the limited API of 3.9: adds `value`
+// to `module` as `name` without stealing the caller's reference. 0, or -1
+// with an error set.
+int AddObjectRef(PyObject* module, const char* name, PyObject* value);
+
 // KeyError(key), with a tuple key wrapped as dict does (KeyError((1, 2),)).
 // Always returns nullptr.
 PyObject* SetKeyError(PyObject* key);
