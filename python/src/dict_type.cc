@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "zcipc/status.h"
 #include "python/src/codec.h"
 #include "python/src/dict_object.h"
 #include "python/src/errors.h"
@@ -122,13 +123,15 @@ PyObject* NewDict(PyTypeObject* type, PyObject* name, zcipc::ZeroCopyDict dict,
   return reinterpret_cast<PyObject*>(self);
 }
 
-// _create(name, max_items, heap_size, lock_timeout) -> instance of cls
+// _create(name, max_items, heap_size, lock_timeout, change_log_bytes=None)
+// -> instance of cls (change_log_bytes None: the engine's default).
 PyObject* DictCreate(PyObject* cls, PyObject* args) {
   PyObject* name;
   unsigned long long max_items, heap_size;
   double timeout;
-  if (!PyArg_ParseTuple(args, "UKKd:_create", &name, &max_items, &heap_size,
-                        &timeout)) {
+  PyObject* change_log_bytes = Py_None;
+  if (!PyArg_ParseTuple(args, "UKKd|O:_create", &name, &max_items, &heap_size,
+                        &timeout, &change_log_bytes)) {
     return nullptr;
   }
   std::string name_str;
@@ -136,6 +139,13 @@ PyObject* DictCreate(PyObject* cls, PyObject* args) {
   zcipc::Options options;
   options.max_items = max_items;
   options.heap_size = heap_size;
+  if (change_log_bytes != Py_None) {
+    unsigned long long bytes = PyLong_AsUnsignedLongLong(change_log_bytes);
+    if (bytes == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+      return nullptr;
+    }
+    options.change_log_bytes = bytes;
+  }
   if (!ParseTimeout(timeout, &options.lock_timeout)) return nullptr;
   absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
       [&] { return zcipc::ZeroCopyDict::Create(name_str, options); });
@@ -433,7 +443,12 @@ PyObject* DictStats(PyObject* obj, PyObject*) {
               PyLong_FromUnsignedLongLong(st.repairs_total)) ||
       SetItem(r, "writer_pid", PyLong_FromLongLong(st.writer_pid)) ||
       SetItem(r, "read_retries",
-              PyLong_FromUnsignedLongLong(st.read_retries))) {
+              PyLong_FromUnsignedLongLong(st.read_retries)) ||
+      SetItem(r, "change_seq", PyLong_FromUnsignedLongLong(st.change_seq)) ||
+      SetItem(r, "change_log_bytes",
+              PyLong_FromUnsignedLongLong(st.change_log_bytes)) ||
+      SetItem(r, "oldest_retained_change",
+              PyLong_FromUnsignedLongLong(st.oldest_retained_change))) {
     Py_DECREF(r);
     return nullptr;
   }
@@ -504,6 +519,82 @@ PyObject* DictChangeSeq(PyObject* obj, PyObject*) {
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
   return PyLong_FromUnsignedLongLong(handle->ChangeSeq());
+}
+
+// changes(since) -> [(seq, "put" | "erase", key), ...]: every retained
+// change after `since`, in order (ZeroCopyDict::ReadChanges, lock-free; the
+// walk runs with the GIL released, then the keys are decoded). A key this
+// package cannot decode (written by another client of the engine) comes
+// back as the raw bytes the engine holds, so one foreign key never hides a
+// batch. ChangesLost when change since+1 is no longer retained.
+PyObject* DictChanges(PyObject* obj, PyObject* since_arg) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  if (!PyLong_Check(since_arg) || PyBool_Check(since_arg)) {
+    PyErr_Format(PyExc_TypeError,
+                 "ZeroCopyDict '%U': changes(since): since must be an int, "
+                 "not %.100s",
+                 self->name, TypeName(since_arg).c_str());
+    return nullptr;
+  }
+  const unsigned long long since = PyLong_AsUnsignedLongLong(since_arg);
+  if (since == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    return AddDictContext(self->name, "changes(since)");
+  }
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
+  struct Entry {
+    uint64_t seq;
+    bool erase;
+    std::string key;
+  };
+  std::vector<Entry> entries;
+  uint64_t oldest = 0;
+  absl::StatusOr<uint64_t> last = WithoutGil([&] {
+    absl::StatusOr<uint64_t> r =
+        handle->ReadChanges(since, [&](const zcipc::Change& c) {
+          entries.push_back(Entry{c.seq, c.kind == zcipc::ChangeKind::kErase,
+                                  std::string(c.key.data(), c.key.size())});
+        });
+    if (!r.ok() &&
+        zcipc::GetErrorKind(r.status()) == zcipc::ErrorKind::kChangesLost) {
+      oldest = handle->GetStats().oldest_retained_change;
+    }
+    return r;
+  });
+  if (!last.ok()) {
+    if (zcipc::GetErrorKind(last.status()) == zcipc::ErrorKind::kChangesLost) {
+      return RaiseChangesLost(self->name, since, oldest);
+    }
+    return Raise(self, last.status(), nullptr);
+  }
+  PyObject* put = PyUnicode_FromString("put");
+  PyObject* erase = put != nullptr ? PyUnicode_FromString("erase") : nullptr;
+  PyObject* list =
+      erase != nullptr ? PyList_New(static_cast<Py_ssize_t>(entries.size()))
+                       : nullptr;
+  for (size_t i = 0; list != nullptr && i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    PyObject* key = DecodeKey(e.key);
+    if (key == nullptr && PyErr_ExceptionMatches(PyExc_ValueError)) {
+      PyErr_Clear();  // not this package's encoding: the raw bytes
+      key = PyBytes_FromStringAndSize(e.key.data(),
+                                      static_cast<Py_ssize_t>(e.key.size()));
+    }
+    PyObject* item =
+        key != nullptr ? Py_BuildValue("(KOO)",
+                                       static_cast<unsigned long long>(e.seq),
+                                       e.erase ? erase : put, key)
+                       : nullptr;
+    Py_XDECREF(key);
+    if (item == nullptr) {
+      Py_CLEAR(list);
+      break;
+    }
+    PyList_SetItem(list, static_cast<Py_ssize_t>(i), item);  // steals
+  }
+  Py_XDECREF(put);
+  Py_XDECREF(erase);
+  return list;
 }
 
 // wait_for_change(since, timeout=None): the change number once it is past
@@ -635,6 +726,10 @@ PyMethodDef kDictMethods[] = {
      "check(): full integrity check; raises CorruptDictError."},
     {"change_seq", DictChangeSeq, METH_NOARGS,
      "change_seq(): the number of the last change (0 for a new dict)."},
+    {"changes", DictChanges, METH_O,
+     "changes(since): [(seq, 'put' | 'erase', key), ...] for every retained "
+     "change after since, in order (lock-free); ChangesLost if change "
+     "since+1 is no longer retained."},
     {"wait_for_change", reinterpret_cast<PyCFunction>(DictWaitForChange),
      METH_VARARGS | METH_KEYWORDS,
      "wait_for_change(since, timeout=None): the change number once it is "

@@ -15,6 +15,7 @@ namespace {
 
 PyObject* g_corrupt_error = nullptr;     // zero_copy_ipc.CorruptDictError
 PyObject* g_table_full_error = nullptr;  // zero_copy_ipc.TableFullError
+PyObject* g_changes_lost_error = nullptr;  // zero_copy_ipc.ChangesLost
 
 // An OSError subclass with errno and message, like open() raises.
 PyObject* SetOSError(PyObject* type, int err, const std::string& message) {
@@ -57,6 +58,8 @@ PyObject* ExceptionFor(const absl::Status& status) {
       return PyExc_ValueError;  // as a closed handle
     case zcipc::ErrorKind::kReentrant:
       return PyExc_RuntimeError;
+    case zcipc::ErrorKind::kChangesLost:  // (changes() adds the numbers)
+      return g_changes_lost_error;
     case zcipc::ErrorKind::kUnspecified:
       break;
   }
@@ -175,6 +178,42 @@ PyObject* RaiseStatus(const absl::Status& status, PyObject* name,
   return nullptr;
 }
 
+PyObject* RaiseChangesLost(PyObject* name, unsigned long long since,
+                           unsigned long long oldest) {
+  PyObject* message;
+  if (oldest == 0) {
+    message = PyUnicode_FromFormat(
+        "ZeroCopyDict '%U': changes(%llu): change %llu is no longer "
+        "retained (no change is: each was larger than the change log); "
+        "rescan: seq = d.change_seq(), then read d.items(), then continue "
+        "with d.changes(seq)",
+        name, since, since + 1);
+  } else {
+    message = PyUnicode_FromFormat(
+        "ZeroCopyDict '%U': changes(%llu): change %llu is no longer "
+        "retained (the oldest retained change is %llu); rescan: seq = "
+        "d.change_seq(), then read d.items(), then continue with "
+        "d.changes(seq)",
+        name, since, since + 1, oldest);
+  }
+  if (message == nullptr) return nullptr;
+  PyObject* error =
+      PyObject_CallFunctionObjArgs(g_changes_lost_error, message, nullptr);
+  Py_DECREF(message);
+  if (error == nullptr) return nullptr;
+  PyObject* since_obj = PyLong_FromUnsignedLongLong(since);
+  PyObject* oldest_obj = PyLong_FromUnsignedLongLong(oldest);
+  if (since_obj != nullptr && oldest_obj != nullptr &&
+      PyObject_SetAttrString(error, "since", since_obj) == 0 &&
+      PyObject_SetAttrString(error, "oldest_retained", oldest_obj) == 0) {
+    PyErr_SetObject(g_changes_lost_error, error);
+  }
+  Py_XDECREF(since_obj);
+  Py_XDECREF(oldest_obj);
+  Py_DECREF(error);
+  return nullptr;
+}
+
 PyObject* AddDictContext(PyObject* name, const char* op) {
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
@@ -215,7 +254,16 @@ bool InitErrors(PyObject* module) {
       "RuntimeError as the original package raised).",
       bases, nullptr);
   Py_DECREF(bases);
-  return g_table_full_error != nullptr &&
+  if (g_table_full_error == nullptr) return false;
+  g_changes_lost_error = PyErr_NewExceptionWithDoc(
+      "zero_copy_ipc.ChangesLost",
+      "changes(since): change since+1 is no longer in the dict's change log "
+      "(the ring wrapped, or the change's key was larger than the log). "
+      "Rescan: seq = d.change_seq(), then read d.items(), then continue "
+      "with d.changes(seq). Attributes: since, oldest_retained (0: none).",
+      PyExc_LookupError, nullptr);
+  return g_changes_lost_error != nullptr &&
+         AddObjectRef(module, "ChangesLost", g_changes_lost_error) >= 0 &&
          AddObjectRef(module, "TableFullError", g_table_full_error) >= 0 &&
          AddObjectRef(module, "CorruptDictError", g_corrupt_error) >= 0;
 }

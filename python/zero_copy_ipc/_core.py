@@ -49,6 +49,7 @@ _zcipc = _load_extension()
 Batch = _zcipc.Batch
 CorruptDictError = _zcipc.CorruptDictError
 TableFullError = _zcipc.TableFullError
+ChangesLost = _zcipc.ChangesLost
 MAX_KEY_SIZE = _zcipc.MAX_KEY_SIZE
 encode_key = _zcipc.encode_key
 encode_value = _zcipc.encode_value
@@ -58,6 +59,7 @@ decode_value = _zcipc.decode_value
 __all__ = [
     "ZeroCopyDict",
     "Batch",
+    "ChangesLost",
     "CorruptDictError",
     "TableFullError",
     "MAX_KEY_SIZE",
@@ -167,20 +169,26 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
 
     @classmethod
     def create(cls, name, max_items=10000, heap_size=100 * 1024 * 1024,
-               slot_count=None, *, lock_timeout=DEFAULT_LOCK_TIMEOUT):
+               slot_count=None, *, lock_timeout=DEFAULT_LOCK_TIMEOUT,
+               change_log_bytes=None):
         """Creates a new dict; this handle is its owner.
 
         ``max_items`` entries fit (``slot_count`` is the original package's
         newer spelling of the same number and wins when given); ``heap_size``
         bytes hold the keys and values. Values below 16 items and 1 MiB are
-        raised to those minimums. Raises FileExistsError if the name exists
-        (nothing is wiped), ValueError for a bad name.
+        raised to those minimums. ``change_log_bytes`` sizes the change log
+        that ``changes()`` reads (None: the engine's default, 1 MiB; 0: no
+        log; else 4096 to 2**32, rounded up to 4096). Raises FileExistsError
+        if the name exists (nothing is wiped), ValueError for a bad name or
+        option.
         """
         items = _count(max_items if slot_count is None else slot_count,
                        "slot_count" if slot_count is not None else "max_items",
                        MIN_ITEMS)
         heap = _count(heap_size, "heap_size", MIN_HEAP_SIZE)
-        d = cls._create(name, items, heap, _timeout(lock_timeout))
+        log = (None if change_log_bytes is None else
+               _count(change_log_bytes, "change_log_bytes", 0))
+        d = cls._create(name, items, heap, _timeout(lock_timeout), log)
         d._identity = _segment_identity(name)
         with _owned_lock:
             _owned[(name, d._identity)] = os.getpid()
@@ -195,8 +203,9 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
 
     @classmethod
     def open(cls, name, max_items=10000, heap_size=100 * 1024 * 1024, *,
-             lock_timeout=DEFAULT_LOCK_TIMEOUT):
-        """Attaches to ``name`` if it exists, else creates it (as owner)."""
+             lock_timeout=DEFAULT_LOCK_TIMEOUT, change_log_bytes=None):
+        """Attaches to ``name`` if it exists, else creates it (as owner;
+        the sizes, as create()'s, apply only then)."""
         while True:
             try:
                 return cls.attach(name, lock_timeout=lock_timeout)
@@ -204,7 +213,8 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
                 pass
             try:
                 return cls.create(name, max_items, heap_size,
-                                  lock_timeout=lock_timeout)
+                                  lock_timeout=lock_timeout,
+                                  change_log_bytes=change_log_bytes)
             except FileExistsError:
                 continue  # another process created it meanwhile
 
