@@ -31,11 +31,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "zcipc/status.h"
 #include "python/src/codec.h"
 #include "python/src/dict_object.h"
 #include "python/src/errors.h"
 #include "python/src/gil.h"
+#include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc_py {
@@ -569,8 +569,8 @@ PyObject* DictChanges(PyObject* obj, PyObject* since_arg) {
   }
   PyObject* put = PyUnicode_FromString("put");
   PyObject* erase = put != nullptr ? PyUnicode_FromString("erase") : nullptr;
-  PyObject* list =
-      erase != nullptr ? PyList_New(static_cast<Py_ssize_t>(entries.size()))
+  PyObject* list = erase != nullptr
+                       ? PyList_New(static_cast<Py_ssize_t>(entries.size()))
                        : nullptr;
   for (size_t i = 0; list != nullptr && i < entries.size(); ++i) {
     const Entry& e = entries[i];
@@ -581,10 +581,10 @@ PyObject* DictChanges(PyObject* obj, PyObject* since_arg) {
                                       static_cast<Py_ssize_t>(e.key.size()));
     }
     PyObject* item =
-        key != nullptr ? Py_BuildValue("(KOO)",
-                                       static_cast<unsigned long long>(e.seq),
-                                       e.erase ? erase : put, key)
-                       : nullptr;
+        key != nullptr
+            ? Py_BuildValue("(KOO)", static_cast<unsigned long long>(e.seq),
+                            e.erase ? erase : put, key)
+            : nullptr;
     Py_XDECREF(key);
     if (item == nullptr) {
       Py_CLEAR(list);

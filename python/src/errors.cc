@@ -13,8 +13,8 @@
 namespace zcipc_py {
 namespace {
 
-PyObject* g_corrupt_error = nullptr;     // zero_copy_ipc.CorruptDictError
-PyObject* g_table_full_error = nullptr;  // zero_copy_ipc.TableFullError
+PyObject* g_corrupt_error = nullptr;       // zero_copy_ipc.CorruptDictError
+PyObject* g_table_full_error = nullptr;    // zero_copy_ipc.TableFullError
 PyObject* g_changes_lost_error = nullptr;  // zero_copy_ipc.ChangesLost
 
 // An OSError subclass with errno and message, like open() raises.
