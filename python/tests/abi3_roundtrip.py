@@ -22,6 +22,7 @@ EXPECTED = {
     "pickled": {"id": 1, "tags": ["a", "b"], "score": 0.5},
     "big": 2**100,
     "flag": True,
+    "lone \ud800 surrogate": "value \udfff",  # not valid UTF-8
 }
 
 
@@ -42,6 +43,24 @@ def check_all(d):
     assert d["counter"] == 30, d["counter"]
     assert [d[f"batch{i}"] for i in range(100)] == list(range(100))
     assert len(d) == len(EXPECTED) + 1 + 100, len(d)
+
+
+def check_methods(d):
+    """The methods whose calling convention depends on the version (tuple
+    arguments on 3.9, an array from 3.10 on: python/src/dict_type.cc)."""
+    assert d.get("absent") is None and d.get("absent", 5) == 5
+    assert d.setdefault("sd", [1]) == [1] and d.setdefault("sd", 2) == [1]
+    assert d.compare_and_swap("sd", [1], "swapped")
+    assert not d.compare_and_swap("sd", [1], "again")
+    assert d.pop("sd") == "swapped" and d.pop("sd", "gone") == "gone"
+    for method, args in ((d.get, ()), (d.get, (1, 2, 3)), (d.pop, ()),
+                         (d.setdefault, (1, 2, 3, 4, 5)),
+                         (d.compare_and_swap, (1, 2))):
+        try:
+            method(*args)
+        except TypeError:
+            continue
+        raise AssertionError(f"{method.__name__}{args} did not raise")
 
 
 def child_write(d):
@@ -67,6 +86,7 @@ def main():
         writer.join(60)
         assert writer.exitcode == 0, writer.exitcode
         check_all(d)  # what the child wrote, read here
+        check_methods(d)
 
         d.clear()
         write_all(d)
