@@ -147,12 +147,9 @@ int BatchAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
 // add(key, delta=1): adds delta to an int value when applied.
 PyObject* BatchAdd(PyObject* obj, PyObject* args, PyObject* kwargs) {
   auto* self = reinterpret_cast<BatchObject*>(obj);
-  static const char* kKeywords[] = {"key", "delta", nullptr};
   PyObject* key = nullptr;
   PyObject* delta_arg = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:add",
-                                   const_cast<char**>(kKeywords), &key,
-                                   &delta_arg)) {
+  if (!ParseKeyDeltaArgs(args, kwargs, "O|O:add", &key, &delta_arg)) {
     return nullptr;
   }
   BatchOp op{BatchOp::kAdd, {}, {}, 1};

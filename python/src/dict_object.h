@@ -124,6 +124,14 @@ inline bool LookupKey(PyObject* name, const char* op, PyObject* key,
   return false;
 }
 
+// Parses the arguments (key, delta=1) of add() (Dict's and Batch's):
+// *key and *delta (nullptr when absent) are borrowed. A call without
+// keywords is read from the tuple directly; others go through
+// PyArg_ParseTupleAndKeywords with `format` ("O|O:add"). False with
+// TypeError set.
+bool ParseKeyDeltaArgs(PyObject* args, PyObject* kwargs, const char* format,
+                       PyObject** key, PyObject** delta);
+
 // Parses add()'s `delta` (nullptr: absent, 1) into *delta. False with
 // TypeError (not an int) or OverflowError (outside int64) set, naming the
 // dict called `name`, the operation `op` and the key.
