@@ -32,6 +32,8 @@ def main():
     ap.add_argument("--n", type=int, default=200000)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--only", help="run just this figure's loop, once, "
+                                   "untimed (for an instruction count)")
     a = ap.parse_args()
     name = f"percall_{os.getpid()}"
     keys = [f"key_{i}" for i in range(1000)]
@@ -108,7 +110,7 @@ def main():
                 encode_key(k0)
 
         figures = {}
-        for label, fn in (("d[k]", get_item), ("d.get(k)", get_method),
+        loops = (("d[k]", get_item), ("d.get(k)", get_method),
                           ("d.get(absent, None)", get_missing),
                           ("k in d", contains), ("len(d)", length),
                           ("d[k] = str", set_str), ("d[k] = int", set_int),
@@ -117,7 +119,11 @@ def main():
                           ("compare_and_swap", cas),
                           ("batch write (per write)", batch100),
                           ("keys() (per key)", keys_list),
-                          ("encode_key", encode)):
+                          ("encode_key", encode))
+        if a.only is not None:
+            dict(loops)[a.only](a.n)
+            return
+        for label, fn in loops:
             figures[label] = timed(fn, a.n, a.reps)
             print(f"{label:<26} {figures[label]:8.1f} ns", flush=True)
     if a.json:
