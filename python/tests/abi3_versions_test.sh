@@ -2,7 +2,8 @@
 # The one cp39-abi3 wheel (`bazel build //python:wheel`) on every CPython it
 # supports: for each CPython 3.9 to 3.13 under `$(pyenv root)/versions`, pip
 # (of that interpreter, offline) installs the wheel into a directory, and
-# that interpreter runs the Python examples of README.md and docs/PYTHON.md
+# that interpreter runs the Python examples of README.md's Python section and
+# docs/PYTHON.md
 # and a multi-process round trip (python/tests/abi3_roundtrip.py). A version
 # that is not installed prints a SKIP line. Each older CPython found
 # (3.8, 3.7, 3.6, 2.7) must get an ImportError naming the supported versions
@@ -12,7 +13,9 @@
 set -euo pipefail
 cd "${TEST_SRCDIR:-$(dirname "$0")/../..}/${TEST_WORKSPACE:-zcipc}"
 wheel="$(realpath "$1")"
-docs=("$(realpath "$2")" "$(realpath "$3")")
+# The README's Python section (python/tests/run_doc_examples.py), all of
+# docs/PYTHON.md.
+docs=("$(realpath "$2")#Python" "$(realpath "$3")")
 here="$PWD/python/tests"
 
 # pyenv's root: `pyenv root` as the build found it (python/BUILD.bazel
