@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "tools/zcipc/values.h"
 #include "zcipc/options.h"
 
 ABSL_FLAG(bool, json, false, "print JSON instead of text");
@@ -19,6 +20,12 @@ ABSL_FLAG(bool, raw, false,
 ABSL_FLAG(bool, int64, false,
           "print the value as a counter (the 8-byte little-endian int64 that "
           "add keeps)");
+ABSL_FLAG(std::string, type, "bytes",
+          "the type stored with the value: bytes (as given), text (must be "
+          "UTF-8), int (a decimal 64-bit integer, stored as 8 bytes "
+          "little-endian, as add keeps it), float (a decimal number, stored "
+          "as an 8-byte little-endian double); with int and float, --hex "
+          "and --base64 are for the key only");
 ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(10),
           "longest wait for the writer lock (and for a dict being created)");
 ABSL_FLAG(uint64_t, max_items, 10000,
@@ -91,6 +98,11 @@ const FlagRange kFlagRanges[] = {
      [] {
        uint64_t v = absl::GetFlag(FLAGS_change_log_bytes).bytes;
        return v == 0 || (v >= kMinChangeLogBytes && v <= kMaxChangeLogBytes);
+     }},
+    {"type", [] { return std::string("one of bytes, text, int, float"); },
+     [] {
+       absl::StatusOr<ValueType> t = ParseTypeName(absl::GetFlag(FLAGS_type));
+       return t.ok() && *t <= ValueType::kFloat64;
      }},
     {"idle_refresh",
      [] { return std::string("a duration of more than 0 (5s, 1m, inf)"); },
