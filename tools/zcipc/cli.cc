@@ -385,7 +385,10 @@ int ParseFlag(const Command& command, const std::vector<std::string>& args,
     return UsageError(
         inv,
         absl::StrCat("bad value for ", FlagDisplayName(name), ": ",
-                     parsed ? absl::StrCat(value, " is out of range") : error,
+                     parsed ? absl::StrCat(value, flag->IsOfType<std::string>()
+                                                      ? " is not accepted"
+                                                      : " is out of range")
+                            : error,
                      valid.empty() ? "" : "; it must be ", valid));
   }
   GivenFlags().insert(name);
