@@ -36,7 +36,7 @@ ABSL_FLAG(zcipc::cli::ByteSize, heap_size, zcipc::cli::ByteSize{100ull << 20},
 ABSL_FLAG(zcipc::cli::ByteSize, change_log_bytes,
           zcipc::cli::ByteSize{zcipc::Options().change_log_bytes},
           "bytes of the new dict's change log, the ring that watch --follow "
-          "reads (0: no change log; rounded up to a multiple of 4096)");
+          "reads (0: no change log; rounded up to a power of two)");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "least time between two redraws: 500ms, 2s (the view is redrawn "
           "when the dict changes, at most this often)");
