@@ -175,6 +175,11 @@ TEST(Get, PrintsEachTypeAsItsValue) {
   EXPECT_EXIT_CODE(r, 0);
   EXPECT_EQ(r.out, absl::StrCat(absl::Base64Escape(PickleBytes()), "\n"));
   EXPECT_THAT(r.err, HasSubstr("pickle"));
+  // A reserved type (a newer writer's): its bytes, with a note.
+  r = Zcipc({"get", n, "reserved"});
+  EXPECT_EXIT_CODE(r, 0);
+  EXPECT_EQ(r.out, "r\n");
+  EXPECT_THAT(r.err, HasSubstr("type-9"));
   // --raw, --hex and --base64 show any value's bytes.
   r = Zcipc({"get", n, "int", "--raw"});
   EXPECT_EQ(r.out, Int64Bytes(-42));
