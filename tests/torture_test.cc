@@ -70,7 +70,10 @@ TEST(TortureTest, ChangeLogMatchesTheDictAfterKillsBesideAWriter) {
   EXPECT_EQ(r->kills, 20u);
   EXPECT_EQ(r->integrity_failures, 0u);
   EXPECT_EQ(r->lost_writes, 0u);
-  EXPECT_EQ(r->feed_checks, 20u);
+  // A round in which the waiter wrote more than the ring holds is not
+  // checked (feed_wraps); on a loaded machine the parent may be that slow.
+  EXPECT_EQ(r->feed_checks + r->feed_wraps, 20u);
+  EXPECT_GT(r->feed_checks, 0u);
   EXPECT_EQ(r->feed_mismatches, 0u);
   EXPECT_GT(r->waiter_writes, 0u);
   EXPECT_EQ(r->first_failure, "");

@@ -423,9 +423,18 @@ State Observe(ZeroCopyDict& d, uint64_t k, std::string* why) {
 
 using KeySet = absl::flat_hash_set<std::string>;
 
-// The smallest record the kills run logs: a 16-byte header and a key of at
-// most 8 bytes ("counter", "waiter"); keys "key:NNNNNNNN" take 32 bytes.
-constexpr uint64_t kMinRecordBytes = 24;
+// The largest record the kills run logs: a 16-byte header and a key of at
+// most 16 bytes ("key:NNNNNNNN" pads to 16; "counter" and "waiter" to 8).
+// The ring keeps the newest records that fit, so it always holds the last
+// ring_bytes / kMaxRecordBytes changes.
+constexpr uint64_t kMaxRecordBytes = 32;
+
+// Whether change `seq` may be gone from a ring of `ring_bytes` whose newest
+// change is `newest`: only if the changes from it to the newest can
+// overflow the ring.
+bool MayBeOverwritten(uint64_t seq, uint64_t newest, uint64_t ring_bytes) {
+  return newest >= seq && (newest - seq + 1) * kMaxRecordBytes > ring_bytes;
+}
 
 // The dict's keys, without the waiter's.
 absl::Status KeysOf(const ZeroCopyDict& d, KeySet* keys) {
@@ -487,10 +496,12 @@ FeedOutcome CheckFeed(const ZeroCopyDict& d, uint64_t ring_bytes,
   });
   const std::string where =
       absl::StrCat("change log of ", d.name(), " from change ", since, ": ");
+  // A change lost because the waiter wrote more than the ring holds (before
+  // or during this call, which then ends early with OK) is no mismatch.
   if (!last.ok()) {
     if (GetErrorKind(last.status()) == ErrorKind::kChangesLost &&
-        (before - since) * kMinRecordBytes > ring_bytes) {
-      return FeedOutcome::kWrapped;  // more changes than the ring can hold
+        MayBeOverwritten(since + 1, d.ChangeSeq(), ring_bytes)) {
+      return FeedOutcome::kWrapped;
     }
     *why = absl::StrCat(where, "ReadChanges: ", last.status().ToString());
     return FeedOutcome::kMismatch;
@@ -498,6 +509,10 @@ FeedOutcome CheckFeed(const ZeroCopyDict& d, uint64_t ring_bytes,
   if (!order.empty()) {
     *why = absl::StrCat(where, order);
     return FeedOutcome::kMismatch;
+  }
+  if (*last < before && *last == next - 1 &&
+      MayBeOverwritten(*last + 1, d.ChangeSeq(), ring_bytes)) {
+    return FeedOutcome::kWrapped;
   }
   if (*last != next - 1 || *last < before) {
     *why = absl::StrCat(where, "ReadChanges returned ", *last,

@@ -61,7 +61,8 @@ struct KillOptions {
   // The dict's change log (Options::change_log_bytes). After each kill and
   // repair the run replays the log from the previous round's snapshot and
   // compares it with the dict (KillResult::feed_checks); the ring must hold
-  // one round's changes (a 16-byte key's record takes 32 bytes).
+  // one round's changes (each record takes at most 32 bytes here) or the
+  // round is not checked (KillResult::feed_wraps).
   uint64_t change_log_bytes = 16 << 20;
 };
 struct KillResult {
@@ -98,8 +99,10 @@ struct KillResult {
   // S+2, ... without a gap up to at least the ChangeSeq() read before, and
   // the replayed key set must equal ForEach's. Each such comparison is a
   // check; a check that fails is a mismatch (and a failure of the run).
-  // A round whose changes could not fit the ring even at the smallest
-  // record size is skipped and counted in feed_wraps (not a failure).
+  // A round whose replay lost a change that the changes written since could
+  // have pushed out of the ring (at the largest record size, 32 bytes) is
+  // skipped and counted in feed_wraps (not a failure): with --waiter the
+  // waiter may write more in a round than the ring holds.
   uint64_t feed_checks = 0;
   uint64_t feed_changes = 0;  // changes replayed by all checks
   uint64_t feed_mismatches = 0;
