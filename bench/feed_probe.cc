@@ -9,7 +9,9 @@
 // Counted ops, for valgrind --tool=callgrind (bench/feed_callgrind.sh):
 // put (replace in place, random keys), insert_erase (one insert and one
 // erase of a fresh key), none (the fill only). The count of an op is
-// (count(op) - count(none)) / iters, with the same --log_bytes.
+// (count(op) - count(none)) / iters, with the same --log_bytes. The fill
+// ends with --warm Puts in place (default 40,000), so that a 1 MiB log has
+// wrapped and every counted change evicts the oldest (the steady state).
 //
 // Timed op: paired. Two dicts, one with the log (--log_bytes) and one
 // without, filled alike; Put (replace in place) on each and insert+erase on
@@ -63,7 +65,7 @@ std::string Key(int64_t i) { return absl::StrFormat("key:%012d", i); }
 
 // A filled dict, unlinked at once (the mapping lives on).
 absl::StatusOr<zcipc::ZeroCopyDict> MakeDict(int64_t keys, int64_t size,
-                                             uint64_t log_bytes) {
+                                             uint64_t log_bytes, int64_t warm) {
   const std::string name =
       absl::StrCat("feed-probe-", getpid(), "-", log_bytes);
   zcipc::Options o;
@@ -78,6 +80,10 @@ absl::StatusOr<zcipc::ZeroCopyDict> MakeDict(int64_t keys, int64_t size,
     absl::Status s = d->Put(Key(i), value);
     if (!s.ok()) return s;
   }
+  for (int64_t i = 0; i < warm; ++i) {
+    absl::Status s = d->Put(Key(i % keys), value);
+    if (!s.ok()) return s;
+  }
   return d;
 }
 
@@ -90,8 +96,9 @@ int main(int argc, char** argv) {
   const int64_t iters = atoll(Flag(argc, argv, "iters", "100000"));
   const uint64_t log_bytes =
       strtoull(Flag(argc, argv, "log_bytes", "1048576"), nullptr, 10);
+  const int64_t warm = atoll(Flag(argc, argv, "warm", "40000"));
 
-  absl::StatusOr<zcipc::ZeroCopyDict> d = MakeDict(keys, size, log_bytes);
+  absl::StatusOr<zcipc::ZeroCopyDict> d = MakeDict(keys, size, log_bytes, warm);
   if (!d.ok()) {
     fprintf(stderr, "%s\n", d.status().ToString().c_str());
     return 1;
@@ -114,7 +121,7 @@ int main(int argc, char** argv) {
       if (!d->Put(k, value).ok() || !d->Erase(k).ok()) return 2;
     }
   } else if (op == "paired") {
-    absl::StatusOr<zcipc::ZeroCopyDict> off = MakeDict(keys, size, 0);
+    absl::StatusOr<zcipc::ZeroCopyDict> off = MakeDict(keys, size, 0, warm);
     if (!off.ok()) {
       fprintf(stderr, "%s\n", off.status().ToString().c_str());
       return 1;
