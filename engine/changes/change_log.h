@@ -28,11 +28,13 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/base/optimization.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/layout/layout.h"
+#include "engine/layout/relaxed.h"
 #include "zcipc/options.h"
 
 namespace zcipc {
@@ -50,9 +52,40 @@ class ChangeLog {
   // Writes the record of change `seq` just past log_head, first moving
   // log_tail past the records it overwrites. Invisible to readers until
   // Commit. A record that does not fit the ring becomes a gap record.
-  void Stage(uint64_t seq, ChangeKind kind, absl::string_view key);
+  // Inline: the common case (no eviction, no wrap) is a few stores on
+  // every write's path; StageSlow has the rest.
+  void Stage(uint64_t seq, ChangeKind kind, absl::string_view key) {
+    if (!enabled()) return;
+    layout::Header& h = *header_;
+    const uint64_t head = h.log_head.load(std::memory_order_relaxed);
+    const uint64_t tail = h.log_tail.load(std::memory_order_relaxed);
+    const uint64_t size = layout::kMinChangeRecord + ((key.size() + 7) & ~7ull);
+    const uint64_t at = head & ring_mask_;
+    // One test for the rare cases: eviction needed (or tail > head, which
+    // wraps to a huge difference), the record wrapping the ring's end, or
+    // a misaligned head (all three make `end` exceed the ring or leave low
+    // bits set).
+    if (ABSL_PREDICT_FALSE((head + size - tail > ring_bytes_) |
+                           (at + size > ring_bytes_) | ((head & 7) != 0))) {
+      StageSlow(seq, kind, key);
+      return;
+    }
+    char* p = ring_ + at;
+    relaxed::Store64(p, seq);
+    relaxed::Store64(
+        p + 8,
+        Meta(kind == ChangeKind::kErase ? kKindErase : kKindPut, key.size()));
+    relaxed::CopyToShared(p + layout::kMinChangeRecord, key.data(), key.size());
+    if (seq % layout::kMarkStride == 0) Mark(seq, head);
+    staged_seq_ = seq;
+    staged_end_ = head + size;
+  }
   // Makes the record Stage wrote for `seq` visible (stores log_head).
-  void Commit(uint64_t seq);
+  void Commit(uint64_t seq) {
+    if (!enabled() || staged_seq_ != seq) return;
+    // Release: the record's bytes are complete before the head covers them.
+    header_->log_head.store(staged_end_, std::memory_order_release);
+  }
   // After a writer died: truncates the log to its valid records and, when
   // `forward_seq` is not 0 (the dead writer's operation took effect), makes
   // sure change forward_seq is in the log (its staged record, or a gap
@@ -79,6 +112,22 @@ class ChangeLog {
     int kind;  // kKindPut, kKindErase or kKindGap
   };
   enum class Fetched { kOk, kOverwritten, kInvalid };
+  static constexpr int kKindPut = 1;
+  static constexpr int kKindErase = 2;
+  static constexpr int kKindGap = 3;  // a change whose key did not fit
+  static constexpr uint64_t kMetaTag = 0xc7;
+  static uint64_t Meta(int kind, uint64_t key_len) {
+    return (kMetaTag << 56) | (static_cast<uint64_t>(kind) << 32) |
+           (key_len & 0xffffffffu);
+  }
+
+  // Stage's general case: repairs impossible positions, evicts, wraps,
+  // writes gap records.
+  void StageSlow(uint64_t seq, ChangeKind kind, absl::string_view key);
+  void Mark(uint64_t seq, uint64_t pos) {
+    marks_[(seq / layout::kMarkStride) % mark_count_].store(
+        pos, std::memory_order_relaxed);
+  }
 
   // Copies the record at `pos` (and its key into *key when key != nullptr
   // and it has one) and validates it against `head` and the current tail.
@@ -89,11 +138,12 @@ class ChangeLog {
                    absl::string_view key);
   // Moves log_tail so that [tail, end) fits the ring.
   void EvictUntil(uint64_t end);
-  char* At(uint64_t pos) const { return ring_ + pos % ring_bytes_; }
+  char* At(uint64_t pos) const { return ring_ + (pos & ring_mask_); }
 
   char* ring_;
   std::atomic<uint64_t>* marks_;
   uint64_t ring_bytes_;
+  uint64_t ring_mask_;  // ring_bytes_ is a power of two
   uint64_t mark_count_;
   layout::Header* header_;
   // The last Stage's record (process-local, lock held).

@@ -50,7 +50,7 @@ struct Options {
   // reads (docs/DESIGN.md, "The change log"). 0 disables the log
   // (ReadChanges answers FailedPrecondition; ChangeSeq and WaitForChange
   // still work); otherwise in [kMinChangeLogBytes, kMaxChangeLogBytes],
-  // rounded up to a multiple of 4096. Each change takes 16 bytes + its key
+  // rounded up to a power of two. Each change takes 16 bytes + its key
   // padded to 8, so the default retains the last ~30,000 changes of 16-byte
   // keys. Used by Create; Attach reads the dict's own.
   uint64_t change_log_bytes = 1ull << 20;
@@ -59,6 +59,20 @@ struct Options {
 // Limits on Options::change_log_bytes (when not 0).
 inline constexpr uint64_t kMinChangeLogBytes = 4096;
 inline constexpr uint64_t kMaxChangeLogBytes = 1ull << 32;
+
+// What kind of value an entry holds: a tag stored beside the value (in the
+// entry's header, never in the value's bytes), set by the writer and
+// returned with the value, so that programs in different languages agree on
+// what the bytes mean (docs/PYTHON.md, "Interop"). A write without a type
+// stores kBytes; Add stores kInt64. Values 5..255 are reserved: stored and
+// returned unchanged.
+enum class ValueType : uint8_t {
+  kBytes = 0,    // raw bytes
+  kText = 1,     // UTF-8 text
+  kInt64 = 2,    // a signed 64-bit integer, 8 bytes little-endian (Add's)
+  kFloat64 = 3,  // an IEEE-754 double, 8 bytes little-endian
+  kPickle = 4,   // a Python pickle (the Python package's other objects)
+};
 
 // What a change did to its key: kPut stored a value (a Put, an Add, a
 // CompareAndSwap or Update that stored); kErase removed the key.
@@ -96,6 +110,11 @@ struct Stats {
   uint64_t change_log_bytes = 0;  // the ring's size (0: disabled)
   int64_t writer_pid = 0;         // pid of the current lock holder, 0 if none
   uint64_t read_retries = 0;      // seqlock retries of this handle's readers
+  // WaitForChange sleeps of this handle that ran out their 100 ms bound
+  // although a change had been published meanwhile: lost wake-ups that the
+  // bound rescued. 0 unless the wake-up protocol is broken (or a writer
+  // stalled exactly at the bound).
+  uint64_t change_wait_rescues = 0;
 };
 
 // One size class of the allocator (a TLSF second-level list).
