@@ -425,15 +425,17 @@ using KeySet = absl::flat_hash_set<std::string>;
 
 // The largest record the kills run logs: a 16-byte header and a key of at
 // most 16 bytes ("key:NNNNNNNN" pads to 16; "counter" and "waiter" to 8).
-// The ring keeps the newest records that fit, so it always holds the last
-// ring_bytes / kMaxRecordBytes changes.
 constexpr uint64_t kMaxRecordBytes = 32;
 
 // Whether change `seq` may be gone from a ring of `ring_bytes` whose newest
-// change is `newest`: only if the changes from it to the newest can
-// overflow the ring.
+// change is `newest`: only if the records from it to the newest can
+// overflow what the ring retains. It keeps the newest records that fit in
+// at least 15/16 of it (eviction frees a sixteenth at a time;
+// engine/changes/change_log.cc), so at least that many bytes, less one
+// record, of the newest changes.
 bool MayBeOverwritten(uint64_t seq, uint64_t newest, uint64_t ring_bytes) {
-  return newest >= seq && (newest - seq + 1) * kMaxRecordBytes > ring_bytes;
+  const uint64_t retained = ring_bytes - ring_bytes / 16 - kMaxRecordBytes;
+  return newest >= seq && (newest - seq + 1) * kMaxRecordBytes > retained;
 }
 
 // The dict's keys, without the waiter's.

@@ -61,8 +61,9 @@ struct KillOptions {
   // The dict's change log (Options::change_log_bytes). After each kill and
   // repair the run replays the log from the previous round's snapshot and
   // compares it with the dict (KillResult::feed_checks); the ring must hold
-  // one round's changes (each record takes at most 32 bytes here) or the
-  // round is not checked (KillResult::feed_wraps).
+  // one round's changes (each record takes at most 32 bytes here, and the
+  // ring retains at least 15/16 of its bytes) or the round is not checked
+  // (KillResult::feed_wraps).
   uint64_t change_log_bytes = 16 << 20;
 };
 struct KillResult {
@@ -100,7 +101,8 @@ struct KillResult {
   // the replayed key set must equal ForEach's. Each such comparison is a
   // check; a check that fails is a mismatch (and a failure of the run).
   // A round whose replay lost a change that the changes written since could
-  // have pushed out of the ring (at the largest record size, 32 bytes) is
+  // have pushed out of the ring (at the largest record size, 32 bytes, in
+  // the 15/16 of the ring that is always retained) is
   // skipped and counted in feed_wraps (not a failure): with --waiter the
   // waiter may write more in a round than the ring holds.
   uint64_t feed_checks = 0;
