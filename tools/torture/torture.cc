@@ -579,8 +579,15 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   Options options = DictOptions(o.keys);
   options.heap_size = o.keys * (200 << 10) + (64 << 20);
   options.change_log_bytes = o.change_log_bytes;
+  if (o.change_log_bytes == 0) {
+    return absl::InvalidArgumentError(
+        "kills: the change log check needs a change log (change_log_bytes "
+        "must not be 0)");
+  }
   absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, options);
   if (!d.ok()) return d.status();
+  // The ring's size as created (rounded up).
+  const uint64_t ring_bytes = d->GetStats().change_log_bytes;
   SharedArray<KillShared> shared;
   if (!shared.valid()) return absl::ResourceExhaustedError("mmap");
   KillShared* sh = shared.get();
@@ -606,12 +613,7 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
     }
     if (res.first_failure.empty()) res.first_failure = std::move(what);
   };
-  const uint64_t ring_bytes = d->GetStats().change_log_bytes;
   FeedSnapshot snap;
-  if (ring_bytes == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kills: the change log check needs a change log (dict ", name, ")"));
-  }
   if (absl::Status s = TakeSnapshot(*d, &snap); !s.ok()) return s;
   for (uint64_t round = 0; round < o.kills; ++round) {
     int p[2];
