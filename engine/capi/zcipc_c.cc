@@ -432,7 +432,7 @@ int zcipc_get_typed(zcipc_dict* dict, const void* key, size_t key_len,
           fits = len <= buf_len;
           if (fits && len != 0) memcpy(buf, v.data(), len);
         });
-    if (!s.ok()) return zcipc::Result(s, dict, kFn, k);
+    if (!s.ok()) return zcipc::Result(s, dict, "Get", k);
     *value_len = len;
     if (type != nullptr) *type = static_cast<int>(t);
     if (!fits) {

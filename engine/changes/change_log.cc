@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/layout/relaxed.h"
@@ -64,7 +65,8 @@ ChangeLog::Fetched ChangeLog::Fetch(uint64_t pos, uint64_t head, Record* rec,
     rec->key_len = meta & 0xffffffffu;
     rec->size = rec->kind == kKindGap ? kHeaderBytes
                                       : kHeaderBytes + Pad8(rec->key_len);
-    valid = (meta >> 56) == kMetaTag && seq != 0 &&
+    valid = (meta >> 56) == kMetaTag &&
+            ((meta >> 40) & 0xffff) == PositionBits(pos) && seq != 0 &&
             (rec->kind == kKindPut || rec->kind == kKindErase ||
              rec->kind == kKindGap) &&
             rec->key_len <= kMaxKeySize && rec->size <= ring_bytes_ &&
@@ -94,7 +96,7 @@ void ChangeLog::WriteRecord(uint64_t pos, uint64_t seq, int kind,
   const uint64_t at = pos & ring_mask_;
   char* p = ring_ + at;
   relaxed::Store64(p, seq);
-  relaxed::Store64(At(pos + 8), Meta(kind, key_len));
+  relaxed::Store64(At(pos + 8), Meta(kind, key_len, pos));
   if (kind == kKindGap || key.empty()) return;
   if (ABSL_PREDICT_TRUE(at + kHeaderBytes + key.size() <= ring_bytes_)) {
     relaxed::CopyToShared(p + kHeaderBytes, key.data(), key.size());
@@ -121,15 +123,15 @@ void ChangeLog::EvictUntil(uint64_t end) {
     // (its tag, kind and length bound the step; readers validate the rest).
     const uint64_t meta = relaxed::Load64(At(tail + 8));
     const uint64_t key_len = meta & 0xffffffffu;
-    const uint64_t kind_and_tag = meta >> 32;
-    uint64_t size;
-    if (kind_and_tag == ((kMetaTag << 24) | kKindPut) ||
-        kind_and_tag == ((kMetaTag << 24) | kKindErase)) {
-      size = kHeaderBytes + Pad8(key_len);
-    } else if (kind_and_tag == ((kMetaTag << 24) | kKindGap)) {
-      size = kHeaderBytes;
-    } else {
-      size = ~uint64_t{0};
+    const int kind = static_cast<int>((meta >> 32) & 0xff);
+    uint64_t size = ~uint64_t{0};  // invalid unless set below
+    if ((meta >> 56) == kMetaTag &&
+        ((meta >> 40) & 0xffff) == PositionBits(tail)) {
+      if (kind == kKindPut || kind == kKindErase) {
+        size = kHeaderBytes + Pad8(key_len);
+      } else if (kind == kKindGap) {
+        size = kHeaderBytes;
+      }
     }
     if (key_len > kMaxKeySize || size > head - tail) {
       tail = head;  // corrupt: drop what is left (readers resync)
@@ -182,6 +184,7 @@ void ChangeLog::Repair(uint64_t forward_seq) {
     tail = head;
     h.log_tail.store(tail, std::memory_order_relaxed);
     h.log_head.store(head, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_release);
   }
   // Keep the longest valid run of consecutive records from the tail.
   uint64_t pos = tail, last = 0;
@@ -232,11 +235,28 @@ absl::Status ChangeLog::CheckLocked() const {
         absl::StrCat("change log positions tail ", tail, " head ", head,
                      " do not fit a ring of ", ring_bytes_, " bytes"));
   }
+  // Marks are hints (a reader checks the record's seq), but one pointing
+  // into the retained log must point at the start of a record: sorted, they
+  // are matched against the record starts of the walk below.
+  std::vector<uint64_t> marks;
+  for (uint64_t m = 0; m < mark_count_; ++m) {
+    const uint64_t at = marks_[m].load(std::memory_order_relaxed);
+    if (at >= tail && at < head) marks.push_back(at);
+  }
+  std::sort(marks.begin(), marks.end());
+  size_t next_mark = 0;
   uint64_t pos = tail, last = 0;
   while (pos < head) {
     Record rec;
     if (Fetch(pos, head, &rec, nullptr) != Fetched::kOk) {
       return CorruptRecord(pos, "is not a valid record");
+    }
+    for (; next_mark < marks.size() && marks[next_mark] <= pos; ++next_mark) {
+      if (marks[next_mark] != pos) {
+        return internal::CorruptError(absl::StrCat(
+            "a change log checkpoint mark points at position ",
+            marks[next_mark], ", inside a record"));
+      }
     }
     if (last != 0 && rec.seq != last + 1) {
       return CorruptRecord(
@@ -295,8 +315,11 @@ absl::StatusOr<uint64_t> ChangeLog::Read(
       if (f == Fetched::kOverwritten) continue;
       if (f == Fetched::kInvalid) return CorruptRecord(pos, "is not valid");
       if (rec.seq > target) {
-        return ChangesLost(target,
-                           rec.kind == kKindGap ? rec.seq + 1 : rec.seq);
+        // A gap record retains nothing: the oldest retained change is the
+        // one after it, if the log holds one.
+        return ChangesLost(target, rec.kind != kKindGap    ? rec.seq
+                                   : pos + rec.size < head ? rec.seq + 1
+                                                           : 0);
       }
     }
     // 2. Walk to `target`, then deliver up to the head.
@@ -305,7 +328,7 @@ absl::StatusOr<uint64_t> ChangeLog::Read(
       if (rec.seq >= target) {
         if (rec.kind == kKindGap) {
           if (delivered != since) return delivered;
-          return ChangesLost(target, rec.seq + 1);
+          return ChangesLost(target, pos + rec.size < head ? rec.seq + 1 : 0);
         }
         Fetched f = Fetch(pos, head, &rec, &key);
         if (f == Fetched::kOverwritten) {

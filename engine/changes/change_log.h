@@ -5,13 +5,14 @@
 // once, in docs/DESIGN.md, "The change log".
 //
 // In short: positions are logical byte offsets that only grow (the ring
-// offset is position % ring_bytes). A record is
-//   [seq u64][meta u64: key_len (bits 0-31), kind (bits 32-39), kMetaTag
-//   (bits 56-63)][key, padded to 8 bytes, possibly wrapping the ring end].
-// Records in [log_tail, log_head) are complete, with consecutive seqs; the
-// newest has seq == change_seq. The writer stages the next record past
-// log_head (moving log_tail past the records it will overwrite first, then a
-// release fence), and commits it by storing the new log_head (release)
+// offset is position & (ring_bytes - 1)). A record is
+//   [seq u64][meta u64: key_len (bits 0-31), kind (bits 32-39), position / 8
+//   (bits 40-55), kMetaTag (bits 56-63)][key, padded to 8 bytes, possibly
+//   wrapping the ring end].
+// Records in [log_tail, log_head) are complete, with consecutive seqs; when
+// the lock is free the newest has seq == change_seq. The writer stages the
+// next record past log_head (moving log_tail past the records it will
+// overwrite first; a release fence before its record stores), and commits it by storing the new log_head (release)
 // before it publishes change_seq. A reader copies a record, then (acquire
 // fence) reloads log_tail: if the tail passed the record, the copy may be
 // torn and is thrown away. A change whose record would not fit the ring is
@@ -61,20 +62,26 @@ class ChangeLog {
     const uint64_t tail = h.log_tail.load(std::memory_order_relaxed);
     const uint64_t size = layout::kMinChangeRecord + ((key.size() + 7) & ~7ull);
     const uint64_t at = head & ring_mask_;
-    // One test for the rare cases: eviction needed (or tail > head, which
-    // wraps to a huge difference), the record wrapping the ring's end, or
-    // a misaligned head (all three make `end` exceed the ring or leave low
-    // bits set).
+    // One test for the rare cases: eviction needed, the record wrapping
+    // the ring's end, and positions no writer leaves (misaligned, or the
+    // tail past the head): StageSlow resets those.
     if (ABSL_PREDICT_FALSE((head + size - tail > ring_bytes_) |
-                           (at + size > ring_bytes_) | ((head & 7) != 0))) {
+                           (at + size > ring_bytes_) |
+                           (((head | tail) & 7) != 0) | (tail > head))) {
       StageSlow(seq, kind, key);
       return;
     }
+    // Every writer's record stores follow a release fence (as a seqlock
+    // writer's data stores follow its odd sequence and fence), so a reader
+    // that copies any of them and then reloads log_tail sees the tail that
+    // an earlier writer moved past this space (docs/DESIGN.md, "The change
+    // log"). Free on x86-64 and AArch64 after the lock's acquire.
+    std::atomic_thread_fence(std::memory_order_release);
     char* p = ring_ + at;
     relaxed::Store64(p, seq);
-    relaxed::Store64(
-        p + 8,
-        Meta(kind == ChangeKind::kErase ? kKindErase : kKindPut, key.size()));
+    relaxed::Store64(p + 8,
+                     Meta(kind == ChangeKind::kErase ? kKindErase : kKindPut,
+                          key.size(), head));
     relaxed::CopyToShared(p + layout::kMinChangeRecord, key.data(), key.size());
     if (seq % layout::kMarkStride == 0) Mark(seq, head);
     staged_seq_ = seq;
@@ -116,9 +123,14 @@ class ChangeLog {
   static constexpr int kKindErase = 2;
   static constexpr int kKindGap = 3;  // a change whose key did not fit
   static constexpr uint64_t kMetaTag = 0xc7;
-  static uint64_t Meta(int kind, uint64_t key_len) {
-    return (kMetaTag << 56) | (static_cast<uint64_t>(kind) << 32) |
-           (key_len & 0xffffffffu);
+  // The meta word: key_len (bits 0-31), kind (32-39), 16 bits of the
+  // record's own position (40-55: pos / 8, so that a position that is not
+  // a record's start, such as a corrupt checkpoint mark pointing into a
+  // key, is rejected) and the tag (56-63).
+  static uint64_t PositionBits(uint64_t pos) { return (pos >> 3) & 0xffff; }
+  static uint64_t Meta(int kind, uint64_t key_len, uint64_t pos) {
+    return (kMetaTag << 56) | (PositionBits(pos) << 40) |
+           (static_cast<uint64_t>(kind) << 32) | (key_len & 0xffffffffu);
   }
 
   // Stage's general case: repairs impossible positions, evicts, wraps,

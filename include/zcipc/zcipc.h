@@ -89,7 +89,7 @@ extern "C" {
 #define ZCIPC_KIND_REENTRANT 5     /* FAILED_PRECONDITION */
 #define ZCIPC_KIND_NOT_A_FILE 6    /* FAILED_PRECONDITION */
 #define ZCIPC_KIND_INCOMPATIBLE 7  /* FAILED_PRECONDITION: format or layout */
-#define ZCIPC_KIND_NOT_A_COUNTER 8 /* FAILED_PRECONDITION: not 8 bytes */
+#define ZCIPC_KIND_NOT_A_COUNTER 8 /* FAILED_PRECONDITION: not an int64 */
 #define ZCIPC_KIND_MOVED_FROM 9    /* FAILED_PRECONDITION (C++ only) */
 #define ZCIPC_KIND_NO_HEADER 10    /* DATA_LOSS */
 #define ZCIPC_KIND_CORRUPT 11      /* DATA_LOSS */
@@ -194,9 +194,10 @@ int zcipc_read_changes(zcipc_dict* dict, uint64_t since, void (*fn)(uint64_t seq
  *
  * zcipc_add: atomic counter: the value is an 8-byte little-endian int64, an
  *   absent key starts at 0; *result (result may be NULL) gets the new
- *   value. ZCIPC_FAILED_PRECONDITION (ZCIPC_KIND_NOT_A_COUNTER) for a value
- *   that is not 8 bytes; ZCIPC_OUT_OF_RANGE (ZCIPC_KIND_OVERFLOW) when the
- *   sum overflows (the value is then unchanged).
+ *   value, stored as ZCIPC_TYPE_INT64. ZCIPC_FAILED_PRECONDITION
+ *   (ZCIPC_KIND_NOT_A_COUNTER) for a value that is not 8 bytes or is typed
+ *   text, float64 or pickle; ZCIPC_OUT_OF_RANGE (ZCIPC_KIND_OVERFLOW) when
+ *   the sum overflows (the value is then unchanged).
  *
  * zcipc_compare_and_swap: stores desired if the value equals expected (a
  *   non-NULL expected with expected_len 0 expects the empty value), or, with
