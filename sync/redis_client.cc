@@ -1,5 +1,6 @@
 #include "sync/redis_client.h"
 
+#include <signal.h>
 #include <sys/time.h>
 
 #include <string>
@@ -82,6 +83,13 @@ absl::string_view ReplyString(const redisReply* reply) {
 
 absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
     const RedisAddress& address, absl::Duration timeout) {
+  // hiredis writes with write(2): a peer that went away would raise SIGPIPE
+  // and kill the process. Ignore it (only if nobody installed a handler);
+  // the write then fails with EPIPE and the command with Unavailable.
+  struct sigaction old;
+  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
+    signal(SIGPIPE, SIG_IGN);
+  }
   struct timeval tv = absl::ToTimeval(timeout);
   redisContext* c =
       address.unix_socket
@@ -99,7 +107,7 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
     return s;
   }
   redisSetTimeout(c, tv);
-  redisEnableKeepAlive(c);
+  if (!address.unix_socket) redisEnableKeepAlive(c);
   std::unique_ptr<RedisConnection> conn(new RedisConnection(c, where));
   if (address.db != 0) {
     absl::StatusOr<Reply> r =

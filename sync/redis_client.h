@@ -47,7 +47,9 @@ class RedisConnection {
  public:
   // Connects (and SELECTs the db). Unavailable if Redis cannot be reached
   // within `timeout`; `timeout` also bounds every later command's reply
-  // (a stopped server makes commands fail with Unavailable).
+  // (a stopped server makes commands fail with Unavailable). Sets SIGPIPE
+  // to SIG_IGN if it is SIG_DFL (a lost connection must not kill the
+  // process).
   static absl::StatusOr<std::unique_ptr<RedisConnection>> Connect(
       const RedisAddress& address, absl::Duration timeout);
 

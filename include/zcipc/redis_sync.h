@@ -75,6 +75,8 @@ class RedisSync {
   // push and pull threads. InvalidArgument for a bad URL, prefix or option;
   // NotFound for a missing dict; FailedPrecondition for a dict without a
   // change log. An unreachable Redis is not an error: the threads retry.
+  // Sets SIGPIPE to SIG_IGN if it is SIG_DFL (a connection Redis closed must
+  // fail a write, not kill the process).
   static absl::StatusOr<std::unique_ptr<RedisSync>> Start(
       absl::string_view dict_name, const SyncOptions& options);
 
