@@ -270,6 +270,14 @@ class RedisSync::Impl {
               p.sid = StreamId::Parse(ReplyString(r->element[j]));
             }
           }
+          if (!pull_enabled_) {  // nobody else forgets them
+            auto& v = it->second;
+            v.erase(
+                std::remove_if(v.begin(), v.end(),
+                               [](const Pending& p) { return p.in_stream; }),
+                v.end());
+            if (v.empty()) pending_.erase(it);
+          }
         }
         stats_.pushed += call.keys.size();
         if (call.last_seq > cursor_) cursor_ = call.last_seq;
@@ -282,9 +290,9 @@ class RedisSync::Impl {
   }
 
   // Registers one key's current local value as a pending change and adds it
-  // to `call`. `as_put`: push the value as is (resync), never as a delta.
+  // to `call`. `resync`: a full push (see "radd" in sync/scripts.h).
   void AddKeyLocked(PushCall* call, const std::string& key, uint64_t seq,
-                    const std::optional<std::string>& value, bool as_put)
+                    const std::optional<std::string>& value, bool resync)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Pending p;
     p.seq = seq;
@@ -292,24 +300,28 @@ class RedisSync::Impl {
       call->args.insert(call->args.end(), {"del", key, ""});
       bases_.erase(key);
     } else if (value->size() == 8) {
+      // A counter: the delta from the last value the sync saw (0 when it saw
+      // none: the key was absent or not 8 bytes long). A resync sends the
+      // value too: Redis stores it if it has no counter under the key.
       auto base = bases_.find(key);
-      if (!as_put && base != bases_.end()) {
-        int64_t now = DecodeInt64(*value);
-        p.is_add = true;
-        p.delta = static_cast<int64_t>(static_cast<uint64_t>(now) -
-                                       static_cast<uint64_t>(base->second));
-        call->args.insert(call->args.end(), {"add", key, EncodeInt64(p.delta)});
-        base->second = now;
+      const int64_t before = base == bases_.end() ? 0 : base->second;
+      const int64_t now = DecodeInt64(*value);
+      p.is_add = true;
+      p.delta = static_cast<int64_t>(static_cast<uint64_t>(now) -
+                                     static_cast<uint64_t>(before));
+      if (resync) {
+        call->args.insert(call->args.end(),
+                          {"radd", key, *value + EncodeInt64(p.delta)});
       } else {
-        call->args.insert(call->args.end(), {"put", key, *value});
-        bases_[key] = DecodeInt64(*value);
+        call->args.insert(call->args.end(), {"add", key, EncodeInt64(p.delta)});
       }
+      bases_[key] = now;
     } else {
       call->args.insert(call->args.end(), {"put", key, *value});
       bases_.erase(key);
     }
     call->keys.emplace_back(key, seq);
-    if (pull_enabled_) pending_[key].push_back(p);
+    pending_[key].push_back(p);
   }
 
   // The current value of `key` (nullopt if absent).
@@ -341,11 +353,11 @@ class RedisSync::Impl {
         if (calls.back().keys.size() >= kChangesPerScript) {
           calls.push_back(NewCall(sha));
         }
-        AddKeyLocked(&calls.back(), k, start, v, /*as_put=*/true);
+        AddKeyLocked(&calls.back(), k, start, v, /*resync=*/true);
       }
       calls.back().last_seq = start;
       calls.back().args[8] = absl::StrCat(start);
-      if (start > frontier_) frontier_ = start;
+      frontier_ = start;
       frontier_cv_.SignalAll();
     }
     return SendCalls(conn, &calls);
@@ -367,7 +379,7 @@ class RedisSync::Impl {
         if (calls.back().keys.size() >= kChangesPerScript) {
           calls.push_back(NewCall(sha));
         }
-        AddKeyLocked(&calls.back(), k, 0, *v, /*as_put=*/true);
+        AddKeyLocked(&calls.back(), k, 0, *v, /*resync=*/true);
       }
     }
     return SendCalls(conn, &calls);
@@ -387,9 +399,10 @@ class RedisSync::Impl {
       absl::Status s = FullPush(conn, sha);
       if (!s.ok()) return s;
     } else {
+      // Changes after `start` are read (and registered) again.
       absl::MutexLock lock(&mu_);
       cursor_ = start;
-      if (start > frontier_) frontier_ = start;
+      frontier_ = start;
       frontier_cv_.SignalAll();
     }
     {
@@ -453,7 +466,7 @@ class RedisSync::Impl {
           }
           calls.back().last_seq = seq;
           calls.back().args[8] = absl::StrCat(seq);
-          AddKeyLocked(&calls.back(), key, seq, *v, /*as_put=*/false);
+          AddKeyLocked(&calls.back(), key, seq, *v, /*resync=*/false);
         }
         // The last call records the whole range, pulled changes included.
         calls.back().last_seq = *last;
@@ -477,8 +490,34 @@ class RedisSync::Impl {
       if (conn == nullptr) break;
       absl::Status s = PushSession(conn.get(), shas[0]);
       {
+        // Changes sent without an answer are read again from Redis's
+        // position: forget them (pull must not wait on them forever).
         absl::MutexLock lock(&mu_);
         push_connected_ = false;
+        // Pull waits until push has read the unconfirmed changes again.
+        frontier_ = cursor_;
+        for (auto it = pending_.begin(); it != pending_.end();) {
+          auto& v = it->second;
+          // A counter's base goes back by the deltas Redis did not confirm,
+          // so that reading those changes again sends them again.
+          for (const Pending& p : v) {
+            if (p.in_stream || !p.is_add) continue;
+            auto base = bases_.find(it->first);
+            if (base != bases_.end()) {
+              base->second =
+                  static_cast<int64_t>(static_cast<uint64_t>(base->second) -
+                                       static_cast<uint64_t>(p.delta));
+            }
+          }
+          v.erase(std::remove_if(v.begin(), v.end(),
+                                 [](const Pending& p) { return !p.in_stream; }),
+                  v.end());
+          if (v.empty()) {
+            pending_.erase(it++);
+          } else {
+            ++it;
+          }
+        }
       }
       if (!s.ok()) {
         had_failure = true;
@@ -495,6 +534,14 @@ class RedisSync::Impl {
     while (!pulled_.empty() && pulled_.front().second < seq)
       pulled_.pop_front();
     return !pulled_.empty() && pulled_.front().first <= seq;
+  }
+
+  void LogSkipped(const Entry& e, const absl::Status& why) const {
+    fprintf(stderr,
+            "zcipc sync %s: skipped a value from %s (key of %zu bytes, value "
+            "of %zu bytes): %s\n",
+            dict_.name().c_str(), e.origin.c_str(), e.key.size(),
+            e.value.size(), why.ToString().c_str());
   }
 
   // Applies entries in order under the writer lock, once push has registered
@@ -553,6 +600,11 @@ class RedisSync::Impl {
           std::string current;
           absl::Status g = batch.Get(e.key, &current);
           bool present = g.ok();
+          if (absl::IsInvalidArgument(g)) {  // a key over kMaxKeySize
+            ++skipped;
+            LogSkipped(e, g);
+            continue;
+          }
           if (!present && !absl::IsNotFound(g)) return g;
           absl::Status w;
           if (erase) {
@@ -577,11 +629,7 @@ class RedisSync::Impl {
             ++applied;
           } else {
             ++skipped;
-            fprintf(stderr,
-                    "zcipc sync %s: skipped the value of a key of %zu bytes "
-                    "from %s: %s\n",
-                    dict_.name().c_str(), e.key.size(), e.origin.c_str(),
-                    w.ToString().c_str());
+            LogSkipped(e, w);
           }
         }
         return absl::OkStatus();

@@ -11,7 +11,11 @@ namespace sync_internal {
 // KEYS: data, log, pos. ARGV: origin, maxlen, seq ("" keeps pos), then
 // triples (op, key, value) with op "put" (value), "del" (value ignored) or
 // "add" (value: an 8-byte little-endian delta, added in 64-bit two's
-// complement to the hash's value; a missing or non-8-byte value counts as 0).
+// complement to the hash's value; a missing or non-8-byte value counts as 0)
+// or "radd" (a resync of a counter; value: the local value then the delta
+// since the last value the sync saw, 8 bytes each: the delta is added if the
+// hash holds an 8-byte value, else the value is stored; the entry is an
+// "add").
 // Returns the stream ids of the entries, in order.
 inline constexpr char kPushScript[] = R"lua(
 local function add64(a, d)
@@ -38,6 +42,13 @@ for i = 4, #ARGV, 3 do
     redis.call('HDEL', KEYS[1], k)
     id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*',
                     'k', k, 'op', 'del', 'o', origin)
+  elseif op == 'radd' then
+    local cur = redis.call('HGET', KEYS[1], k)
+    local new = string.sub(v, 1, 8)
+    if cur and #cur == 8 then new = add64(cur, string.sub(v, 9, 16)) end
+    redis.call('HSET', KEYS[1], k, new)
+    id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*',
+                    'k', k, 'op', 'add', 'v', new, 'o', origin)
   else
     local new = add64(redis.call('HGET', KEYS[1], k), v)
     redis.call('HSET', KEYS[1], k, new)
