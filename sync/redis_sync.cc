@@ -99,6 +99,7 @@ struct Entry {
   std::string key;
   std::string value;
   std::string origin;
+  uint64_t seq = 0;  // the origin's change number (field s)
 };
 
 // A local change push has registered and pull has not yet passed.
@@ -128,6 +129,7 @@ class RedisSync::Impl {
     data_key_ = tag + ":data";
     log_key_ = tag + ":log";
     pos_key_ = tag + ":pos";
+    nodes_key_ = tag + ":nodes";
     if (options_.origin.empty()) options_.origin = DefaultOrigin(dict_.name());
     if (options_.state_path.empty()) {
       options_.state_path =
@@ -224,6 +226,46 @@ class RedisSync::Impl {
     return nullptr;
   }
 
+  // Every second, the publishing thread (push's, or pull's when pull runs
+  // alone) writes this node's stats to {P}:nodes[origin] as JSON, for
+  // `zcipc sync --status`. A failure is the session's failure.
+  absl::Status MaybePublish(RedisConnection* conn) {
+    const absl::Time now = absl::Now();
+    if (now - last_publish_ < absl::Seconds(1)) return absl::OkStatus();
+    last_publish_ = now;
+    SyncStats st = GetStats();
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    nlohmann::json j = {
+        {"origin", options_.origin},
+        {"dict", dict_.name()},
+        {"host", host},
+        {"pid", static_cast<int64_t>(getpid())},
+        {"time_ms", absl::ToUnixMillis(now)},
+        {"direction", options_.direction == SyncDirection::kBoth   ? "both"
+                      : options_.direction == SyncDirection::kPush ? "push"
+                                                                   : "pull"},
+        {"pushed", st.pushed},
+        {"pulled", st.pulled},
+        {"skipped_values", st.skipped_values},
+        {"push_resyncs", st.push_resyncs},
+        {"pull_resyncs", st.pull_resyncs},
+        {"reconnects", st.reconnects},
+        {"local_seq", st.local_seq},
+        {"pushed_seq", st.pushed_seq},
+        {"push_lag", st.push_lag},
+        {"push_lag_ms", st.push_lag_ms},
+        {"pull_lag", st.pull_lag},
+        {"pull_lag_ms", st.pull_lag_ms},
+        {"pull_position", st.pull_position},
+        {"last_error", st.last_error},
+    };
+    absl::StatusOr<Reply> r = conn->Command(
+        {"HSET", nodes_key_, options_.origin,
+         j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+    return r.status();
+  }
+
   // ---- push ----
 
   // One EVALSHA's worth of changes.
@@ -297,7 +339,7 @@ class RedisSync::Impl {
     Pending p;
     p.seq = seq;
     if (!value.has_value()) {
-      call->args.insert(call->args.end(), {"del", key, ""});
+      call->args.insert(call->args.end(), {"del", key, "", absl::StrCat(seq)});
       bases_.erase(key);
     } else if (value->size() == 8) {
       // A counter: the delta from the last value the sync saw (0 when it saw
@@ -310,14 +352,17 @@ class RedisSync::Impl {
       p.delta = static_cast<int64_t>(static_cast<uint64_t>(now) -
                                      static_cast<uint64_t>(before));
       if (resync) {
-        call->args.insert(call->args.end(),
-                          {"radd", key, *value + EncodeInt64(p.delta)});
+        call->args.insert(
+            call->args.end(),
+            {"radd", key, *value + EncodeInt64(p.delta), absl::StrCat(seq)});
       } else {
-        call->args.insert(call->args.end(), {"add", key, EncodeInt64(p.delta)});
+        call->args.insert(call->args.end(), {"add", key, EncodeInt64(p.delta),
+                                             absl::StrCat(seq)});
       }
       bases_[key] = now;
     } else {
-      call->args.insert(call->args.end(), {"put", key, *value});
+      call->args.insert(call->args.end(),
+                        {"put", key, *value, absl::StrCat(seq)});
       bases_.erase(key);
     }
     call->keys.emplace_back(key, seq);
@@ -418,6 +463,8 @@ class RedisSync::Impl {
     }
     while (!stop_.HasBeenNotified()) {
       absl::Status s = PushForcedKeys(conn, sha);
+      if (!s.ok()) return s;
+      s = MaybePublish(conn);
       if (!s.ok()) return s;
       uint64_t now = dict_.ChangeSeq();
       if (now <= read_pos) {
@@ -572,6 +619,16 @@ class RedisSync::Impl {
           bool newer_local_put = false;
           int64_t later_deltas = 0;
           auto pit = pending_.find(e.key);
+          if (pit != pending_.end() && e.origin == options_.origin) {
+            // Our own entry, maybe before push has its reply: place it.
+            for (Pending& p : pit->second) {
+              if (!p.in_stream && p.seq == e.seq) {
+                p.in_stream = true;
+                p.sid = e.sid;
+                break;
+              }
+            }
+          }
           if (pit != pending_.end()) {
             for (const Pending& p : pit->second) {
               if (p.in_stream && p.sid <= e.sid) continue;
@@ -752,6 +809,10 @@ class RedisSync::Impl {
       }
       if (top->elements != 3)
         return absl::InternalError("Redis: bad read reply");
+      if (!push_enabled_) {
+        absl::Status p = MaybePublish(conn);
+        if (!p.ok()) return p;
+      }
       redisReply* items = top->element[1];
       std::vector<Entry> entries;
       for (size_t i = 0; i < items->elements; ++i) {
@@ -768,6 +829,7 @@ class RedisSync::Impl {
           if (name == "op") e.op = std::string(val);
           if (name == "v") e.value = std::string(val);
           if (name == "o") e.origin = std::string(val);
+          if (name == "s" && !absl::SimpleAtoi(val, &e.seq)) e.seq = 0;
         }
         entries.push_back(std::move(e));
       }
@@ -883,7 +945,8 @@ class RedisSync::Impl {
   ZeroCopyDict dict_;
   SyncOptions options_;
   RedisAddress address_;
-  std::string data_key_, log_key_, pos_key_;
+  std::string data_key_, log_key_, pos_key_, nodes_key_;
+  absl::Time last_publish_ = absl::InfinitePast();  // the publishing thread's
   bool push_enabled_ = true;
   bool pull_enabled_ = true;
   absl::Notification stop_;

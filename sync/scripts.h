@@ -9,10 +9,11 @@ namespace zcipc {
 namespace sync_internal {
 
 // KEYS: data, log, pos. ARGV: origin, maxlen, seq ("" keeps pos), then
-// triples (op, key, value) with op "put" (value), "del" (value ignored) or
-// "add" (value: an 8-byte little-endian delta, added in 64-bit two's
-// complement to the hash's value; a missing or non-8-byte value counts as 0)
-// or "radd" (a resync of a counter; value: the local value then the delta
+// groups (op, key, value, local change number: the entry's field s, by which
+// the origin's pull knows its own entries) with op "put" (value), "del" (value
+// ignored) or "add" (value: an 8-byte little-endian delta, added in 64-bit
+// two's complement to the hash's value; a missing or non-8-byte value counts as
+// 0) or "radd" (a resync of a counter; value: the local value then the delta
 // since the last value the sync saw, 8 bytes each: the delta is added if the
 // hash holds an 8-byte value, else the value is stored; the entry is an
 // "add").
@@ -31,29 +32,30 @@ local function add64(a, d)
 end
 local origin, maxlen, seq = ARGV[1], ARGV[2], ARGV[3]
 local ids = {}
-for i = 4, #ARGV, 3 do
-  local op, k, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+for i = 4, #ARGV, 4 do
+  local op, k, v, s = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local id
   if op == 'put' then
     redis.call('HSET', KEYS[1], k, v)
     id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*',
-                    'k', k, 'op', 'put', 'v', v, 'o', origin)
+                    'k', k, 'op', 'put', 'v', v, 'o', origin, 's', s)
   elseif op == 'del' then
     redis.call('HDEL', KEYS[1], k)
     id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*',
-                    'k', k, 'op', 'del', 'o', origin)
+                    'k', k, 'op', 'del', 'o', origin, 's', s)
   elseif op == 'radd' then
     local cur = redis.call('HGET', KEYS[1], k)
     local new = string.sub(v, 1, 8)
     if cur and #cur == 8 then new = add64(cur, string.sub(v, 9, 16)) end
     redis.call('HSET', KEYS[1], k, new)
     id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*',
-                    'k', k, 'op', 'add', 'v', new, 'o', origin)
+                    'k', k, 'op', 'add', 'v', new, 'o', origin, 's', s)
   else
     local new = add64(redis.call('HGET', KEYS[1], k), v)
     redis.call('HSET', KEYS[1], k, new)
     id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*',
-                    'k', k, 'op', 'add', 'v', new, 'd', v, 'o', origin)
+                    'k', k, 'op', 'add', 'v', new, 'd', v, 'o', origin,
+                    's', s)
   end
   ids[#ids + 1] = id
 end

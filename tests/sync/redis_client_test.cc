@@ -86,12 +86,12 @@ class ScriptsTest : public ::testing::Test {
   }
 
   std::vector<std::string> Push(const std::string& seq,
-                                const std::vector<std::string>& triples,
+                                const std::vector<std::string>& groups,
                                 const std::string& maxlen = "1000") {
     std::vector<std::string> args = {"EVALSHA",  push_,     "3",
                                      "{p}:data", "{p}:log", "{p}:pos",
                                      "me",       maxlen,    seq};
-    args.insert(args.end(), triples.begin(), triples.end());
+    args.insert(args.end(), groups.begin(), groups.end());
     auto r = conn_->Command(args);
     EXPECT_TRUE(r.ok()) << r.status();
     std::vector<std::string> ids;
@@ -114,8 +114,8 @@ class ScriptsTest : public ::testing::Test {
 };
 
 TEST_F(ScriptsTest, PushWritesHashStreamAndPosition) {
-  std::vector<std::string> ids =
-      Push("7", {"put", "a", "1", "put", "b", "2", "del", "a", ""});
+  std::vector<std::string> ids = Push(
+      "7", {"put", "a", "1", "1", "put", "b", "2", "2", "del", "a", "", "3"});
   ASSERT_EQ(ids.size(), 3u);
   EXPECT_EQ(HGet("b"), "2");
   auto a = conn_->Command({"HEXISTS", "{p}:data", "a"});
@@ -128,7 +128,7 @@ TEST_F(ScriptsTest, PushWritesHashStreamAndPosition) {
   ASSERT_TRUE(pos.ok());
   EXPECT_EQ(ReplyString(pos->get()), "7");
   // An empty seq keeps the position.
-  Push("", {"put", "c", "3"});
+  Push("", {"put", "c", "3", "4"});
   pos = conn_->Command({"HGET", "{p}:pos", "me"});
   EXPECT_EQ(ReplyString(pos->get()), "7");
 }
@@ -144,19 +144,31 @@ TEST_F(ScriptsTest, AddIsExact64BitTwosComplement) {
   int i = 0;
   for (const auto& c : cases) {
     std::string key = absl::StrCat("k", i++);
-    Push("", {"put", key, Le(c[0])});
-    Push("", {"add", key, Le(c[1])});
+    Push("", {"put", key, Le(c[0]), "1"});
+    Push("", {"add", key, Le(c[1]), "2"});
     int64_t want = static_cast<int64_t>(static_cast<uint64_t>(c[0]) +
                                         static_cast<uint64_t>(c[1]));
     EXPECT_EQ(HGet(key), Le(want)) << c[0] << " + " << c[1];
   }
   // Absent counts as 0.
-  Push("", {"add", "fresh", Le(-3)});
+  Push("", {"add", "fresh", Le(-3), "3"});
   EXPECT_EQ(HGet("fresh"), Le(-3));
 }
 
+TEST_F(ScriptsTest, ResyncAddAddsToACounterOrStoresTheValue) {
+  Push("", {"put", "n", Le(10), "1"});
+  Push("", {"radd", "n", Le(7) + Le(4), "2"});  // a counter: + delta
+  EXPECT_EQ(HGet("n"), Le(14));
+  Push("", {"radd", "absent", Le(7) + Le(4), "3"});  // none: the value
+  EXPECT_EQ(HGet("absent"), Le(7));
+  Push("", {"put", "text", "not a counter", "4"});
+  Push("", {"radd", "text", Le(7) + Le(4), "5"});
+  EXPECT_EQ(HGet("text"), Le(7));
+}
+
 TEST_F(ScriptsTest, SnapshotReturnsLastIdAndHash) {
-  std::vector<std::string> ids = Push("1", {"put", "a", "x", "put", "b", "y"});
+  std::vector<std::string> ids =
+      Push("1", {"put", "a", "x", "1", "put", "b", "y", "2"});
   auto r = conn_->Command({"EVALSHA", snap_, "2", "{p}:data", "{p}:log"});
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ((*r)->elements, 2u);
@@ -165,15 +177,15 @@ TEST_F(ScriptsTest, SnapshotReturnsLastIdAndHash) {
 }
 
 TEST_F(ScriptsTest, ReadReportsAGapWhenThePositionWasTrimmed) {
-  std::vector<std::string> first = Push("", {"put", "a", "1"}, "1");
-  for (int i = 0; i < 300; ++i) Push("", {"put", "a", "1"}, "1");
+  std::vector<std::string> first = Push("", {"put", "a", "1", "1"}, "1");
+  for (int i = 0; i < 300; ++i) Push("", {"put", "a", "1", "1"}, "1");
   // MAXLEN ~ 1 trims whole nodes: the first entry is gone by now.
   auto r = conn_->Command({"EVALSHA", read_, "1", "{p}:log", first[0], "10"});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(ReplyString((*r)->element[0]), "gap");
   // From a live position: the entries after it.
-  std::vector<std::string> a = Push("", {"put", "b", "1"});
-  std::vector<std::string> b = Push("", {"put", "c", "2"});
+  std::vector<std::string> a = Push("", {"put", "b", "1", "2"});
+  std::vector<std::string> b = Push("", {"put", "c", "2", "3"});
   r = conn_->Command({"EVALSHA", read_, "1", "{p}:log", a[0], "10"});
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(ReplyString((*r)->element[0]), "ok");
