@@ -326,6 +326,7 @@ class RedisSync::Impl {
         if (cursor_ >= dict_.ChangeSeq())
           behind_since_ = absl::InfiniteFuture();
         calls->pop_front();
+        if (i + 1 == n) SaveStateLocked();
       }
     }
     return absl::OkStatus();
@@ -403,6 +404,7 @@ class RedisSync::Impl {
       calls.back().last_seq = start;
       calls.back().args[8] = absl::StrCat(start);
       frontier_ = start;
+      SaveStateLocked();
       frontier_cv_.SignalAll();
     }
     return SendCalls(conn, &calls);
@@ -440,6 +442,10 @@ class RedisSync::Impl {
     bool have = (*pos)->type == REDIS_REPLY_STRING &&
                 absl::SimpleAtoi(ReplyString(pos->get()), &start) &&
                 start <= dict_.ChangeSeq();
+    {
+      absl::MutexLock lock(&mu_);
+      SettleInflightLocked(start, have);
+    }
     if (!have) {
       absl::Status s = FullPush(conn, sha);
       if (!s.ok()) return s;
@@ -520,6 +526,7 @@ class RedisSync::Impl {
         calls.back().args[8] = absl::StrCat(*last);
         if (*last > frontier_) frontier_ = *last;
         frontier_cv_.SignalAll();
+        SaveStateLocked();  // the deltas about to be sent
       }
       read_pos = *last;
       absl::Status sent = SendCalls(conn, &calls);
@@ -917,15 +924,59 @@ class RedisSync::Impl {
         bases_[key] = v.get<int64_t>();
       }
     }
+    if (j.contains("inflight") && j["inflight"].is_array()) {
+      for (const auto& f : j["inflight"]) {
+        std::string key;
+        if (!f.is_array() || f.size() != 3 || !f[0].is_number_unsigned() ||
+            !f[1].is_string() || !f[2].is_number_integer() ||
+            !absl::Base64Unescape(f[1].get<std::string>(), &key)) {
+          continue;
+        }
+        loaded_inflight_.push_back(
+            {f[0].get<uint64_t>(), std::move(key), f[2].get<int64_t>()});
+      }
+    }
+  }
+
+  // After a restart: the deltas the last run sent that Redis's position
+  // `start` covers were applied in Redis; their bases move on.
+  void SettleInflightLocked(uint64_t start, bool have)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const Inflight& f : loaded_inflight_) {
+      if (!have || f.seq > start) continue;
+      auto it = bases_.find(f.key);
+      const int64_t before = it == bases_.end() ? 0 : it->second;
+      bases_[f.key] = static_cast<int64_t>(static_cast<uint64_t>(before) +
+                                           static_cast<uint64_t>(f.delta));
+    }
+    loaded_inflight_.clear();
   }
 
   void SaveStateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     nlohmann::json j;
     j["dict_seq"] = dict_.ChangeSeq();
     j["pull_pos"] = pull_pos_;
+    // The bases as Redis has confirmed them, and the counter deltas sent
+    // but not confirmed: a restart adds those that Redis's position covers
+    // (the script records the position with the changes), so a SIGKILL
+    // anywhere neither loses nor repeats a delta.
+    absl::flat_hash_map<std::string, int64_t> confirmed = bases_;
+    nlohmann::json inflight = nlohmann::json::array();
+    for (const auto& [k, v] : pending_) {
+      for (const Pending& p : v) {
+        if (p.in_stream || !p.is_add) continue;
+        auto it = confirmed.find(k);
+        if (it != confirmed.end()) {
+          it->second = static_cast<int64_t>(static_cast<uint64_t>(it->second) -
+                                            static_cast<uint64_t>(p.delta));
+        }
+        inflight.push_back({p.seq, absl::Base64Escape(k), p.delta});
+      }
+    }
     nlohmann::json bases = nlohmann::json::object();
-    for (const auto& [k, v] : bases_) bases[absl::Base64Escape(k)] = v;
+    for (const auto& [k, v] : confirmed) bases[absl::Base64Escape(k)] = v;
     j["bases"] = std::move(bases);
+    j["inflight"] = std::move(inflight);
     const std::string tmp = options_.state_path + ".tmp";
     {
       std::ofstream out(tmp, std::ios::trunc);
@@ -967,6 +1018,12 @@ class RedisSync::Impl {
   absl::flat_hash_map<std::string, int64_t> bases_ ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<uint64_t, uint64_t>> pulled_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> forced_keys_ ABSL_GUARDED_BY(mu_);
+  struct Inflight {
+    uint64_t seq;
+    std::string key;
+    int64_t delta;
+  };
+  std::vector<Inflight> loaded_inflight_ ABSL_GUARDED_BY(mu_);
   std::string pull_pos_ ABSL_GUARDED_BY(mu_);
   SyncStats stats_ ABSL_GUARDED_BY(mu_);
 };

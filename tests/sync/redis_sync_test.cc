@@ -302,6 +302,8 @@ TEST_F(SyncTest, KilledSyncRestartsAndConverges) {
     }
   }
   ASSERT_TRUE(Converged({&a, &b}));
+  ExpectCounters(a, totals);
+  ExpectCounters(b, totals);
 }
 
 TEST_F(SyncTest, RedisRestartedWithItsDataConverges) {
