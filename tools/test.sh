@@ -18,4 +18,4 @@ bazel test --config=tsan "$@" \
   //tests:multiprocess_test //tests:atomic_ops_test //tests:threads_test \
   //tests/engine:writer_lock_test //tests/engine:crash_points_test \
   //tests/engine:writer_lock_takeover_test //tests/regress:stalled_writer_test \
-  //tests/engine:change_seq_test
+  //tests/engine:change_seq_test //tests/engine:change_log_test

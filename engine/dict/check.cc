@@ -11,11 +11,11 @@
 
 #include <algorithm>
 
-#include "engine/status/status.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
+#include "engine/status/status.h"
 
 namespace zcipc {
 namespace internal {
@@ -35,7 +35,8 @@ absl::Status DictImpl::CheckLocked() const {
   for (uint64_t i = 0; i < n; ++i) {
     const layout::Slot& slot = index_.slot(i);
     if (seqlock::IsWriting(slot.seq.load(std::memory_order_relaxed))) {
-      return internal::CorruptError(absl::StrCat("slot ", i, " sequence is odd"));
+      return internal::CorruptError(
+          absl::StrCat("slot ", i, " sequence is odd"));
     }
     uint64_t block = slot.block.load(std::memory_order_relaxed);
     if (block == layout::kEmptyBlock) continue;
@@ -58,27 +59,28 @@ absl::Status DictImpl::CheckLocked() const {
     for (uint64_t j = hash & mask; j != i; j = (j + 1) & mask) {
       if (index_.slot(j).block.load(std::memory_order_relaxed) ==
           layout::kEmptyBlock) {
-        return internal::CorruptError(absl::StrCat(
-            "slot ", i, ": unreachable (empty slot ", j, " on its probe path)"));
+        return internal::CorruptError(absl::StrCat("slot ", i,
+                                                   ": unreachable (empty slot ",
+                                                   j, " on its probe path)"));
       }
     }
     if (!keys.insert(key).second) {
       return internal::CorruptError(
-          absl::StrCat("slot ", i, ": key '", absl::CHexEscape(key.substr(0, 64)),
-                       "' is live twice"));
+          absl::StrCat("slot ", i, ": key '",
+                       absl::CHexEscape(key.substr(0, 64)), "' is live twice"));
     }
     used.push_back({block, e.block_size});
   }
   if (live != header_->size.load(std::memory_order_relaxed) ||
       tombstones != header_->tombstones.load(std::memory_order_relaxed)) {
-    return internal::CorruptError(absl::StrCat(
-        "counters say ", header_->size.load(), " live and ",
-        header_->tombstones.load(), " tombstones; the table has ", live,
-        " and ", tombstones));
+    return internal::CorruptError(
+        absl::StrCat("counters say ", header_->size.load(), " live and ",
+                     header_->tombstones.load(), " tombstones; the table has ",
+                     live, " and ", tombstones));
   }
   if (live > geometry_.max_items || live >= n) {
-    return internal::CorruptError(absl::StrCat(live, " live entries exceed ",
-                                            geometry_.max_items));
+    return internal::CorruptError(
+        absl::StrCat(live, " live entries exceed ", geometry_.max_items));
   }
   std::vector<alloc::Block> allocated;
   absl::Status s = alloc_.Check(&allocated);
@@ -88,9 +90,9 @@ absl::Status DictImpl::CheckLocked() const {
               return a.offset < b.offset;
             });
   if (used.size() != allocated.size()) {
-    return internal::CorruptError(absl::StrCat(
-        allocated.size(), " allocated blocks but ", used.size(),
-        " live entries (a leak or a shared block)"));
+    return internal::CorruptError(
+        absl::StrCat(allocated.size(), " allocated blocks but ", used.size(),
+                     " live entries (a leak or a shared block)"));
   }
   for (size_t k = 0; k < used.size(); ++k) {
     if (used[k].offset != allocated[k].offset ||
@@ -100,7 +102,7 @@ absl::Status DictImpl::CheckLocked() const {
           " is allocated but no live slot owns it, or owned twice"));
     }
   }
-  return absl::OkStatus();
+  return changes_.CheckLocked();
 }
 
 }  // namespace internal

@@ -31,6 +31,7 @@ DictImpl::DictImpl(std::string name, const Options& options, char* base,
       index_(base, geometry, header_),
       alloc_(base, &header_->allocator, geometry.heap_offset,
              geometry.heap_size),
+      changes_(base, geometry, header_),
       lock_(fd, header_,
             reinterpret_cast<layout::Registration*>(base +
                                                     layout::kRegistryOffset)),
@@ -90,7 +91,8 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   absl::Status s = layout::ValidateName(name);
   if (!s.ok()) return WithContext(ctx, s);
   layout::Geometry g;
-  s = layout::ComputeGeometry(options.max_items, options.heap_size, &g);
+  s = layout::ComputeGeometry(options.max_items, options.heap_size,
+                              options.change_log_bytes, &g);
   if (!s.ok()) return WithContext(ctx, s);
   const std::string shm = layout::ShmName(name);
   auto exists = [&] {
@@ -133,6 +135,8 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   h->heap_offset = g.heap_offset;
   h->heap_size = g.heap_size;
   h->journal_offset = layout::kJournalOffset;
+  h->change_log_bytes = g.change_log_bytes;
+  h->change_log_offset = g.change_log_offset;
   h->created_unix_nanos = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   alloc::Allocator(base, &h->allocator, g.heap_offset, g.heap_size).Format();
   h->magic.store(layout::kMagic, std::memory_order_release);
@@ -301,7 +305,7 @@ absl::Status DictImpl::EraseLocked(absl::string_view key) {
   absl::Status s = Locate(key, &at);
   if (!s.ok()) return s;
   if (!at.found()) return absl::NotFoundError("");
-  return EraseSlot(at.slot, at.block);
+  return EraseSlot(at.slot, at.block, key);
 }
 
 absl::Status DictImpl::GetUnderLock(absl::string_view key,
@@ -364,10 +368,25 @@ absl::StatusOr<uint64_t> DictImpl::WaitForChange(uint64_t since,
               "no change after ", since, " within ",
               absl::FormatDuration(timeout), " (the last is ", seq, ")")));
     }
-    // Bounded sleeps: a waiter never depends on one wake-up alone.
-    platform::FutexWait(&h.change_word, word,
-                        std::min(left, absl::Milliseconds(100)));
+    // Bounded sleeps: a waiter never depends on one wake-up alone. A sleep
+    // that ran out its bound although a change had been published was a
+    // lost wake-up: counted (Stats::change_wait_rescues), so tests can
+    // show the protocol loses none.
+    const absl::Duration bound = std::min(left, absl::Milliseconds(100));
+    if (platform::FutexWait(&h.change_word, word, bound) &&
+        bound == absl::Milliseconds(100) &&
+        h.change_seq.load(std::memory_order_acquire) > since) {
+      wait_rescues_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
+}
+
+absl::StatusOr<uint64_t> DictImpl::ReadChanges(
+    uint64_t since, absl::FunctionRef<void(const Change&)> fn) const {
+  absl::StatusOr<uint64_t> r = changes_.Read(
+      since, header_->change_seq.load(std::memory_order_acquire), fn);
+  if (ABSL_PREDICT_TRUE(r.ok())) return r;
+  return Annotate("ReadChanges", r.status());
 }
 
 absl::Status DictImpl::ForEach(
@@ -450,8 +469,11 @@ Stats DictImpl::GetStats() const {
   st.purges_total = header_->purges_total.load(std::memory_order_relaxed);
   st.repairs_total = header_->repairs_total.load(std::memory_order_relaxed);
   st.change_seq = header_->change_seq.load(std::memory_order_relaxed);
+  st.oldest_retained_change = changes_.OldestRetained();
+  st.change_log_bytes = geometry_.change_log_bytes;
   st.writer_pid = header_->lock_owner_pid.load(std::memory_order_relaxed);
   st.read_retries = read_retries_.load(std::memory_order_relaxed);
+  st.change_wait_rescues = wait_rescues_.load(std::memory_order_relaxed);
   return st;
 }
 

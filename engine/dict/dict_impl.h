@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/alloc/allocator.h"
+#include "engine/changes/change_log.h"
 #include "engine/index/index.h"
 #include "engine/layout/layout.h"
 #include "engine/lock/writer_lock.h"
@@ -109,6 +110,8 @@ class DictImpl {
   }
   absl::StatusOr<uint64_t> WaitForChange(uint64_t since,
                                          absl::Duration timeout) const;
+  absl::StatusOr<uint64_t> ReadChanges(
+      uint64_t since, absl::FunctionRef<void(const Change&)> fn) const;
   uint64_t Size() const {
     return header_->size.load(std::memory_order_relaxed);
   }
@@ -198,7 +201,7 @@ class DictImpl {
                      absl::string_view value) {
     if (at.found() && value.size() <= at.entry.value_room &&
         value.size() <= layout::kJournalBytes) {
-      return UpdateInPlace(at.slot, at.block, at.entry, value);
+      return UpdateInPlace(at.slot, at.block, at.entry, key, value);
     }
     return StoreSlow(at, key, value);
   }
@@ -209,10 +212,11 @@ class DictImpl {
   absl::Status Insert(uint64_t slot, uint64_t hash, absl::string_view key,
                       absl::string_view value);
   absl::Status UpdateInPlace(uint64_t slot, uint64_t block,
-                             const index::Entry& e, absl::string_view value);
+                             const index::Entry& e, absl::string_view key,
+                             absl::string_view value);
   absl::Status Relocate(uint64_t slot, uint64_t old_block, uint64_t hash,
                         absl::string_view key, absl::string_view value);
-  absl::Status EraseSlot(uint64_t slot, uint64_t block);
+  absl::Status EraseSlot(uint64_t slot, uint64_t block, absl::string_view key);
   absl::Status Purge();
   // Allocates a block for key and value and writes them into it, recording
   // it in the intent (phase kStaged on success). The shared staging step of
@@ -220,8 +224,10 @@ class DictImpl {
   absl::StatusOr<uint64_t> StageEntry(const char* step_allocated,
                                       absl::string_view key,
                                       absl::string_view value);
+  // Records the intent; for an operation that is a change (not a purge),
+  // first stages its change-log record for `key`.
   void BeginIntent(layout::Op op, uint64_t slot, uint64_t old_block,
-                   uint64_t hash);
+                   uint64_t hash, absl::string_view key);
   void SetPhase(uint64_t phase);
   // Closes the intent of a write that took effect (counts it and publishes
   // its change number).
@@ -244,9 +250,11 @@ class DictImpl {
   char* journal_;
   index::Index index_;
   alloc::Allocator alloc_;
+  changes::ChangeLog changes_;
   // mutable: a reader that finds a dead writer takes the lock to repair.
   mutable lock::WriterLock lock_;
   mutable std::atomic<uint64_t> read_retries_{0};
+  mutable std::atomic<uint64_t> wait_rescues_{0};
   uint64_t read_timeout_nanos_;  // options_.lock_timeout, for Backoff
 };
 

@@ -15,23 +15,35 @@ namespace {
 
 const char* OpName(uint64_t op) {
   switch (static_cast<layout::Op>(op)) {
-    case layout::Op::kNone: return "none";
-    case layout::Op::kInsert: return "insert";
-    case layout::Op::kUpdateInPlace: return "update-in-place";
-    case layout::Op::kRelocate: return "relocate";
-    case layout::Op::kErase: return "erase";
-    case layout::Op::kPurge: return "purge";
-    case layout::Op::kRepair: return "repair";
-    default: return "unknown";
+    case layout::Op::kNone:
+      return "none";
+    case layout::Op::kInsert:
+      return "insert";
+    case layout::Op::kUpdateInPlace:
+      return "update-in-place";
+    case layout::Op::kRelocate:
+      return "relocate";
+    case layout::Op::kErase:
+      return "erase";
+    case layout::Op::kPurge:
+      return "purge";
+    case layout::Op::kRepair:
+      return "repair";
+    default:
+      return "unknown";
   }
 }
 
 const char* PhaseName(uint64_t phase) {
   switch (phase) {
-    case layout::kPhaseStarted: return "started";
-    case layout::kPhaseStaged: return "staged";
-    case layout::kPhasePublished: return "published";
-    default: return "unknown";
+    case layout::kPhaseStarted:
+      return "started";
+    case layout::kPhaseStaged:
+      return "staged";
+    case layout::kPhasePublished:
+      return "published";
+    default:
+      return "unknown";
   }
 }
 
@@ -52,11 +64,9 @@ absl::StatusOr<Inspection> DictImpl::Inspect() const {
   in.table_seq = h.table_seq.load(std::memory_order_acquire);
   uint64_t op = h.intent.op.load(std::memory_order_acquire);
   if (op != 0) {
-    in.intent = absl::StrCat(OpName(op), " slot=",
-                             h.intent.slot.load(std::memory_order_relaxed),
-                             " phase=",
-                             PhaseName(h.intent.phase.load(
-                                 std::memory_order_relaxed)));
+    in.intent = absl::StrCat(
+        OpName(op), " slot=", h.intent.slot.load(std::memory_order_relaxed),
+        " phase=", PhaseName(h.intent.phase.load(std::memory_order_relaxed)));
   }
   in.lock_held = lock_.HeldByAnyone(&in.lock_holder_pid);
   if (!in.lock_held) in.lock_abandoned = lock_.Abandoned(&in.dead_holder_pid);

@@ -140,10 +140,16 @@ absl::Status DictImpl::Repair() {
   // An operation rolled forward took effect: its change is published now
   // (idempotent, so a repairer killed after this and before kRepair below
   // publishes nothing twice). One rolled back never happened: no change.
-  const bool forward = (op == Op::kErase) ||
-                       (staged && (op == Op::kInsert ||
-                                   op == Op::kUpdateInPlace ||
-                                   op == Op::kRelocate));
+  const bool forward =
+      (op == Op::kErase) ||
+      (staged &&
+       (op == Op::kInsert || op == Op::kUpdateInPlace || op == Op::kRelocate));
+  if (slot_op) {
+    // The log goes forward or back with the operation: its staged record
+    // is committed exactly when the change is published.
+    changes_.Repair(forward ? in.change_seq.load(std::memory_order_relaxed)
+                            : 0);
+  }
   if (forward) {
     PublishChange(in.change_seq.load(std::memory_order_relaxed));
   }

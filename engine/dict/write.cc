@@ -21,18 +21,25 @@ inline void Step(const char* step) { CrashPoint(step); }
 using layout::Op;
 
 void DictImpl::BeginIntent(Op op, uint64_t slot, uint64_t old_block,
-                           uint64_t hash) {
+                           uint64_t hash, absl::string_view key) {
   layout::Intent& in = header_->intent;
+  const uint64_t seq =
+      op == Op::kPurge
+          ? 0
+          : header_->change_seq.load(std::memory_order_relaxed) + 1;
+  // The change's log record first: once the op below is recorded, repair
+  // may roll the operation forward and commit the record with it.
+  if (seq != 0) {
+    changes_.Stage(
+        seq, op == Op::kErase ? ChangeKind::kErase : ChangeKind::kPut, key);
+    Step("log.staged");
+  }
   in.phase.store(layout::kPhaseStarted, std::memory_order_relaxed);
   in.slot.store(slot, std::memory_order_relaxed);
   in.old_block.store(old_block, std::memory_order_relaxed);
   in.new_block.store(0, std::memory_order_relaxed);
   in.hash.store(hash, std::memory_order_relaxed);
-  in.change_seq.store(
-      op == Op::kPurge
-          ? 0
-          : header_->change_seq.load(std::memory_order_relaxed) + 1,
-      std::memory_order_relaxed);
+  in.change_seq.store(seq, std::memory_order_relaxed);
   // Release: a repairer that sees the op sees its fields.
   in.op.store(static_cast<uint64_t>(op), std::memory_order_release);
 }
@@ -44,7 +51,11 @@ void DictImpl::SetPhase(uint64_t phase) {
 
 void DictImpl::EndIntent() {
   layout::AddUnderLock(header_->writes_total, 1);
-  PublishChange(header_->intent.change_seq.load(std::memory_order_relaxed));
+  const uint64_t seq =
+      header_->intent.change_seq.load(std::memory_order_relaxed);
+  changes_.Commit(seq);
+  Step("log.committed");
+  PublishChange(seq);
   AbortIntent();
 }
 
@@ -98,7 +109,7 @@ absl::StatusOr<uint64_t> DictImpl::StageEntry(const char* step_allocated,
 absl::Status DictImpl::Insert(uint64_t slot, uint64_t hash,
                               absl::string_view key, absl::string_view value) {
   uint64_t old = index_.slot(slot).block.load(std::memory_order_relaxed);
-  BeginIntent(Op::kInsert, slot, old, hash);
+  BeginIntent(Op::kInsert, slot, old, hash, key);
   Step("insert.begin");
   absl::StatusOr<uint64_t> block = StageEntry("insert.allocated", key, value);
   if (!block.ok()) {
@@ -119,8 +130,9 @@ absl::Status DictImpl::Insert(uint64_t slot, uint64_t hash,
 
 absl::Status DictImpl::UpdateInPlace(uint64_t slot, uint64_t block,
                                      const index::Entry& e,
+                                     absl::string_view key,
                                      absl::string_view value) {
-  BeginIntent(Op::kUpdateInPlace, slot, block, 0);
+  BeginIntent(Op::kUpdateInPlace, slot, block, 0, key);
   // Redo copy first: if we die while overwriting the value, repair copies
   // it again from here.
   if (!value.empty()) memcpy(journal_, value.data(), value.size());
@@ -143,7 +155,7 @@ absl::Status DictImpl::UpdateInPlace(uint64_t slot, uint64_t block,
 absl::Status DictImpl::Relocate(uint64_t slot, uint64_t old_block,
                                 uint64_t hash, absl::string_view key,
                                 absl::string_view value) {
-  BeginIntent(Op::kRelocate, slot, old_block, hash);
+  BeginIntent(Op::kRelocate, slot, old_block, hash, key);
   Step("relocate.begin");
   // Allocate before freeing: if the heap is full the old value stays.
   absl::StatusOr<uint64_t> block = StageEntry("relocate.allocated", key, value);
@@ -162,9 +174,10 @@ absl::Status DictImpl::Relocate(uint64_t slot, uint64_t old_block,
   return absl::OkStatus();
 }
 
-absl::Status DictImpl::EraseSlot(uint64_t slot, uint64_t block) {
+absl::Status DictImpl::EraseSlot(uint64_t slot, uint64_t block,
+                                 absl::string_view key) {
   uint64_t hash = index_.slot(slot).hash.load(std::memory_order_relaxed);
-  BeginIntent(Op::kErase, slot, block, hash);
+  BeginIntent(Op::kErase, slot, block, hash, key);
   Step("erase.begin");
   index_.Publish(slot, hash, layout::kTombstoneBlock);
   SetPhase(layout::kPhasePublished);
@@ -186,7 +199,7 @@ absl::Status DictImpl::Purge() {
   std::vector<index::Index::Live> live;
   absl::Status s = index_.CollectLive(&live);
   if (!s.ok()) return s;
-  BeginIntent(Op::kPurge, 0, 0, 0);
+  BeginIntent(Op::kPurge, 0, 0, 0, absl::string_view());
   Step("purge.begin");
   index_.BeginRebuild();
   Step("purge.cleared");

@@ -221,6 +221,12 @@ absl::StatusOr<uint64_t> ZeroCopyDict::WaitForChange(
   return impl_->WaitForChange(since, timeout);
 }
 
+absl::StatusOr<uint64_t> ZeroCopyDict::ReadChanges(
+    uint64_t since, absl::FunctionRef<void(const Change&)> fn) const {
+  if (!impl_) return MovedFrom();
+  return impl_->ReadChanges(since, fn);
+}
+
 Stats ZeroCopyDict::GetStats() const {
   return impl_ ? impl_->GetStats() : Stats();
 }

@@ -46,6 +46,10 @@ constexpr uint64_t ComputeFingerprint() {
                      uint64_t{sizeof(Registration)},
                      kRegistryOffset,
                      kRegistryBytes,
+                     kMarkStride,
+                     kMinChangeRecord,
+                     uint64_t{offsetof(Header, change_log_bytes)},
+                     uint64_t{offsetof(Header, log_head)},
                      uint64_t{offsetof(Header, table_seq)},
                      uint64_t{offsetof(Header, intent)},
                      uint64_t{offsetof(Header, change_seq)},
@@ -64,7 +68,7 @@ uint64_t LayoutFingerprint() {
 }
 
 absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
-                             Geometry* out) {
+                             uint64_t change_log_bytes, Geometry* out) {
   if (max_items == 0 || max_items > kMaxItems) {
     return internal::Error(absl::StatusCode::kInvalidArgument,
                            ErrorKind::kBadOptions,
@@ -77,6 +81,14 @@ absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
         absl::StrCat("heap_size ", heap_size, " out of range [", kMinHeapSize,
                      ", ", kMaxHeapSize, "]"));
   }
+  if (change_log_bytes != 0 && (change_log_bytes < kMinChangeLogBytes ||
+                                change_log_bytes > kMaxChangeLogBytes)) {
+    return internal::Error(
+        absl::StatusCode::kInvalidArgument, ErrorKind::kBadOptions,
+        absl::StrCat("change_log_bytes ", change_log_bytes,
+                     " out of range: 0 (no change log) or [",
+                     kMinChangeLogBytes, ", ", kMaxChangeLogBytes, "]"));
+  }
   // Smallest power of two with max_items / slot_count <= 3/4.
   uint64_t needed = (max_items * kMaxLoadDen + kMaxLoadNum - 1) / kMaxLoadNum;
   uint64_t slots = 1;
@@ -84,7 +96,18 @@ absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
   Geometry g;
   g.max_items = max_items;
   g.slot_count = slots;
-  g.slots_offset = RoundUp(kRegistryOffset + kRegistryBytes, kPageSize);
+  uint64_t log_end = RoundUp(kRegistryOffset + kRegistryBytes, kPageSize);
+  if (change_log_bytes != 0) {
+    g.change_log_offset = log_end;
+    g.change_log_bytes = RoundUp(change_log_bytes, kPageSize);
+    // Enough marks that two retained checkpoints never share one.
+    g.change_log_marks =
+        g.change_log_bytes / (kMinChangeRecord * kMarkStride) + 2;
+    g.change_log_ring_offset =
+        g.change_log_offset + RoundUp(g.change_log_marks * 8, kCacheLineSize);
+    log_end = g.change_log_ring_offset + g.change_log_bytes;
+  }
+  g.slots_offset = RoundUp(log_end, kPageSize);
   g.heap_offset = RoundUp(g.slots_offset + slots * sizeof(Slot), kPageSize);
   g.heap_size = RoundUp(heap_size, kAlign);
   g.segment_size = RoundUp(g.heap_offset + g.heap_size, kPageSize);
@@ -122,7 +145,8 @@ absl::Status ValidateHeader(const Header& header, uint64_t file_size,
         absl::StrCat("header size ", header.header_size, " is corrupt"));
   }
   Geometry g;
-  absl::Status s = ComputeGeometry(header.max_items, header.heap_size, &g);
+  absl::Status s = ComputeGeometry(header.max_items, header.heap_size,
+                                   header.change_log_bytes, &g);
   if (!s.ok()) {
     return internal::CorruptError(
         absl::StrCat("corrupt header geometry: ", s.message()));
@@ -131,6 +155,8 @@ absl::Status ValidateHeader(const Header& header, uint64_t file_size,
       g.slots_offset != header.slots_offset ||
       g.heap_offset != header.heap_offset || g.heap_size != header.heap_size ||
       g.segment_size != header.segment_size ||
+      g.change_log_bytes != header.change_log_bytes ||
+      g.change_log_offset != header.change_log_offset ||
       header.journal_offset != kJournalOffset) {
     return internal::CorruptError(
         absl::StrCat("header region offsets are inconsistent"));

@@ -8,6 +8,9 @@
 //   +--------------------------+ kRegistryOffset
 //   | Writer registry          |  one Registration per writing handle; its
 //   | (kRegistryBytes)         |  first byte carries the handle's OFD lock
+//   +--------------------------+ change_log_offset (page aligned)
+//   | Change log (optional)    |  checkpoint marks, then the ring of change
+//   |                          |  records (engine/changes/change_log.h)
 //   +--------------------------+ slots_offset (page aligned)
 //   | Slot[slot_count]         |  the index: 32-byte slots, 2 per cache line
 //   +--------------------------+ heap_offset (page aligned)
@@ -200,7 +203,9 @@ struct alignas(kCacheLineSize) Header {
   uint64_t heap_size;
   uint64_t journal_offset;
   uint64_t created_unix_nanos;
-  uint64_t identity_reserved[5];
+  uint64_t change_log_bytes;   // the change log's ring (0: no log)
+  uint64_t change_log_offset;  // where the log's region starts
+  uint64_t identity_reserved[3];
 
   // The table-level seqlock, read by every lookup. Line 2, alone.
   alignas(kCacheLineSize) std::atomic<uint64_t> table_seq;
@@ -230,6 +235,12 @@ struct alignas(kCacheLineSize) Header {
   alignas(kCacheLineSize) std::atomic<uint64_t> change_seq;
   std::atomic<uint32_t> change_word;
   std::atomic<uint32_t> change_waiters;
+  // The change log (engine/changes, docs/DESIGN.md "The change log"):
+  // logical byte positions in the ring, only ever growing. Records in
+  // [log_tail, log_head) are complete and readable; the lock holder writes
+  // past log_head and moves log_tail before it overwrites a record.
+  std::atomic<uint64_t> log_head;
+  std::atomic<uint64_t> log_tail;
 
   // Lines 7+.
   alignas(kCacheLineSize) AllocatorControl allocator;
@@ -298,11 +309,29 @@ struct Geometry {
   uint64_t heap_offset = 0;
   uint64_t heap_size = 0;
   uint64_t segment_size = 0;
+  // The change log: the ring's bytes (0: no log), the region's offset, and
+  // the number of checkpoint marks before the ring.
+  uint64_t change_log_bytes = 0;
+  uint64_t change_log_offset = 0;
+  uint64_t change_log_marks = 0;
+  uint64_t change_log_ring_offset = 0;
 };
+
+// The change log's checkpoint stride: record `seq` with seq % kMarkStride
+// == 0 has its position in mark (seq / kMarkStride) % change_log_marks.
+inline constexpr uint64_t kMarkStride = 64;
+// The smallest change record (its header), so the ring holds at most
+// change_log_bytes / kMinChangeRecord records.
+inline constexpr uint64_t kMinChangeRecord = 16;
 
 // InvalidArgument (kBadOptions) when the options are out of range.
 absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
-                             Geometry* out);
+                             uint64_t change_log_bytes, Geometry* out);
+// The same without a change log.
+inline absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
+                                    Geometry* out) {
+  return ComputeGeometry(max_items, heap_size, 0, out);
+}
 
 // Validates a mapped header against the file's real size: FailedPrecondition
 // for another version or fingerprint, DataLoss for a bad magic or geometry.

@@ -110,8 +110,9 @@ absl::StatusOr<bool> ByteLockedByOther(int fd, uint64_t offset,
 
 // Futex on a 32-bit word in shared memory (not FUTEX_PRIVATE: the waiters
 // are other processes). Wait returns when *word != expected, when woken, or
-// after `timeout`, whichever is first; spurious returns are allowed.
-void FutexWait(std::atomic<uint32_t>* word, uint32_t expected,
+// after `timeout`, whichever is first; spurious returns are allowed. True
+// when it returned because the timeout expired.
+bool FutexWait(std::atomic<uint32_t>* word, uint32_t expected,
                absl::Duration timeout);
 void FutexWakeAll(std::atomic<uint32_t>* word);
 void FutexWakeOne(std::atomic<uint32_t>* word);

@@ -271,13 +271,14 @@ absl::StatusOr<bool> ByteLockedByOther(int fd, uint64_t offset,
   return fl.l_type != F_UNLCK;
 }
 
-void FutexWait(std::atomic<uint32_t>* word, uint32_t expected,
+bool FutexWait(std::atomic<uint32_t>* word, uint32_t expected,
                absl::Duration timeout) {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t),
                 "futex word must be a plain 32-bit integer");
   struct timespec ts = absl::ToTimespec(timeout);
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected,
-          &ts, nullptr, 0);
+  long r = syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT,
+                   expected, &ts, nullptr, 0);
+  return r == -1 && errno == ETIMEDOUT;
 }
 
 void FutexWakeAll(std::atomic<uint32_t>* word) {

@@ -33,7 +33,7 @@ Decoded Decode(const absl::Status& status) {
       absl::StrSplit(text, absl::MaxSplits(':', 1));
   int kind = 0;
   if (absl::SimpleAtoi(parts.first, &kind) && kind > 0 &&
-      kind <= static_cast<int>(ErrorKind::kPermission)) {
+      kind <= static_cast<int>(ErrorKind::kChangesLost)) {
     d.kind = static_cast<ErrorKind>(kind);
   }
   int64_t pid = 0;
@@ -89,6 +89,8 @@ const char* ErrorKindName(ErrorKind kind) {
       return "overflow";
     case ErrorKind::kPermission:
       return "permission";
+    case ErrorKind::kChangesLost:
+      return "changes_lost";
   }
   return "unspecified";
 }

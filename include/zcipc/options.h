@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace zcipc {
@@ -20,7 +21,7 @@ inline constexpr uint64_t kMaxKeySize = 64 * 1024;
 inline constexpr size_t kMaxNameLength = 200;
 // The on-segment format version this build reads and writes (the one
 // definition: the engine's layout uses it too).
-inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersion = 3;
 // The project's release, as `zcipc --version` and the Python package's
 // __version__ print it.
 inline constexpr char kProjectVersion[] = "2.0.0";
@@ -45,6 +46,30 @@ struct Options {
   // stopped writer (SIGSTOP, a debugger) left half-written before it gives
   // up with DeadlineExceeded (a dead writer's entry is repaired at once).
   absl::Duration lock_timeout = absl::Seconds(10);
+  // Bytes of the change log, the ring inside the segment that ReadChanges
+  // reads (docs/DESIGN.md, "The change log"). 0 disables the log
+  // (ReadChanges answers FailedPrecondition; ChangeSeq and WaitForChange
+  // still work); otherwise in [kMinChangeLogBytes, kMaxChangeLogBytes],
+  // rounded up to a multiple of 4096. Each change takes 16 bytes + its key
+  // padded to 8, so the default retains the last ~30,000 changes of 16-byte
+  // keys. Used by Create; Attach reads the dict's own.
+  uint64_t change_log_bytes = 1ull << 20;
+};
+
+// Limits on Options::change_log_bytes (when not 0).
+inline constexpr uint64_t kMinChangeLogBytes = 4096;
+inline constexpr uint64_t kMaxChangeLogBytes = 1ull << 32;
+
+// What a change did to its key: kPut stored a value (a Put, an Add, a
+// CompareAndSwap or Update that stored); kErase removed the key.
+enum class ChangeKind { kPut, kErase };
+
+// One entry of the change log (ZeroCopyDict::ReadChanges). `key` points into
+// a buffer that is valid only during the callback.
+struct Change {
+  uint64_t seq;
+  ChangeKind kind;
+  absl::string_view key;
 };
 
 // A point-in-time view of a dict's counters (read without the lock; each
@@ -65,8 +90,17 @@ struct Stats {
   uint64_t purges_total = 0;   // tombstone purges since creation
   uint64_t repairs_total = 0;  // crash repairs since creation
   uint64_t change_seq = 0;     // the last completed change (ChangeSeq())
-  int64_t writer_pid = 0;      // pid of the current lock holder, 0 if none
-  uint64_t read_retries = 0;   // seqlock retries of this handle's readers
+  // The oldest change ReadChanges can still deliver; 0 when the log holds
+  // none (no change yet, all overwritten, or the log is disabled).
+  uint64_t oldest_retained_change = 0;
+  uint64_t change_log_bytes = 0;  // the ring's size (0: disabled)
+  int64_t writer_pid = 0;         // pid of the current lock holder, 0 if none
+  uint64_t read_retries = 0;      // seqlock retries of this handle's readers
+  // WaitForChange sleeps of this handle that ran out their 100 ms bound
+  // although a change had been published meanwhile: lost wake-ups that the
+  // bound rescued. 0 unless the wake-up protocol is broken (or a writer
+  // stalled exactly at the bound).
+  uint64_t change_wait_rescues = 0;
 };
 
 // One size class of the allocator (a TLSF second-level list).

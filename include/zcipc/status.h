@@ -41,7 +41,10 @@ enum class ErrorKind : int {
   kOverflow = 15,  // Add past int64
   // PermissionDenied.
   kPermission = 16,  // the file belongs to another user or its mode bars us
-  // (kPermission is the last kind: decoding checks against it.)
+  // OutOfRange.
+  kChangesLost = 17,  // ReadChanges: the change after `since` is no longer
+                      // in the change log; rescan with ForEach
+  // (kChangesLost is the last kind: decoding checks against it.)
 };
 
 // The payload type URL that carries the kind.

@@ -223,6 +223,20 @@ class ZeroCopyDict {
   // call when nobody waits.
   absl::StatusOr<uint64_t> WaitForChange(uint64_t since,
                                          absl::Duration timeout) const;
+  // Lock-free: calls fn for every retained change with seq > since, in
+  // order, and returns the last seq delivered (`since` if none). A Change's
+  // key is valid only during the call. Values are not in the log: fn reads
+  // the current value with Get (a key changed again later appears again
+  // later). If change since + 1 is no longer retained (the log wrapped, or it
+  // was a change whose key did not fit the log), the result is OutOfRange
+  // with ErrorKind::kChangesLost naming the oldest retained change: rescan
+  // with ForEach and continue from the ChangeSeq() read before the rescan.
+  // After delivering some changes, a change found overwritten ends the call
+  // with OK (the next call reports the loss). FailedPrecondition when the
+  // dict was created with change_log_bytes = 0. docs/DESIGN.md, "The change
+  // log".
+  absl::StatusOr<uint64_t> ReadChanges(
+      uint64_t since, absl::FunctionRef<void(const Change&)> fn) const;
 
   Stats GetStats() const;
   // Walks the free lists under the writer lock (see AllocatorStats::exact).

@@ -3,6 +3,7 @@
 // without gaps; consistent with the dict after a writer is killed at any
 // step; waiters in other processes woken by the change, without polling.
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,20 +60,18 @@ TEST(ChangeSeqTest, EveryOperationThatTookEffectIsOneChange) {
   EXPECT_EQ(d->ChangeSeq(), 5u);  // did not store
   ASSERT_TRUE(*d->CompareAndSwap("n", std::nullopt, "x"));
   EXPECT_EQ(d->ChangeSeq(), 6u);
-  ASSERT_TRUE(d->Update("n",
-                        [](std::optional<absl::string_view>, std::string* out) {
-                          *out = "y";
-                          return absl::OkStatus();
-                        })
-                  .ok());
+  ASSERT_TRUE(
+      d->Update("n", [](std::optional<absl::string_view>, std::string* out) {
+         *out = "y";
+         return absl::OkStatus();
+       }).ok());
   EXPECT_EQ(d->ChangeSeq(), 7u);
   ASSERT_TRUE(d->Write([](Batch& b) {
-                   absl::Status s = b.Put("b1", "1");
-                   if (s.ok()) s = b.Erase("n");
-                   if (s.ok()) s = b.Add("c", 1).status();
-                   return s;
-                 })
-                  .ok());
+                 absl::Status s = b.Put("b1", "1");
+                 if (s.ok()) s = b.Erase("n");
+                 if (s.ok()) s = b.Add("c", 1).status();
+                 return s;
+               }).ok());
   EXPECT_EQ(d->ChangeSeq(), 10u);
   // Failures change nothing: a full heap, a full table.
   EXPECT_TRUE(absl::IsResourceExhausted(d->Put("big", std::string(8000, 'b'))));
@@ -121,7 +120,8 @@ TEST(ChangeSeqTest, OneChangeWakesEveryWaitingProcess) {
         },
         60);
   }
-  while (ready.get()[0].load() < kWaiters) absl::SleepFor(absl::Milliseconds(1));
+  while (ready.get()[0].load() < kWaiters)
+    absl::SleepFor(absl::Milliseconds(1));
   absl::SleepFor(absl::Milliseconds(50));  // let them reach the futex
   ASSERT_TRUE(d->Put("k", "v").ok());
   for (pid_t pid : pids) {
@@ -131,14 +131,24 @@ TEST(ChangeSeqTest, OneChangeWakesEveryWaitingProcess) {
 }
 
 // A waiter that re-arms in a tight loop against a writer never misses a
-// change: every wait returns a newer number, and the last one is the end.
+// change: every wait returns a newer number, the last one is the end, and
+// no sleep ran out its bound with a change already published (a lost
+// wake-up that the bound would otherwise hide). 10^6 changes; 10^5 under
+// the sanitizers, which make each change ~20x slower.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr uint64_t kRearmChanges = 100000;
+#else
+constexpr uint64_t kRearmChanges = 1000000;
+#endif
 TEST(ChangeSeqTest, WaiterRearmingAgainstAWriterLosesNoWakeUp) {
   ScopedName name("rearm");
   Options o = Small();
   o.max_items = 16;
   absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name.name(), o);
   ASSERT_TRUE(d.ok()) << d.status();
-  constexpr uint64_t kChanges = 20000;
+  constexpr uint64_t kChanges = kRearmChanges;
+  // [0] waits returned, [1] lost wake-ups rescued, [2] the last seq seen.
+  SharedArray<std::atomic<uint64_t>> waits(3);
   pid_t waiter = StartChild(
       [&]() {
         absl::StatusOr<ZeroCopyDict> c = ZeroCopyDict::Attach(name.name());
@@ -146,20 +156,40 @@ TEST(ChangeSeqTest, WaiterRearmingAgainstAWriterLosesNoWakeUp) {
         uint64_t seen = 0;
         while (seen < kChanges) {
           // 10 s is far beyond any wake-up: a timeout is a lost wake-up.
-          absl::StatusOr<uint64_t> r = c->WaitForChange(seen, absl::Seconds(10));
+          absl::StatusOr<uint64_t> r =
+              c->WaitForChange(seen, absl::Seconds(10));
           if (!r.ok()) return 3;
           if (*r <= seen) return 4;
           seen = *r;
+          waits[0].fetch_add(1);
+          waits[2].store(seen);
         }
+        waits[1].store(c->GetStats().change_wait_rescues);
         return seen == kChanges ? 0 : 5;
       },
-      120);
-  for (uint64_t i = 0; i < kChanges; ++i) {
+      300);
+  // Every 64th change, the writer first gives the waiter 100 us to fall
+  // asleep, and after the change stops until the waiter has seen it: a
+  // wake-up lost for that change leaves the waiter asleep until its 100 ms
+  // bound (no later change hides it), which the handle counts.
+  uint64_t stalls = 0;
+  for (uint64_t i = 1; i <= kChanges; ++i) {
+    if (i % 64 == 0) absl::SleepFor(absl::Microseconds(100));
     ASSERT_TRUE(d->Put(absl::StrCat("k", i % 8), absl::StrCat(i)).ok());
+    if (i % 64 == 0) {
+      const absl::Time deadline = absl::Now() + absl::Seconds(10);
+      while (waits[2].load() < i && absl::Now() < deadline) sched_yield();
+      if (waits[2].load() < i) ++stalls;
+    }
   }
   ChildResult r = WaitChild(waiter);
   EXPECT_TRUE(r.ok()) << r.Describe();
   EXPECT_EQ(d->ChangeSeq(), kChanges);
+  EXPECT_EQ(stalls, 0u) << "the waiter did not see a change within 10 s";
+  EXPECT_EQ(waits[1].load(), 0u) << "lost wake-ups rescued by the bound";
+  EXPECT_GT(waits[0].load(), 0u);
+  std::cout << kChanges << " changes, the waiter returned " << waits[0].load()
+            << " times, " << waits[1].load() << " lost wake-ups\n";
 }
 
 const char* g_kill_at = nullptr;
@@ -200,7 +230,8 @@ TEST(ChangeSeqTest, KilledAtEveryStepTheNumberMatchesTheDict) {
       if (!h.ok()) return 2;
       g_kill_at = c.step;
       internal::SetCrashHookForTesting(&KillAt);
-      absl::Status s = c.value.empty() ? h->Erase(c.key) : h->Put(c.key, c.value);
+      absl::Status s =
+          c.value.empty() ? h->Erase(c.key) : h->Put(c.key, c.value);
       return s.ok() ? 4 : 3;  // killed before this
     });
     ChildResult r = WaitChild(victim);

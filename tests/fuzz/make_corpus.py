@@ -25,7 +25,12 @@ def HDR(word):  # header word: 0 magic, 1 version|header_size, 2 fingerprint,
     return (1, word)  # 3 segment_size, 4 max_items, 5 slot_count, 6 slots_offset,
     # 7 heap_offset, 8 heap_size, 9 journal_offset, 16 table_seq, 24 size,
     # 25 tombstones, 26 writes, 27 purges, 28 repairs, 32 lock_word|waiters,
-    # 33 lock_owner_pid, 40-47 intent
+    # 33 lock_owner_pid, 40-47 intent, 48 change_seq, 50 log_head,
+    # 51 log_tail
+
+
+def LOG(word):  # word of the change log region: marks, then the ring
+    return (7, 0x4000 | word)
 
 
 def SLOT(which, k, field):
@@ -271,6 +276,24 @@ SEEDS = {
         patch(CLASS_HEAD(0), SMALL(7)) + patch(CLASS_HEAD(1), SMALL(7))
         + patch(CLASS_HEAD(2), SMALL(7)) + patch(CLASS_HEAD(3), SMALL(7)),
         op(ADD_OP, 11, 0) + op(CAS, 4) + op(WRITE, 12) + CHECKED),
+    # The change log: positions and records that cannot be true. Readers
+    # must answer DataLoss or OutOfRange (never crash or loop), Check must
+    # say DataLoss, and the next write starts a fresh log.
+    "25-change-log-head-and-tail-garbage": seed(
+        patch(HDR(50), ADD(8)) + patch(HDR(51), CONST("~0")),
+        op(STATS) + READS + CHECKED + WRITES + op(STATS) + CHECKED),
+    "26-change-log-head-past-the-ring": seed(
+        patch(HDR(50), CONST("1<<32")),
+        op(STATS) + WRITES + op(STATS) + CHECKED),
+    "27-change-log-record-corrupt": seed(
+        patch(LOG(9), FLIP(60)) + patch(LOG(12), CONST("max_key+1"), LOW32)
+        + patch(LOG(20), SMALL(3), HIGH32),
+        op(STATS) + CHECKED + WRITES + op(STATS) + op(FILL, 2) + op(STATS)
+        + CHECKED),
+    "28-change-log-marks-garbage": seed(
+        patch(LOG(0), CONST("~0")) + patch(LOG(1), CONST("heap_mid"))
+        + patch(HDR(48), ADD(100)),
+        op(STATS) + WRITES + op(FILL, 4) + op(STATS) + CHECKED),
     # A raw image shorter than the header region.
     "23-raw-short-image": b"\xff" + struct.pack("<QII", 0x5A43495043444943, 1, 5896)
                           + bytes(40),

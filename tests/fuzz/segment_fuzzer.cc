@@ -41,7 +41,9 @@
 // A patch starts with a head byte h and a 16-bit little-endian target t.
 //   kind = h & 7:
 //     0  raw bytes: (h >> 3) + 1 bytes follow, copied at offset t % size.
-//     1  header word t % 48 (identity, table_seq, counters, lock, intent).
+//     1  header word t % 56 (identity, table_seq, counters, lock, intent,
+//        the change feed: 48 change_seq, 49 change_word|waiters, 50
+//        log_head, 51 log_tail).
 //     2  slot field: field t & 3 (seq, hash, block, reserved) of slot
 //        (t >> 2) & 0xfff, counted per t >> 14: 0 any slot, 1 the k-th live
 //        slot, 2 the k-th tombstone, 3 the k-th empty slot (k modulo count).
@@ -54,7 +56,10 @@
 //        the list head of the size class of free block (t & 0x7fff).
 //     6  intent word t % 8 (op, phase, slot, old_block, new_block, hash,
 //        value_len, reserved).
-//     7  heap word t % (heap_size / 8); if t & 0x8000, journal word t % 512.
+//     7  heap word t % (heap_size / 8); if t & 0x8000, journal word t % 512;
+//        else if t & 0x4000, word t % (its size / 8) of the change log's
+//        region (its checkpoint marks, then the ring: the template's 4 KiB
+//        ring holds its 13 changes).
 //   For kinds 1-7, width = h >> 6: 0 the 8-byte word, 1 its low 4 bytes,
 //   2 its high 4 bytes, 3 its low byte; and the new value, per (h >> 3) & 7:
 //     0  literal: 8 bytes follow (little-endian)
@@ -235,7 +240,7 @@ struct Template {
   std::string path;
   std::string image;
   uint64_t segment_size = 0, max_items = 0, slot_count = 0, slots_offset = 0,
-           heap_offset = 0, heap_size = 0;
+           heap_offset = 0, heap_size = 0, log_offset = 0, log_bytes = 0;
   std::vector<uint64_t> live_slots, tombstone_slots, empty_slots;
   std::vector<Block> entries;      // blocks of the live slots, in slot order
   std::vector<Block> free_blocks;  // in address order
@@ -258,6 +263,7 @@ Template* BuildTemplate() {
   options.max_items = 12;  // the most that 16 slots hold
   options.heap_size = 16 << 10;
   options.lock_timeout = absl::Seconds(5);
+  options.change_log_bytes = zcipc::kMinChangeLogBytes;
   absl::StatusOr<ZeroCopyDict> dict = ZeroCopyDict::Create(t->name, options);
   if (!dict.ok())
     Fatal(absl::StrCat("template: Create: ", dict.status().ToString()));
@@ -308,6 +314,8 @@ Template* BuildTemplate() {
   t->slots_offset = Load64(im, offsetof(layout::Header, slots_offset));
   t->heap_offset = Load64(im, offsetof(layout::Header, heap_offset));
   t->heap_size = Load64(im, offsetof(layout::Header, heap_size));
+  t->log_offset = Load64(im, offsetof(layout::Header, change_log_offset));
+  t->log_bytes = t->slots_offset - t->log_offset;  // marks and ring
   if (t->segment_size != im.size() ||
       t->heap_offset + t->heap_size > im.size()) {
     Fatal("template: inconsistent geometry");
@@ -448,7 +456,7 @@ uint64_t Constant(const Template& t, uint8_t b) {
 uint64_t TargetOffset(const Template& t, int kind, uint16_t target) {
   switch (kind) {
     case 1:
-      return (target % 48) * 8;
+      return (target % 56) * 8;
     case 2: {
       const uint64_t k = (target >> 2) & 0xfff;
       uint64_t slot = 0;
@@ -493,6 +501,9 @@ uint64_t TargetOffset(const Template& t, int kind, uint16_t target) {
       if (target & 0x8000) {
         return layout::kJournalOffset +
                (target % (layout::kJournalBytes / 8)) * 8;
+      }
+      if ((target & 0x4000) && t.log_bytes != 0) {
+        return t.log_offset + (target % (t.log_bytes / 8)) * 8;
       }
       return t.heap_offset + (target % (t.heap_size / 8)) * 8;
   }
@@ -1016,7 +1027,41 @@ class Runner {
     if (Verbose()) fprintf(stderr, "  checked: %zu entries\n", model_.size());
   }
 
+  // ReadChanges from 0: consecutive changes, keys within kMaxKeySize, and
+  // only the documented failures; on a dict that passed Check(), the log
+  // is valid (Check verifies it), so no DataLoss.
+  void OpChanges() {
+    uint64_t prev = 0, calls = 0;
+    absl::StatusOr<uint64_t> r =
+        dict_->ReadChanges(0, [&](const zcipc::Change& c) {
+          if (c.key.size() > zcipc::kMaxKeySize ||
+              (calls != 0 && c.seq != prev + 1) || c.seq == 0) {
+            Violation(absl::StrCat("ReadChanges passed change ", c.seq,
+                                   " after ", prev, " with a key of ",
+                                   c.key.size(), " bytes"));
+          }
+          prev = c.seq;
+          ++calls;
+        });
+    Named("ReadChanges", r.status());
+    if (r.ok()) {
+      if (calls != 0 && *r != prev) {
+        Violation(absl::StrCat("ReadChanges returned ", *r,
+                               " after delivering up to ", prev));
+      }
+      return;
+    }
+    const absl::StatusCode code = r.status().code();
+    if (code != absl::StatusCode::kOutOfRange &&
+        code != absl::StatusCode::kDataLoss &&
+        code != absl::StatusCode::kFailedPrecondition) {
+      Violation(absl::StrCat("ReadChanges: ", r.status().ToString()));
+    }
+    Expect("ReadChanges", "", r.status(), {absl::StatusCode::kOutOfRange});
+  }
+
   void OpStats() {
+    OpChanges();
     zcipc::Stats st = dict_->GetStats();
     const uint64_t size = dict_->Size();
     if (st.name != t_.name || st.heap_size != heap_size_) {

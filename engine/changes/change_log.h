@@ -1,0 +1,107 @@
+// The change log: a ring of change records inside the segment, written by
+// the writer-lock holder and read lock-free by ReadChanges. The protocol (the
+// record format, how a reader validates a record a writer may be
+// overwriting, how repair keeps the log and the dict together) is described
+// once, in docs/DESIGN.md, "The change log".
+//
+// In short: positions are logical byte offsets that only grow (the ring
+// offset is position % ring_bytes). A record is
+//   [seq u64][meta u64: key_len (bits 0-31), kind (bits 32-39), kMetaTag
+//   (bits 56-63)][key, padded to 8 bytes, possibly wrapping the ring end].
+// Records in [log_tail, log_head) are complete, with consecutive seqs; the
+// newest has seq == change_seq. The writer stages the next record past
+// log_head (moving log_tail past the records it will overwrite first, then a
+// release fence), and commits it by storing the new log_head (release)
+// before it publishes change_seq. A reader copies a record, then (acquire
+// fence) reloads log_tail: if the tail passed the record, the copy may be
+// torn and is thrown away. A change whose record would not fit the ring is
+// logged as a 16-byte gap record: readers reaching it report the changes
+// before it lost.
+//
+// Thread safety: Stage, Commit, Repair and CheckLocked need the writer lock;
+// Read and OldestRetained are lock-free and may run in any process at any
+// time.
+
+#ifndef ZCIPC_ENGINE_CHANGES_CHANGE_LOG_H_
+#define ZCIPC_ENGINE_CHANGES_CHANGE_LOG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/layout/layout.h"
+#include "zcipc/options.h"
+
+namespace zcipc {
+namespace changes {
+
+class ChangeLog {
+ public:
+  ChangeLog(char* base, const layout::Geometry& geometry,
+            layout::Header* header);
+
+  bool enabled() const { return ring_bytes_ != 0; }
+
+  // --- Writer side (lock held). ---
+
+  // Writes the record of change `seq` just past log_head, first moving
+  // log_tail past the records it overwrites. Invisible to readers until
+  // Commit. A record that does not fit the ring becomes a gap record.
+  void Stage(uint64_t seq, ChangeKind kind, absl::string_view key);
+  // Makes the record Stage wrote for `seq` visible (stores log_head).
+  void Commit(uint64_t seq);
+  // After a writer died: truncates the log to its valid records and, when
+  // `forward_seq` is not 0 (the dead writer's operation took effect), makes
+  // sure change forward_seq is in the log (its staged record, or a gap
+  // record if that record is missing). Idempotent.
+  void Repair(uint64_t forward_seq);
+  // DataLoss when the log is inconsistent with itself or with change_seq.
+  absl::Status CheckLocked() const;
+
+  // --- Lock-free readers. ---
+
+  // ZeroCopyDict::ReadChanges without the dict's context; `last` is the
+  // change_seq the caller read (acquire) before.
+  absl::StatusOr<uint64_t> Read(
+      uint64_t since, uint64_t last,
+      absl::FunctionRef<void(const Change&)> fn) const;
+  // The oldest change Read can deliver, 0 if none.
+  uint64_t OldestRetained() const;
+
+ private:
+  struct Record {
+    uint64_t seq;
+    uint64_t size;  // bytes in the ring, header included
+    uint64_t key_len;
+    int kind;  // kKindPut, kKindErase or kKindGap
+  };
+  enum class Fetched { kOk, kOverwritten, kInvalid };
+
+  // Copies the record at `pos` (and its key into *key when key != nullptr
+  // and it has one) and validates it against `head` and the current tail.
+  Fetched Fetch(uint64_t pos, uint64_t head, Record* rec,
+                std::string* key) const;
+  // Writes a record header (and key) at `pos`; no bounds logic.
+  void WriteRecord(uint64_t pos, uint64_t seq, int kind, uint64_t key_len,
+                   absl::string_view key);
+  // Moves log_tail so that [tail, end) fits the ring.
+  void EvictUntil(uint64_t end);
+  char* At(uint64_t pos) const { return ring_ + pos % ring_bytes_; }
+
+  char* ring_;
+  std::atomic<uint64_t>* marks_;
+  uint64_t ring_bytes_;
+  uint64_t mark_count_;
+  layout::Header* header_;
+  // The last Stage's record (process-local, lock held).
+  uint64_t staged_seq_ = 0;
+  uint64_t staged_end_ = 0;
+};
+
+}  // namespace changes
+}  // namespace zcipc
+
+#endif  // ZCIPC_ENGINE_CHANGES_CHANGE_LOG_H_
