@@ -405,6 +405,9 @@ class RedisSync::Impl {
       calls.back().args[8] = absl::StrCat(start);
       frontier_ = start;
       SaveStateLocked();
+      // Keys erased here while the change log lost track are still in
+      // Redis: a snapshot brings them back (never a key lost).
+      resnapshot_ = pull_enabled_;
       frontier_cv_.SignalAll();
     }
     return SendCalls(conn, &calls);
@@ -800,6 +803,18 @@ class RedisSync::Impl {
       pos = pull_pos_;
     }
     while (!stop_.HasBeenNotified()) {
+      bool resnapshot;
+      {
+        absl::MutexLock lock(&mu_);
+        resnapshot = resnapshot_;
+        resnapshot_ = false;
+      }
+      if (resnapshot) {
+        absl::Status s = Snapshot(conn, shas[1]);
+        if (!s.ok()) return s;
+        absl::MutexLock lock(&mu_);
+        pos = pull_pos_;
+      }
       absl::StatusOr<Reply> r = conn->Command(
           {"EVALSHA", shas[2], "1", log_key_, pos, absl::StrCat(kReadCount)});
       if (!r.ok()) return r.status();
@@ -1018,6 +1033,7 @@ class RedisSync::Impl {
   absl::flat_hash_map<std::string, int64_t> bases_ ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<uint64_t, uint64_t>> pulled_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> forced_keys_ ABSL_GUARDED_BY(mu_);
+  bool resnapshot_ ABSL_GUARDED_BY(mu_) = false;  // set by a full push
   struct Inflight {
     uint64_t seq;
     std::string key;

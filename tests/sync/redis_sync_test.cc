@@ -306,6 +306,33 @@ TEST_F(SyncTest, KilledSyncRestartsAndConverges) {
   ExpectCounters(b, totals);
 }
 
+// A sync stopped while its dict's small change log wraps: on restart
+// ReadChanges reports kChangesLost and the sync pushes everything (counters
+// by their deltas), then loads a snapshot; keys erased meanwhile come back
+// rather than any key being lost.
+TEST_F(SyncTest, WrappedLocalChangeLogMakesAFullResync) {
+  Options small_log;
+  small_log.change_log_bytes = kMinChangeLogBytes;
+  ZeroCopyDict a = NewDict(small_log);
+  ZeroCopyDict b = NewDict();
+  StartInProcess(a);
+  StartInProcess(b);
+  std::vector<int64_t> totals(kCounters, 0);
+  RandomWrites(a, 200, 1, &totals);
+  RandomWrites(b, 200, 2, &totals);
+  ASSERT_TRUE(Converged({&a, &b}));
+  syncs_[0]->Stop();
+  RandomWrites(a, 3000, 3, &totals);  // far more than 4 KiB of changes
+  RandomWrites(b, 300, 4, &totals);
+  ASSERT_GT(a.GetStats().oldest_retained_change, 1u);
+  syncs_[0] = nullptr;
+  StartInProcess(a);
+  ASSERT_TRUE(Converged({&a, &b}));
+  ExpectCounters(a, totals);
+  ExpectCounters(b, totals);
+  EXPECT_GE(syncs_.back()->GetStats().push_resyncs, 1u);
+}
+
 TEST_F(SyncTest, RedisRestartedWithItsDataConverges) {
   ZeroCopyDict a = NewDict();
   ZeroCopyDict b = NewDict();
