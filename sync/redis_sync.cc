@@ -326,7 +326,7 @@ class RedisSync::Impl {
         if (cursor_ >= dict_.ChangeSeq())
           behind_since_ = absl::InfiniteFuture();
         calls->pop_front();
-        if (i + 1 == n) SaveStateLocked();
+        MaybeSaveStateLocked();
       }
     }
     return absl::OkStatus();
@@ -341,7 +341,7 @@ class RedisSync::Impl {
     p.seq = seq;
     if (!value.has_value()) {
       call->args.insert(call->args.end(), {"del", key, "", absl::StrCat(seq)});
-      bases_.erase(key);
+      EraseBaseLocked(key);
     } else if (value->size() == 8) {
       // A counter: the delta from the last value the sync saw (0 when it saw
       // none: the key was absent or not 8 bytes long). A resync sends the
@@ -360,11 +360,11 @@ class RedisSync::Impl {
         call->args.insert(call->args.end(), {"add", key, EncodeInt64(p.delta),
                                              absl::StrCat(seq)});
       }
-      bases_[key] = now;
+      SetBaseLocked(key, now);
     } else {
       call->args.insert(call->args.end(),
                         {"put", key, *value, absl::StrCat(seq)});
-      bases_.erase(key);
+      EraseBaseLocked(key);
     }
     call->keys.emplace_back(key, seq);
     pending_[key].push_back(p);
@@ -529,7 +529,7 @@ class RedisSync::Impl {
         calls.back().args[8] = absl::StrCat(*last);
         if (*last > frontier_) frontier_ = *last;
         frontier_cv_.SignalAll();
-        SaveStateLocked();  // the deltas about to be sent
+        MaybeSaveStateLocked();  // the deltas about to be sent
       }
       read_pos = *last;
       absl::Status sent = SendCalls(conn, &calls);
@@ -677,18 +677,19 @@ class RedisSync::Impl {
           if (erase) {
             if (!present) continue;
             w = batch.Erase(e.key);
-            if (w.ok()) bases_.erase(e.key);
+            if (w.ok()) EraseBaseLocked(e.key);
           } else {
             if (present && current == *target) {
-              if (target->size() == 8) bases_[e.key] = DecodeInt64(*target);
+              if (target->size() == 8)
+                SetBaseLocked(e.key, DecodeInt64(*target));
               continue;
             }
             w = batch.Put(e.key, *target);
             if (w.ok()) {
               if (target->size() == 8) {
-                bases_[e.key] = DecodeInt64(*target);
+                SetBaseLocked(e.key, DecodeInt64(*target));
               } else {
-                bases_.erase(e.key);
+                EraseBaseLocked(e.key);
               }
             }
           }
@@ -884,7 +885,7 @@ class RedisSync::Impl {
         stats_.pull_lag = 0;
         stats_.pull_lag_ms = 0;
       }
-      SaveStateLocked();
+      MaybeSaveStateLocked();
     }
     return absl::OkStatus();
   }
@@ -965,9 +966,35 @@ class RedisSync::Impl {
                                            static_cast<uint64_t>(f.delta));
     }
     loaded_inflight_.clear();
+    bases_dirty_ = true;
+  }
+
+  void SetBaseLocked(const std::string& key, int64_t value)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto [it, inserted] = bases_.try_emplace(key, value);
+    if (inserted || it->second != value) {
+      it->second = value;
+      bases_dirty_ = true;
+    }
+  }
+
+  void EraseBaseLocked(const std::string& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (bases_.erase(key) > 0) bases_dirty_ = true;
+  }
+
+  // Writes the state file when a counter base changed (before the deltas are
+  // sent: see SaveStateLocked), else at most every 200 ms for the position
+  // (re-applying entries after a restart is harmless).
+  void MaybeSaveStateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (bases_dirty_ || absl::Now() - last_save_ > absl::Milliseconds(200)) {
+      SaveStateLocked();
+    }
   }
 
   void SaveStateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    bases_dirty_ = false;
+    last_save_ = absl::Now();
     nlohmann::json j;
     j["dict_seq"] = dict_.ChangeSeq();
     j["pull_pos"] = pull_pos_;
@@ -1031,6 +1058,8 @@ class RedisSync::Impl {
   absl::flat_hash_map<std::string, std::vector<Pending>> pending_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int64_t> bases_ ABSL_GUARDED_BY(mu_);
+  bool bases_dirty_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_save_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::deque<std::pair<uint64_t, uint64_t>> pulled_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> forced_keys_ ABSL_GUARDED_BY(mu_);
   bool resnapshot_ ABSL_GUARDED_BY(mu_) = false;  // set by a full push
