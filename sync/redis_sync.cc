@@ -21,6 +21,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
@@ -604,133 +605,160 @@ class RedisSync::Impl {
   // Applies entries in order under the writer lock, once push has registered
   // every local change. Returns the number applied (stored or erased).
   absl::Status ApplyEntries(const std::vector<Entry>& entries, bool snapshot) {
-    while (!stop_.HasBeenNotified()) {
-      absl::MutexLock lock(&mu_);
-      if (push_enabled_ && frontier_ < dict_.ChangeSeq()) {
-        // Push has not read the latest local changes yet: wait for it.
-        frontier_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(5));
-        continue;
-      }
-      bool aborted = false;
-      uint64_t applied = 0, skipped = 0, considered = 0;
-      uint64_t first = 0;
-      absl::Status status = dict_.Write([&](Batch& batch) -> absl::Status {
-        const uint64_t cs = dict_.ChangeSeq();
-        if (push_enabled_ && cs != frontier_) {
-          aborted = true;
-          return absl::OkStatus();
+    absl::MutexLock lock(&mu_);
+    uint64_t applied = 0, skipped = 0;
+    uint64_t first = 0;
+    absl::Status status = dict_.Write([&](Batch& batch) -> absl::Status {
+      // With the writer lock held no local change can start. The changes
+      // after frontier_ that pull did not make are local changes push has
+      // not read yet: they are newer than any entry here.
+      const uint64_t cs = dict_.ChangeSeq();
+      first = cs + 1;
+      absl::flat_hash_set<std::string> unread;
+      if (push_enabled_ && cs > frontier_) {
+        absl::StatusOr<uint64_t> r =
+            dict_.ReadChanges(frontier_, [&](const Change& c) {
+              if (!IsPulledPeekLocked(c.seq)) unread.emplace(c.key);
+            });
+        if (!r.ok()) {
+          return r.status();  // kChangesLost: push resyncs; pull retries
         }
-        first = cs + 1;
-        for (const Entry& e : entries) {
-          ++considered;
-          std::optional<std::string> target;
-          bool erase = false;
-          bool any_newer = false;
-          bool newer_local_put = false;
-          int64_t later_deltas = 0;
-          auto pit = pending_.find(e.key);
-          if (pit != pending_.end() && e.origin == options_.origin) {
-            // Our own entry, maybe before push has its reply: place it.
-            for (Pending& p : pit->second) {
-              if (!p.in_stream && p.seq == e.seq) {
-                p.in_stream = true;
-                p.sid = e.sid;
-                break;
-              }
+      }
+      for (const Entry& e : entries) {
+        bool any_newer = false;
+        bool newer_local_put = false;
+        int64_t later_deltas = 0;
+        auto pit = pending_.find(e.key);
+        if (pit != pending_.end() && e.origin == options_.origin) {
+          // Our own entry, maybe before push has its reply: place it.
+          for (Pending& p : pit->second) {
+            if (!p.in_stream && p.seq == e.seq) {
+              p.in_stream = true;
+              p.sid = e.sid;
+              break;
             }
           }
-          if (pit != pending_.end()) {
-            for (const Pending& p : pit->second) {
-              if (p.in_stream && p.sid <= e.sid) continue;
-              any_newer = true;
-              if (p.is_add) {
-                later_deltas =
-                    static_cast<int64_t>(static_cast<uint64_t>(later_deltas) +
-                                         static_cast<uint64_t>(p.delta));
-              } else {
-                newer_local_put = true;
-              }
+        }
+        if (pit != pending_.end()) {
+          for (const Pending& p : pit->second) {
+            if (p.in_stream && p.sid <= e.sid) continue;
+            any_newer = true;
+            if (p.is_add) {
+              later_deltas =
+                  static_cast<int64_t>(static_cast<uint64_t>(later_deltas) +
+                                       static_cast<uint64_t>(p.delta));
+            } else {
+              newer_local_put = true;
             }
           }
-          if (e.op == "add" && e.value.size() == 8) {
-            if (newer_local_put) continue;  // a newer local value wins
+        }
+        const bool is_add = e.op == "add" && e.value.size() == 8;
+        const bool unread_local = unread.contains(e.key);
+        if (newer_local_put || (!is_add && (any_newer || unread_local))) {
+          continue;  // a newer local change wins
+        }
+        std::string current;
+        absl::Status g = batch.Get(e.key, &current);
+        const bool present = g.ok();
+        if (absl::IsInvalidArgument(g)) {  // a key over kMaxKeySize
+          ++skipped;
+          LogSkipped(e, g);
+          continue;
+        }
+        if (!present && !absl::IsNotFound(g)) return g;
+        absl::Status w;
+        if (e.op == "del" && !is_add) {
+          if (!present) continue;
+          w = batch.Erase(e.key);
+          if (w.ok()) EraseBaseLocked(e.key);
+        } else {
+          std::string target = e.value;
+          int64_t unread_delta = 0;
+          if (is_add) {
+            if (unread_local) {
+              // Keep the local Adds push has not read: they stay the
+              // difference between the value and its base.
+              if (!present || current.size() != 8) continue;
+              auto base = bases_.find(e.key);
+              unread_delta = static_cast<int64_t>(
+                  static_cast<uint64_t>(DecodeInt64(current)) -
+                  static_cast<uint64_t>(base == bases_.end() ? 0
+                                                             : base->second));
+            }
             target = EncodeInt64(static_cast<int64_t>(
                 static_cast<uint64_t>(DecodeInt64(e.value)) +
-                static_cast<uint64_t>(later_deltas)));
-          } else if (any_newer) {
-            continue;  // a newer local change wins
-          } else if (e.op == "del") {
-            erase = true;
-          } else {
-            target = e.value;
+                static_cast<uint64_t>(later_deltas) +
+                static_cast<uint64_t>(unread_delta)));
           }
-          std::string current;
-          absl::Status g = batch.Get(e.key, &current);
-          bool present = g.ok();
-          if (absl::IsInvalidArgument(g)) {  // a key over kMaxKeySize
-            ++skipped;
-            LogSkipped(e, g);
+          auto set_base = [&] {
+            if (target.size() == 8) {
+              SetBaseLocked(e.key,
+                            static_cast<int64_t>(
+                                static_cast<uint64_t>(DecodeInt64(target)) -
+                                static_cast<uint64_t>(unread_delta)));
+            } else {
+              EraseBaseLocked(e.key);
+            }
+          };
+          if (present && current == target) {
+            set_base();
             continue;
           }
-          if (!present && !absl::IsNotFound(g)) return g;
-          absl::Status w;
-          if (erase) {
-            if (!present) continue;
-            w = batch.Erase(e.key);
-            if (w.ok()) EraseBaseLocked(e.key);
-          } else {
-            if (present && current == *target) {
-              if (target->size() == 8)
-                SetBaseLocked(e.key, DecodeInt64(*target));
-              continue;
-            }
-            w = batch.Put(e.key, *target);
-            if (w.ok()) {
-              if (target->size() == 8) {
-                SetBaseLocked(e.key, DecodeInt64(*target));
-              } else {
-                EraseBaseLocked(e.key);
-              }
-            }
-          }
-          if (w.ok()) {
-            ++applied;
-          } else {
-            ++skipped;
-            LogSkipped(e, w);
-          }
+          w = batch.Put(e.key, target);
+          if (w.ok()) set_base();
         }
-        return absl::OkStatus();
-      });
-      if (!status.ok()) return status;
-      if (aborted) continue;
-      if (applied > 0) {
-        pulled_.emplace_back(first, first + applied - 1);
-        if (push_enabled_) frontier_ = first + applied - 1;
-      }
-      stats_.pulled += considered;
-      stats_.skipped_values += skipped;
-      if (snapshot) return absl::OkStatus();
-      // Forget pending changes pull has now passed.
-      if (!entries.empty()) {
-        const StreamId& last = entries.back().sid;
-        for (auto it = pending_.begin(); it != pending_.end();) {
-          auto& v = it->second;
-          v.erase(std::remove_if(v.begin(), v.end(),
-                                 [&](const Pending& p) {
-                                   return p.in_stream && p.sid <= last;
-                                 }),
-                  v.end());
-          if (v.empty()) {
-            pending_.erase(it++);
-          } else {
-            ++it;
-          }
+        if (w.ok()) {
+          ++applied;
+        } else {
+          ++skipped;
+          LogSkipped(e, w);
         }
       }
       return absl::OkStatus();
+    });
+    if (applied > 0) {
+      // Pull's changes are contiguous: no other writer ran meanwhile.
+      pulled_.emplace_back(first, first + applied - 1);
+      if (push_enabled_ && frontier_ == first - 1) {
+        frontier_ = first + applied - 1;
+      }
     }
-    return absl::CancelledError("stopped");
+    if (!status.ok()) return status;
+    stats_.pulled += entries.size();
+    stats_.skipped_values += skipped;
+    if (snapshot || entries.empty()) return absl::OkStatus();
+    // Forget the pending changes pull has now passed: those of the keys in
+    // this batch, and every 64 batches all of them.
+    const StreamId& last = entries.back().sid;
+    auto prune = [&](absl::flat_hash_map<std::string,
+                                         std::vector<Pending>>::iterator it) {
+      auto& v = it->second;
+      v.erase(std::remove_if(v.begin(), v.end(),
+                             [&](const Pending& p) {
+                               return p.in_stream && p.sid <= last;
+                             }),
+              v.end());
+      if (v.empty()) pending_.erase(it);
+    };
+    if (++batches_ % 64 == 0) {
+      for (auto it = pending_.begin(); it != pending_.end();) prune(it++);
+    } else {
+      for (const Entry& e : entries) {
+        auto it = pending_.find(e.key);
+        if (it != pending_.end()) prune(it);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Whether pull made change `seq` (without forgetting older records).
+  bool IsPulledPeekLocked(uint64_t seq) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& [lo, hi] : pulled_) {
+      if (seq < lo) return false;
+      if (seq <= hi) return true;
+    }
+    return false;
   }
 
   // Loads {P}:data at a stream position; keys only local go to push.
@@ -1061,6 +1089,7 @@ class RedisSync::Impl {
   bool bases_dirty_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_save_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::deque<std::pair<uint64_t, uint64_t>> pulled_ ABSL_GUARDED_BY(mu_);
+  uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> forced_keys_ ABSL_GUARDED_BY(mu_);
   bool resnapshot_ ABSL_GUARDED_BY(mu_) = false;  // set by a full push
   struct Inflight {
