@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   bazel-bootstrap bazel-platforms g++ pkg-config
+  cmake  # the CMake build for users without Bazel (tests/cmake/install_test.sh)
   # libraries (headers + pkg-config files)
   libabsl-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev  # the zcipc CLI's JSON output

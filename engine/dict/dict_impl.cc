@@ -258,7 +258,8 @@ absl::Status DictImpl::RepairIfWriterDead() const {
   return Prefixed("repair", self->Repair());
 }
 
-absl::Status DictImpl::Put(absl::string_view key, absl::string_view value) {
+absl::Status DictImpl::Put(absl::string_view key, absl::string_view value,
+                           ValueType type) {
   if (ABSL_PREDICT_FALSE(key.size() > kMaxKeySize)) {
     return Annotate("Put", KeyTooLong(key.size()));
   }
@@ -268,7 +269,7 @@ absl::Status DictImpl::Put(absl::string_view key, absl::string_view value) {
   if (!guard.status().ok()) return Annotate("Put", guard.status());
   Located at;
   absl::Status s = LocateHashed(key, hash, &at);
-  if (s.ok()) s = Store(at, key, value);
+  if (s.ok()) s = Store(at, key, value, type);
   return Annotate("Put", std::move(s));
 }
 
@@ -281,23 +282,25 @@ absl::Status DictImpl::GetLocked(absl::string_view key, std::string* value) {
 }
 
 absl::Status DictImpl::StoreSlow(const Located& at, absl::string_view key,
-                                 absl::string_view value) {
+                                 absl::string_view value, ValueType type) {
   if (value.size() > geometry_.heap_size) return HeapFull(value.size());
-  if (at.found()) return Relocate(at.slot, at.block, at.hash, key, value);
+  if (at.found()) {
+    return Relocate(at.slot, at.block, at.hash, key, value, type);
+  }
   if (Size() >= geometry_.max_items) return TableFull();
   if (at.insert_at == ~uint64_t{0}) {
     return Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
                  "no free slot below max_items");
   }
-  return Insert(at.insert_at, at.hash, key, value);
+  return Insert(at.insert_at, at.hash, key, value, type);
 }
 
-absl::Status DictImpl::PutLocked(absl::string_view key,
-                                 absl::string_view value) {
+absl::Status DictImpl::PutLocked(absl::string_view key, absl::string_view value,
+                                 ValueType type) {
   Located at;
   absl::Status s = Locate(key, &at);
   if (!s.ok()) return s;
-  return Store(at, key, value);
+  return Store(at, key, value, type);
 }
 
 absl::Status DictImpl::EraseLocked(absl::string_view key) {
@@ -308,18 +311,20 @@ absl::Status DictImpl::EraseLocked(absl::string_view key) {
   return EraseSlot(at.slot, at.block, key);
 }
 
-absl::Status DictImpl::GetUnderLock(absl::string_view key,
-                                    std::string* value) const {
+absl::Status DictImpl::GetUnderLock(absl::string_view key, std::string* value,
+                                    ValueType* type) const {
   Located at;
   absl::Status s = Locate(key, &at);
   if (!s.ok()) return s;
   if (!at.found()) return absl::NotFoundError("");
+  if (type != nullptr) *type = at.entry.type;
   value->resize(at.entry.value_len);
   relaxed::CopyFromShared(&(*value)[0], at.entry.value, at.entry.value_len);
   return absl::OkStatus();
 }
 
-absl::Status DictImpl::UpdateLocked(absl::string_view key, const UpdateFn& fn) {
+absl::Status DictImpl::UpdateLocked(absl::string_view key, const UpdateFn& fn,
+                                    ValueType store_type, ValueType* old_type) {
   Located at;
   absl::Status s = Locate(key, &at);
   if (!s.ok()) return s;
@@ -327,11 +332,14 @@ absl::Status DictImpl::UpdateLocked(absl::string_view key, const UpdateFn& fn) {
   // The lock holder is the only writer: the old value is stable to read in
   // place (and readers only read).
   if (at.found()) old = absl::string_view(at.entry.value, at.entry.value_len);
+  if (old_type != nullptr) {
+    *old_type = at.found() ? at.entry.type : ValueType::kBytes;
+  }
   std::string out;
   bool write = true;
   s = fn(old, &out, &write);
   if (!s.ok() || !write) return s;
-  return Store(at, key, out);
+  return Store(at, key, out, store_type);
 }
 
 absl::Status DictImpl::WithLock(absl::string_view op,
@@ -390,7 +398,8 @@ absl::StatusOr<uint64_t> DictImpl::ReadChanges(
 }
 
 absl::Status DictImpl::ForEach(
-    absl::FunctionRef<void(absl::string_view, absl::string_view)> fn) const {
+    absl::FunctionRef<void(absl::string_view, absl::string_view, ValueType)> fn)
+    const {
   // Keys already passed to fn: a key erased from a visited slot and
   // re-inserted further on, or moved by a purge (which restarts the scan),
   // is not passed twice.
@@ -444,7 +453,7 @@ absl::Status DictImpl::ForEach(
                   absl::StrCat("slot ", i, " points at a corrupt block ",
                                block)));
       }
-      if (emitted.insert(key).second) fn(key, value);
+      if (emitted.insert(key).second) fn(key, value, e.type);
       ++i;
     }
     if (!restart) return absl::OkStatus();

@@ -49,25 +49,32 @@ class DictImpl {
 
   ~DictImpl();
 
-  absl::Status Put(absl::string_view key, absl::string_view value);
+  absl::Status Put(absl::string_view key, absl::string_view value,
+                   ValueType type = ValueType::kBytes);
   absl::Status Erase(absl::string_view key);
   absl::Status GetLocked(absl::string_view key, std::string* value);
 
   // --- The same, for a caller that holds the lock (batches, RMW). Errors
   // carry no context: the caller annotates with its own operation. ---
-  absl::Status PutLocked(absl::string_view key, absl::string_view value);
+  absl::Status PutLocked(absl::string_view key, absl::string_view value,
+                         ValueType type = ValueType::kBytes);
   absl::Status EraseLocked(absl::string_view key);
-  absl::Status GetUnderLock(absl::string_view key, std::string* value) const;
+  absl::Status GetUnderLock(absl::string_view key, std::string* value,
+                            ValueType* type = nullptr) const;
   // Read-modify-write: fn(old or nullopt, &out, &write); when fn returns OK
-  // and leaves write true, `out` is stored. The dict is unchanged otherwise.
+  // and leaves write true, `out` is stored as `store_type`. The dict is
+  // unchanged otherwise. *old_type (if given) is the old value's type
+  // before fn runs.
   using UpdateFn = absl::FunctionRef<absl::Status(
       std::optional<absl::string_view> old, std::string* out, bool* write)>;
-  absl::Status UpdateLocked(absl::string_view key, const UpdateFn& fn);
+  absl::Status UpdateLocked(absl::string_view key, const UpdateFn& fn,
+                            ValueType store_type = ValueType::kBytes,
+                            ValueType* old_type = nullptr);
   // rmw.cc: the counter and compare-and-swap, on UpdateLocked.
   absl::StatusOr<int64_t> AddLocked(absl::string_view key, int64_t delta);
   absl::StatusOr<bool> CompareAndSwapLocked(
       absl::string_view key, std::optional<absl::string_view> expected,
-      absl::string_view desired);
+      absl::string_view desired, ValueType type = ValueType::kBytes);
 
   // The one place an error gets "dict 'NAME': op: " (engine/status/status.h).
   // OK and a key's NotFound (no message: it must not allocate) pass
@@ -103,7 +110,8 @@ class DictImpl {
   }
 
   absl::Status ForEach(
-      absl::FunctionRef<void(absl::string_view, absl::string_view)> fn) const;
+      absl::FunctionRef<void(absl::string_view, absl::string_view, ValueType)>
+          fn) const;
   // The change feed (lock-free).
   uint64_t ChangeSeq() const {
     return header_->change_seq.load(std::memory_order_acquire);
@@ -198,24 +206,25 @@ class DictImpl {
   }
   // Stores `value` for the located key: in place, relocated, or inserted.
   absl::Status Store(const Located& at, absl::string_view key,
-                     absl::string_view value) {
+                     absl::string_view value, ValueType type) {
     if (at.found() && value.size() <= at.entry.value_room &&
         value.size() <= layout::kJournalBytes) {
-      return UpdateInPlace(at.slot, at.block, at.entry, key, value);
+      return UpdateInPlace(at.slot, at.block, at.entry, key, value, type);
     }
-    return StoreSlow(at, key, value);
+    return StoreSlow(at, key, value, type);
   }
   absl::Status StoreSlow(const Located& at, absl::string_view key,
-                         absl::string_view value);
+                         absl::string_view value, ValueType type);
 
   // The steps of the write protocol (write.cc). Lock held.
   absl::Status Insert(uint64_t slot, uint64_t hash, absl::string_view key,
-                      absl::string_view value);
+                      absl::string_view value, ValueType type);
   absl::Status UpdateInPlace(uint64_t slot, uint64_t block,
                              const index::Entry& e, absl::string_view key,
-                             absl::string_view value);
+                             absl::string_view value, ValueType type);
   absl::Status Relocate(uint64_t slot, uint64_t old_block, uint64_t hash,
-                        absl::string_view key, absl::string_view value);
+                        absl::string_view key, absl::string_view value,
+                        ValueType type);
   absl::Status EraseSlot(uint64_t slot, uint64_t block, absl::string_view key);
   absl::Status Purge();
   // Allocates a block for key and value and writes them into it, recording
@@ -223,7 +232,7 @@ class DictImpl {
   // Insert and Relocate. HeapFull leaves the intent open for AbortIntent.
   absl::StatusOr<uint64_t> StageEntry(const char* step_allocated,
                                       absl::string_view key,
-                                      absl::string_view value);
+                                      absl::string_view value, ValueType type);
   // Records the intent; for an operation that is a change (not a purge),
   // first stages its change-log record for `key`.
   void BeginIntent(layout::Op op, uint64_t slot, uint64_t old_block,
@@ -240,7 +249,7 @@ class DictImpl {
   void AbortIntent();
   // Writes key and value into the (allocated) entry block.
   void WriteEntry(uint64_t block, absl::string_view key,
-                  absl::string_view value);
+                  absl::string_view value, ValueType type);
 
   std::string name_;
   Options options_;

@@ -101,7 +101,11 @@ absl::Status DictImpl::Repair() {
       break;
     case Op::kUpdateInPlace:
       if (staged) {
-        uint64_t len = in.value_len.load(std::memory_order_relaxed);
+        const uint64_t word = in.value_len.load(std::memory_order_relaxed);
+        const uint64_t len =
+            word & ((uint64_t{1} << layout::kIntentTypeShift) - 1);
+        const auto type =
+            static_cast<ValueType>(word >> layout::kIntentTypeShift);
         index::Entry e;
         if (len > layout::kJournalBytes || !index_.ParseEntry(old_block, &e) ||
             len > e.value_room) {
@@ -110,6 +114,8 @@ absl::Status DictImpl::Repair() {
         layout::Slot& s = index_.slot(slot);
         seqlock::WriteBegin(s.seq);
         relaxed::Store64(base_ + old_block + layout::kEntryValueLenOffset, len);
+        relaxed::Store64(base_ + old_block + layout::kEntryKeyLenOffset,
+                         layout::EntryKeyWord(e.key_len, type));
         relaxed::CopyToShared(const_cast<char*>(e.value), journal_, len);
         seqlock::WriteEnd(s.seq);
       }

@@ -22,6 +22,7 @@ std::string QuotedKey(absl::string_view key) {
 absl::StatusOr<int64_t> DictImpl::AddLocked(absl::string_view key,
                                             int64_t delta) {
   int64_t result = 0;
+  ValueType old_type = ValueType::kBytes;
   absl::Status s = UpdateLocked(
       key,
       [&](std::optional<absl::string_view> old, std::string* out,
@@ -33,6 +34,15 @@ absl::StatusOr<int64_t> DictImpl::AddLocked(absl::string_view key,
                 absl::StatusCode::kFailedPrecondition, ErrorKind::kNotACounter,
                 absl::StrCat("key ", QuotedKey(key), " holds ", old->size(),
                              " bytes, not an 8-byte counter"));
+          }
+          // Raw 8 bytes count as a counter (what Add stored before values
+          // had types); text, a double or a pickle do not.
+          if (old_type != ValueType::kBytes && old_type != ValueType::kInt64) {
+            return Error(
+                absl::StatusCode::kFailedPrecondition, ErrorKind::kNotACounter,
+                absl::StrCat("key ", QuotedKey(key), " holds a value of type ",
+                             static_cast<int>(old_type),
+                             " (not an int64 counter)"));
           }
           current =
               static_cast<int64_t>(absl::little_endian::Load64(old->data()));
@@ -46,14 +56,15 @@ absl::StatusOr<int64_t> DictImpl::AddLocked(absl::string_view key,
         absl::little_endian::Store64(&(*out)[0], static_cast<uint64_t>(result));
         *write = true;
         return absl::OkStatus();
-      });
+      },
+      ValueType::kInt64, &old_type);
   if (!s.ok()) return s;
   return result;
 }
 
 absl::StatusOr<bool> DictImpl::CompareAndSwapLocked(
     absl::string_view key, std::optional<absl::string_view> expected,
-    absl::string_view desired) {
+    absl::string_view desired, ValueType type) {
   bool swapped = false;
   absl::Status s = UpdateLocked(
       key,
@@ -64,7 +75,8 @@ absl::StatusOr<bool> DictImpl::CompareAndSwapLocked(
         *write = swapped;
         if (swapped) out->assign(desired.data(), desired.size());
         return absl::OkStatus();
-      });
+      },
+      type);
   if (!s.ok()) return s;
   return swapped;
 }

@@ -79,10 +79,11 @@ void DictImpl::AbortIntent() {
 }
 
 void DictImpl::WriteEntry(uint64_t block, absl::string_view key,
-                          absl::string_view value) {
+                          absl::string_view value, ValueType type) {
   char* p = base_ + block;
   relaxed::Store64(p + layout::kEntryValueLenOffset, value.size());
-  relaxed::Store64(p + layout::kEntryKeyLenOffset, key.size());
+  relaxed::Store64(p + layout::kEntryKeyLenOffset,
+                   layout::EntryKeyWord(key.size(), type));
   char* k = p + layout::kEntryHeaderSize;
   relaxed::CopyToShared(k, key.data(), key.size());
   relaxed::CopyToShared(k + index::Pad8(key.size()), value.data(),
@@ -91,7 +92,8 @@ void DictImpl::WriteEntry(uint64_t block, absl::string_view key,
 
 absl::StatusOr<uint64_t> DictImpl::StageEntry(const char* step_allocated,
                                               absl::string_view key,
-                                              absl::string_view value) {
+                                              absl::string_view value,
+                                              ValueType type) {
   uint64_t size = alloc::Allocator::BlockSizeFor(
       index::EntryPayload(key.size(), value.size()));
   absl::StatusOr<uint64_t> block = alloc_.Allocate(size);
@@ -101,17 +103,19 @@ absl::StatusOr<uint64_t> DictImpl::StageEntry(const char* step_allocated,
   }
   header_->intent.new_block.store(*block, std::memory_order_relaxed);
   Step(step_allocated);
-  WriteEntry(*block, key, value);
+  WriteEntry(*block, key, value, type);
   SetPhase(layout::kPhaseStaged);
   return *block;
 }
 
 absl::Status DictImpl::Insert(uint64_t slot, uint64_t hash,
-                              absl::string_view key, absl::string_view value) {
+                              absl::string_view key, absl::string_view value,
+                              ValueType type) {
   uint64_t old = index_.slot(slot).block.load(std::memory_order_relaxed);
   BeginIntent(Op::kInsert, slot, old, hash, key);
   Step("insert.begin");
-  absl::StatusOr<uint64_t> block = StageEntry("insert.allocated", key, value);
+  absl::StatusOr<uint64_t> block =
+      StageEntry("insert.allocated", key, value, type);
   if (!block.ok()) {
     if (GetErrorKind(block.status()) == ErrorKind::kHeapFull) AbortIntent();
     return block.status();
@@ -131,18 +135,24 @@ absl::Status DictImpl::Insert(uint64_t slot, uint64_t hash,
 absl::Status DictImpl::UpdateInPlace(uint64_t slot, uint64_t block,
                                      const index::Entry& e,
                                      absl::string_view key,
-                                     absl::string_view value) {
+                                     absl::string_view value, ValueType type) {
   BeginIntent(Op::kUpdateInPlace, slot, block, 0, key);
   // Redo copy first: if we die while overwriting the value, repair copies
   // it again from here.
   if (!value.empty()) memcpy(journal_, value.data(), value.size());
-  header_->intent.value_len.store(value.size(), std::memory_order_relaxed);
+  header_->intent.value_len.store(
+      value.size() | (static_cast<uint64_t>(type) << layout::kIntentTypeShift),
+      std::memory_order_relaxed);
   SetPhase(layout::kPhaseStaged);
   Step("update.staged");
   layout::Slot& s = index_.slot(slot);
   seqlock::WriteBegin(s.seq);
   char* p = base_ + block;
   relaxed::Store64(p + layout::kEntryValueLenOffset, value.size());
+  if (type != e.type) {
+    relaxed::Store64(p + layout::kEntryKeyLenOffset,
+                     layout::EntryKeyWord(e.key_len, type));
+  }
   relaxed::CopyToShared(const_cast<char*>(e.value), value.data(), value.size());
   Step("update.copied");
   seqlock::WriteEnd(s.seq);
@@ -154,11 +164,12 @@ absl::Status DictImpl::UpdateInPlace(uint64_t slot, uint64_t block,
 
 absl::Status DictImpl::Relocate(uint64_t slot, uint64_t old_block,
                                 uint64_t hash, absl::string_view key,
-                                absl::string_view value) {
+                                absl::string_view value, ValueType type) {
   BeginIntent(Op::kRelocate, slot, old_block, hash, key);
   Step("relocate.begin");
   // Allocate before freeing: if the heap is full the old value stays.
-  absl::StatusOr<uint64_t> block = StageEntry("relocate.allocated", key, value);
+  absl::StatusOr<uint64_t> block =
+      StageEntry("relocate.allocated", key, value, type);
   if (!block.ok()) {
     if (GetErrorKind(block.status()) == ErrorKind::kHeapFull) AbortIntent();
     return block.status();

@@ -71,6 +71,39 @@ absl::Status ZeroCopyDict::Put(absl::string_view key, absl::string_view value) {
   return impl_->Put(key, value);
 }
 
+absl::Status ZeroCopyDict::Put(absl::string_view key, absl::string_view value,
+                               ValueType type) {
+  if (!impl_) return MovedFrom();
+  return impl_->Put(key, value, type);
+}
+
+absl::Status ZeroCopyDict::Get(absl::string_view key, std::string* value,
+                               ValueType* type) const {
+  if (!impl_) return MovedFrom();
+  return impl_->Find("Get", key, [value, type](const index::Entry& e) {
+    if (value->size() != e.value_len) value->resize(e.value_len);
+    relaxed::CopyFromShared(&(*value)[0], e.value, e.value_len);
+    *type = e.type;
+  });
+}
+
+absl::Status ZeroCopyDict::ReadTyped(
+    absl::string_view key,
+    absl::FunctionRef<void(absl::string_view, ValueType)> fn) const {
+  if (!impl_) return MovedFrom();
+  if constexpr (platform::kThreadSanitizer) {
+    std::string copy;  // as in Read
+    return impl_->Find("Read", key, [fn, &copy](const index::Entry& e) {
+      copy.resize(e.value_len);
+      relaxed::CopyFromShared(&copy[0], e.value, e.value_len);
+      fn(copy, e.type);
+    });
+  }
+  return impl_->Find("Read", key, [fn](const index::Entry& e) {
+    fn(absl::string_view(e.value, e.value_len), e.type);
+  });
+}
+
 absl::Status ZeroCopyDict::Get(absl::string_view key,
                                std::string* value) const {
   if (!impl_) return MovedFrom();
@@ -128,10 +161,16 @@ absl::StatusOr<int64_t> ZeroCopyDict::Add(absl::string_view key,
 absl::StatusOr<bool> ZeroCopyDict::CompareAndSwap(
     absl::string_view key, std::optional<absl::string_view> expected,
     absl::string_view desired) {
+  return CompareAndSwap(key, expected, desired, ValueType::kBytes);
+}
+
+absl::StatusOr<bool> ZeroCopyDict::CompareAndSwap(
+    absl::string_view key, std::optional<absl::string_view> expected,
+    absl::string_view desired, ValueType type) {
   if (!impl_) return MovedFrom();
   absl::StatusOr<bool> result;
   absl::Status s = impl_->WithLock("CompareAndSwap", [&] {
-    result = impl_->CompareAndSwapLocked(key, expected, desired);
+    result = impl_->CompareAndSwapLocked(key, expected, desired, type);
     return result.status();
   });
   if (!s.ok()) return s;
@@ -167,12 +206,22 @@ absl::Status Batch::Put(absl::string_view key, absl::string_view value) {
   return impl_->Annotate("Write: Put", impl_->PutLocked(key, value));
 }
 
+absl::Status Batch::Put(absl::string_view key, absl::string_view value,
+                        ValueType type) {
+  return impl_->Annotate("Write: Put", impl_->PutLocked(key, value, type));
+}
+
 absl::Status Batch::Erase(absl::string_view key) {
   return impl_->Annotate("Write: Erase", impl_->EraseLocked(key));
 }
 
 absl::Status Batch::Get(absl::string_view key, std::string* value) const {
   return impl_->Annotate("Write: Get", impl_->GetUnderLock(key, value));
+}
+
+absl::Status Batch::Get(absl::string_view key, std::string* value,
+                        ValueType* type) const {
+  return impl_->Annotate("Write: Get", impl_->GetUnderLock(key, value, type));
 }
 
 absl::StatusOr<int64_t> Batch::Add(absl::string_view key, int64_t delta) {
@@ -184,7 +233,14 @@ absl::StatusOr<int64_t> Batch::Add(absl::string_view key, int64_t delta) {
 absl::StatusOr<bool> Batch::CompareAndSwap(
     absl::string_view key, std::optional<absl::string_view> expected,
     absl::string_view desired) {
-  absl::StatusOr<bool> r = impl_->CompareAndSwapLocked(key, expected, desired);
+  return CompareAndSwap(key, expected, desired, ValueType::kBytes);
+}
+
+absl::StatusOr<bool> Batch::CompareAndSwap(
+    absl::string_view key, std::optional<absl::string_view> expected,
+    absl::string_view desired, ValueType type) {
+  absl::StatusOr<bool> r =
+      impl_->CompareAndSwapLocked(key, expected, desired, type);
   if (!r.ok()) return impl_->Annotate("Write: CompareAndSwap", r.status());
   return r;
 }
@@ -207,6 +263,15 @@ uint64_t ZeroCopyDict::Size() const { return impl_ ? impl_->Size() : 0; }
 absl::Status ZeroCopyDict::ForEach(
     absl::FunctionRef<void(absl::string_view key, absl::string_view value)> fn)
     const {
+  if (!impl_) return MovedFrom();
+  return impl_->ForEach(
+      [fn](absl::string_view k, absl::string_view v, ValueType) { fn(k, v); });
+}
+
+absl::Status ZeroCopyDict::ForEachTyped(
+    absl::FunctionRef<void(absl::string_view key, absl::string_view value,
+                           ValueType type)>
+        fn) const {
   if (!impl_) return MovedFrom();
   return impl_->ForEach(fn);
 }

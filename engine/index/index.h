@@ -64,6 +64,7 @@ inline constexpr uint64_t EntryPayload(uint64_t key_len, uint64_t value_len) {
 struct Entry {
   const char* key;
   uint64_t key_len;
+  ValueType type;  // from the key-length word's bits 32-39
   const char* value;
   uint64_t value_len;
   uint64_t block_size;  // the block's true size (from its tag)
@@ -159,9 +160,10 @@ class Index {
     uint64_t tag = relaxed::Load64(p);
     uint64_t size = tag & ~uint64_t{15};
     uint64_t value_len = relaxed::Load64(p + layout::kEntryValueLenOffset);
-    uint64_t key_len = relaxed::Load64(p + layout::kEntryKeyLenOffset);
+    const uint64_t key_word = relaxed::Load64(p + layout::kEntryKeyLenOffset);
+    const uint64_t key_len = key_word & layout::kEntryKeyLenMask;
     if ((tag & 1) != 0 || size < layout::kMinBlock || size > heap_hi_ - block ||
-        key_len > kMaxKeySize) {
+        key_len > kMaxKeySize || (key_word >> 40) != 0) {
       return false;
     }
     // value_room (below) is a multiple of 8, so value_len <= room implies
@@ -170,6 +172,7 @@ class Index {
     if (value_at > size || value_len > size - value_at) return false;
     e->key = p + layout::kEntryHeaderSize;
     e->key_len = key_len;
+    e->type = static_cast<ValueType>(key_word >> 32);
     e->value = p + value_at;
     e->value_len = value_len;
     e->block_size = size;

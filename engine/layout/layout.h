@@ -40,7 +40,8 @@
 // slot or its block's bytes.
 //
 // Entry blocks. A live entry's block is
-//   [tag u64][value_len u64][key_len u64][key, padded to 8][value, padded to 8]
+//   [tag u64][value_len u64][key_len u64 (bits 32-39: the ValueType)]
+//   [key, padded to 8][value, padded to 8]
 // where `tag` is the allocator's boundary tag (true block size and flags, see
 // engine/alloc/allocator.h). Key and value are contiguous with the slot's
 // pointer, so a hit touches the slot and one block.
@@ -102,6 +103,15 @@ inline constexpr uint64_t kMinBlock = 32;
 inline constexpr uint64_t kEntryHeaderSize = 24;
 inline constexpr uint64_t kEntryValueLenOffset = 8;
 inline constexpr uint64_t kEntryKeyLenOffset = 16;
+// The key-length word: key_len in bits 0-31, the ValueType in bits 32-39,
+// bits 40-63 zero.
+inline constexpr uint64_t kEntryKeyLenMask = 0xffffffffull;
+inline uint64_t EntryKeyWord(uint64_t key_len, ValueType type) {
+  return key_len | (static_cast<uint64_t>(type) << 32);
+}
+// The intent's value_len word of an in-place update: the length in bits
+// 0-55, the value's type in bits 56-63.
+inline constexpr int kIntentTypeShift = 56;
 
 // In-place value updates up to this size are crash-safe through the journal;
 // larger replacements relocate (new block, then free the old one).

@@ -60,6 +60,20 @@ struct Options {
 inline constexpr uint64_t kMinChangeLogBytes = 4096;
 inline constexpr uint64_t kMaxChangeLogBytes = 1ull << 32;
 
+// What kind of value an entry holds: a tag stored beside the value (in the
+// entry's header, never in the value's bytes), set by the writer and
+// returned with the value, so that programs in different languages agree on
+// what the bytes mean (docs/PYTHON.md, "Interop"). A write without a type
+// stores kBytes; Add stores kInt64. Values 5..255 are reserved: stored and
+// returned unchanged.
+enum class ValueType : uint8_t {
+  kBytes = 0,    // raw bytes
+  kText = 1,     // UTF-8 text
+  kInt64 = 2,    // a signed 64-bit integer, 8 bytes little-endian (Add's)
+  kFloat64 = 3,  // an IEEE-754 double, 8 bytes little-endian
+  kPickle = 4,   // a Python pickle (the Python package's other objects)
+};
+
 // What a change did to its key: kPut stored a value (a Put, an Add, a
 // CompareAndSwap or Update that stored); kErase removed the key.
 enum class ChangeKind { kPut, kErase };

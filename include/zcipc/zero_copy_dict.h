@@ -84,12 +84,20 @@ class Batch {
  public:
   // As the ZeroCopyDict methods of the same names.
   absl::Status Put(absl::string_view key, absl::string_view value);
+  absl::Status Put(absl::string_view key, absl::string_view value,
+                   ValueType type);
   absl::Status Erase(absl::string_view key);
   absl::Status Get(absl::string_view key, std::string* value) const;
+  absl::Status Get(absl::string_view key, std::string* value,
+                   ValueType* type) const;
   absl::StatusOr<int64_t> Add(absl::string_view key, int64_t delta);
   absl::StatusOr<bool> CompareAndSwap(absl::string_view key,
                                       std::optional<absl::string_view> expected,
                                       absl::string_view desired);
+  absl::StatusOr<bool> CompareAndSwap(absl::string_view key,
+                                      std::optional<absl::string_view> expected,
+                                      absl::string_view desired,
+                                      ValueType type);
 
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;
@@ -133,25 +141,36 @@ class ZeroCopyDict {
   // Inserts or replaces. A replacement reuses the value's block when the new
   // value fits; otherwise it allocates a new block before freeing the old
   // one, so ResourceExhausted (heap or table full) leaves the dict unchanged.
+  // The value's type is kBytes.
   absl::Status Put(absl::string_view key, absl::string_view value);
+  // The same, storing `type` with the value (see ValueType).
+  absl::Status Put(absl::string_view key, absl::string_view value,
+                   ValueType type);
 
   // Atomic counter (across threads and processes): the value is an 8-byte
-  // little-endian int64; an absent key starts at 0. Returns the new value.
-  // FailedPrecondition if the value is not 8 bytes; OutOfRange if the sum
-  // overflows int64 (the value is then unchanged).
+  // little-endian int64; an absent key starts at 0. Returns the new value
+  // and stores it as ValueType::kInt64. FailedPrecondition (kNotACounter)
+  // if the value is not 8 bytes or is typed other than kBytes or kInt64;
+  // OutOfRange if the sum overflows int64 (the value is then unchanged).
   absl::StatusOr<int64_t> Add(absl::string_view key, int64_t delta);
 
   // Stores `desired` if the current value equals `expected`, or, when
   // `expected` is nullopt, if the key is absent. True if it stored.
+  // The value's bytes are compared (not its type); `desired` is stored as
+  // kBytes, or as `type`.
   absl::StatusOr<bool> CompareAndSwap(absl::string_view key,
                                       std::optional<absl::string_view> expected,
                                       absl::string_view desired);
+  absl::StatusOr<bool> CompareAndSwap(absl::string_view key,
+                                      std::optional<absl::string_view> expected,
+                                      absl::string_view desired,
+                                      ValueType type);
 
   // General read-modify-write under the writer lock: fn sees the current
   // value (nullopt if absent) and writes the new one into *out. If fn
   // returns an error, Update returns it and the dict is unchanged. fn runs
   // exactly once, with the lock held: writes to this dict from fn answer
-  // FailedPrecondition.
+  // FailedPrecondition. The new value is stored as kBytes.
   absl::Status Update(
       absl::string_view key,
       absl::FunctionRef<absl::Status(std::optional<absl::string_view> old,
@@ -179,12 +198,19 @@ class ZeroCopyDict {
   // writer's entry is repaired at once.
   absl::Status Get(absl::string_view key, std::string* value) const;
   absl::StatusOr<std::string> Get(absl::string_view key) const;
+  // The same, with the value's type.
+  absl::Status Get(absl::string_view key, std::string* value,
+                   ValueType* type) const;
 
   // Zero-copy: fn sees the value in place. fn may run more than once if a
   // writer raced; only the run before an OK return saw a consistent value;
   // fn must not keep the view.
   absl::Status Read(absl::string_view key,
                     absl::FunctionRef<void(absl::string_view)> fn) const;
+  // The same, with the value's type.
+  absl::Status ReadTyped(
+      absl::string_view key,
+      absl::FunctionRef<void(absl::string_view, ValueType)> fn) const;
 
   // The lock-only path: takes the writer lock and copies the value. Slower
   // than Get; exists to measure and to read when the seqlock path is suspect.
@@ -206,6 +232,11 @@ class ZeroCopyDict {
   // The views are valid only during the call.
   absl::Status ForEach(
       absl::FunctionRef<void(absl::string_view key, absl::string_view value)>
+          fn) const;
+  // The same, with each value's type.
+  absl::Status ForEachTyped(
+      absl::FunctionRef<void(absl::string_view key, absl::string_view value,
+                             ValueType type)>
           fn) const;
 
   // The change feed. Every successful Put, Erase and Add, a CompareAndSwap

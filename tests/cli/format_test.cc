@@ -3,6 +3,7 @@
 #include "tools/zcipc/format.h"
 
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
@@ -100,6 +101,15 @@ TEST(IsValidUtf8, AcceptsTextRejectsOtherBytes) {
   EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));      // overlong
   EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+}
+
+TEST(JsonBytesField, TextAsIsOtherBytesAsBase64) {
+  using Field = std::pair<std::string, std::string>;
+  EXPECT_EQ(JsonBytesField("key", "h\xc3\xa9"), Field("key", "h\xc3\xa9"));
+  EXPECT_EQ(JsonBytesField("value", std::string("a\0", 2)),
+            Field("value", std::string("a\0", 2)));
+  EXPECT_EQ(JsonBytesField("value", std::string("\x00\x01\xfe\xff", 4)),
+            Field("value_base64", "AAH+/w=="));
 }
 
 TEST(Table, PadsColumnsAndLetsErrorsSpan) {

@@ -425,7 +425,9 @@ TEST(CliInspect, WatchRefreshes) {
   const std::string& n = name.name();
   ASSERT_EQ(Zcipc({"create", n, "--heap-size=1MiB"}).exit_code, 0);
   ASSERT_EQ(Zcipc({"put", n, "k", "v"}).exit_code, 0);
-  Result r = Zcipc({"watch", n, "--count=3", "--interval=20ms"});
+  // Redrawn without a change too, after --idle-refresh.
+  Result r = Zcipc(
+      {"watch", n, "--count=3", "--interval=20ms", "--idle-refresh=20ms"});
   EXPECT_EXIT_CODE(r, 0);
   // Not a terminal: three frames one after the other, no escape codes.
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\033'), 0);

@@ -54,7 +54,9 @@ const std::vector<Command>& Commands() {
        "Prints the dict's header (format version, layout fingerprint, region "
        "offsets), occupancy and tombstones, the probe-length histogram, the "
        "allocator's free lists per size class (read under the writer lock), "
-       "the write, purge and repair counters, the lock holder and any "
+       "the write, purge and repair counters, the change feed (the last "
+       "change number, the oldest change the change log still holds, its "
+       "size), the lock holder and any "
        "pending intent of a writer. Counters that cannot be true are shown "
        "as CORRUPT (run zcipc check); with the lock busy the free lists are "
        "not walked and the largest free block is unknown. With --json, an "
@@ -79,12 +81,28 @@ const std::vector<Command>& Commands() {
        RunCheck},
       {"watch",
        "NAME",
-       "live view: items, heap, writes/s, lock holder",
-       "Refreshes a view of the dict in place, like top(1): items, "
-       "tombstones, heap use, writes and writes per second, repairs, the "
-       "lock holder. Ctrl-C quits. If the dict is unlinked or replaced by "
-       "a new dict of the same name, watch says so and exits 1.",
-       {"interval", "count", "lock_timeout"},
+       "live view, or --follow: every change as it happens",
+       "Shows a view of the dict in place, like top(1): items, tombstones, "
+       "heap use, writes and writes per second, repairs, the lock holder. "
+       "The view is redrawn when the dict changes, at most every --interval, "
+       "and at least every --idle-refresh when it does not. Ctrl-C quits. "
+       "With --follow, prints every change instead, one line each, as it "
+       "happens: SEQ put|erase KEY = VALUE, where VALUE is the key's current "
+       "value (read when the line is printed) or (gone) if the key no longer "
+       "exists; keys and values are quoted with C escapes (with --hex or "
+       "--base64: in that encoding), and --json writes one JSON object per "
+       "line (key/value, or key_base64/value_base64 for bytes that are not "
+       "UTF-8, as dump does). --follow starts after --since=SEQ (default: "
+       "the dict's current change number: only new changes). If changes "
+       "were lost before they were read (the change log is a ring), it "
+       "prints SEQ missed N changes, then every key as SEQ resync KEY = "
+       "VALUE, then SEQ resynced ITEMS, and goes on from SEQ. A dict created "
+       "with --change-log-bytes=0 has no change log: --follow exits 2. "
+       "SIGINT and SIGTERM end --follow with exit 0. If the dict is unlinked "
+       "or replaced by a new dict of the same name, watch says so and exits "
+       "1.",
+       {"interval", "idle_refresh", "count", "follow", "since", "json", "hex",
+        "base64", "lock_timeout"},
        1,
        1,
        RunWatch},
@@ -133,9 +151,10 @@ const std::vector<Command>& Commands() {
        "NAME",
        "create a new dict",
        "Creates the dict NAME with room for --max-items entries and "
-       "--heap-size bytes of keys and values. Exit 1 if it already exists "
+       "--heap-size bytes of keys and values, and a change log (for watch "
+       "--follow) of --change-log-bytes. Exit 1 if it already exists "
        "(nothing is wiped).",
-       {"max_items", "heap_size"},
+       {"max_items", "heap_size", "change_log_bytes"},
        1,
        1,
        RunCreate},
@@ -168,10 +187,11 @@ const std::vector<Command>& Commands() {
        "bad line, or a dump with fewer or more entries than its header and "
        "end line say, changes nothing (exit 1). A NAME that does not exist "
        "is created (with --max-items and --heap-size if given, else the "
-       "dumped dict's sizes) and is removed again if the entries do not "
-       "fit: all or nothing. For an existing NAME, --max-items and "
-       "--heap-size are usage errors.",
-       {"max_items", "heap_size", "lock_timeout"},
+       "dumped dict's sizes; its change log has --change-log-bytes) and is "
+       "removed again if the entries do not fit: all or nothing. For an "
+       "existing NAME, --max-items, --heap-size and --change-log-bytes are "
+       "usage errors.",
+       {"max_items", "heap_size", "change_log_bytes", "lock_timeout"},
        1,
        1,
        RunLoad},
@@ -463,6 +483,7 @@ Options OptionsFromFlags() {
   options.lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
   options.max_items = absl::GetFlag(FLAGS_max_items);
   options.heap_size = absl::GetFlag(FLAGS_heap_size).bytes;
+  options.change_log_bytes = absl::GetFlag(FLAGS_change_log_bytes).bytes;
   return options;
 }
 

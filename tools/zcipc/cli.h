@@ -4,6 +4,7 @@
 //   zcipc ls                      every dict on this machine
 //   zcipc stat NAME               header, occupancy, probes, allocator, lock
 //   zcipc check NAME              integrity check (exit 1 with a report)
+//   zcipc watch NAME [--follow]   live view, or every change as it happens
 //   zcipc get|put|del|add ...     one key (binary-safe: --hex, --base64)
 //   zcipc dump NAME > f; zcipc load NAME < f
 //   zcipc version                 (or --version) release and format version
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -110,6 +112,12 @@ int RunLoad(const Invocation& inv);
 int RunBench(const Invocation& inv);
 int RunSync(const Invocation& inv);  // commands_sync.cc
 int RunVersion(const Invocation& inv);  // in cli.cc
+
+// watch --follow (commands_follow.cc), run by RunWatch on the dict it
+// attached. `name_moved` returns why the dict's name no longer denotes the
+// attached dict ("dict "d" was unlinked: ..."), or "" while it does.
+int RunFollow(const Invocation& inv, const ZeroCopyDict& dict,
+              absl::FunctionRef<std::string()> name_moved);
 
 }  // namespace cli
 }  // namespace zcipc

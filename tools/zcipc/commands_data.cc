@@ -167,9 +167,13 @@ int RunCreate(const Invocation& inv) {
   }
   if (!dict.ok()) return Fail(inv, dict.status());
   Stats s = dict->GetStats();
-  printf("created %s: %s items max (%s slots), %s heap, %s segment\n",
+  printf("created %s: %s items max (%s slots), %s heap, %s, %s segment\n",
          name.c_str(), FormatCount(s.max_items).c_str(),
          FormatCount(s.slot_count).c_str(), FormatBytes(s.heap_size).c_str(),
+         s.change_log_bytes == 0
+             ? "no change log"
+             : absl::StrCat(FormatBytes(s.change_log_bytes), " change log")
+                   .c_str(),
          FormatBytes(s.segment_size).c_str());
   return kOk;
 }

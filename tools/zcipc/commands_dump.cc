@@ -55,11 +55,8 @@ constexpr uint64_t kOldestDumpVersion = 1;
 constexpr size_t kLoadBatch = 1024;
 
 void SetBytes(Json* object, const char* field, const std::string& bytes) {
-  if (IsValidUtf8(bytes)) {
-    (*object)[field] = bytes;
-  } else {
-    (*object)[absl::StrCat(field, "_base64")] = absl::Base64Escape(bytes);
-  }
+  std::pair<std::string, std::string> f = JsonBytesField(field, bytes);
+  (*object)[f.first] = std::move(f.second);
 }
 
 // Reads "key" or "key_base64" (exactly one of them) from a dump line.
@@ -348,12 +345,13 @@ int RunLoad(const Invocation& inv) {
     return Fail(inv, dict.status());
   }
   const bool exists = dict.ok();
-  if (exists && (FlagWasGiven("max_items") || FlagWasGiven("heap_size"))) {
+  if (exists && (FlagWasGiven("max_items") || FlagWasGiven("heap_size") ||
+                 FlagWasGiven("change_log_bytes"))) {
     return UsageError(
         inv, absl::StrCat("dict \"", name,
                           "\" exists and its capacity cannot change: "
-                          "--max-items and --heap-size size a dict that load "
-                          "creates (zcipc unlink ",
+                          "--max-items, --heap-size and --change-log-bytes "
+                          "size a dict that load creates (zcipc unlink ",
                           name, " first to recreate it)"));
   }
   if (isatty(STDIN_FILENO)) {

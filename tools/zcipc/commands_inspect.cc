@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
@@ -187,6 +188,21 @@ Json LockJson(const Inspection& in) {
               {"intent", in.intent}};
 }
 
+// The change feed line of stat: the last change, the oldest one the change
+// log still holds (what watch --follow --since can replay) and its size.
+std::string ChangesText(const Stats& s) {
+  if (s.change_log_bytes == 0) {
+    return absl::StrCat("last ", FormatCount(s.change_seq),
+                        "; no change log (created with change log bytes 0: "
+                        "watch --follow does not work)");
+  }
+  return absl::StrCat("last ", FormatCount(s.change_seq), ", oldest retained ",
+                      s.oldest_retained_change == 0
+                          ? std::string("none")
+                          : FormatCount(s.oldest_retained_change),
+                      "; change log ", FormatBytes(s.change_log_bytes));
+}
+
 std::string CreatedText(uint64_t unix_nanos) {
   absl::Time created = absl::FromUnixNanos(static_cast<int64_t>(unix_nanos));
   absl::Duration age = absl::Trunc(absl::Now() - created, absl::Seconds(1));
@@ -339,6 +355,9 @@ int RunStat(const Invocation& inv) {
         {"counters", Json{{"writes_total", s.writes_total},
                           {"purges_total", s.purges_total},
                           {"repairs_total", s.repairs_total}}},
+        {"changes", Json{{"change_seq", s.change_seq},
+                         {"oldest_retained_change", s.oldest_retained_change},
+                         {"change_log_bytes", s.change_log_bytes}}},
         {"lock", LockJson(*in)},
         {"corrupt_counters", BadCountersJson(bad)},
     };
@@ -424,6 +443,7 @@ int RunStat(const Invocation& inv) {
   line("writes", absl::StrCat(FormatCount(s.writes_total), " total, ",
                               FormatCount(s.purges_total), " purges, ",
                               FormatCount(s.repairs_total), " crash repairs"));
+  line("changes", ChangesText(s));
   line("lock", LockText(*in));
   line("intent",
        in->intent.empty()
@@ -568,11 +588,42 @@ FileId IdOf(const std::string& path) {
   return FileId{true, st.st_dev, st.st_ino};
 }
 
+// The flags that the other mode of watch reads (the view's for --follow,
+// --follow's for the view): usage errors.
+const std::vector<const char*>& ModeOnlyFlags(bool follow) {
+  static const auto* dashboard =
+      new std::vector<const char*>{"interval", "idle_refresh", "count"};
+  static const auto* follow_only =
+      new std::vector<const char*>{"since", "json", "hex", "base64"};
+  return follow ? *dashboard : *follow_only;
+}
+
+// The longest single wait of the view: how long an unlinked or replaced
+// dict may go unnoticed while it does not change.
+constexpr absl::Duration kNameCheckSlice = absl::Seconds(1);
+
 }  // namespace
 
 int RunWatch(const Invocation& inv) {
   const std::string& name = inv.args[0];
   const std::string path = SegmentPath(name);
+  const bool follow = absl::GetFlag(FLAGS_follow);
+  for (const char* flag : ModeOnlyFlags(follow)) {
+    if (FlagWasGiven(flag)) {
+      return UsageError(
+          inv, absl::StrCat("--", absl::StrReplaceAll(flag, {{"_", "-"}}),
+                            follow ? " is for the view, not "
+                                     "for --follow"
+                                   : " needs --follow"));
+    }
+  }
+  if (follow && absl::GetFlag(FLAGS_json) &&
+      (absl::GetFlag(FLAGS_hex) || absl::GetFlag(FLAGS_base64))) {
+    return UsageError(inv,
+                      "--json writes keys and values as dump does (text, or "
+                      "key_base64 / value_base64); --hex and --base64 are "
+                      "for the text lines");
+  }
   // The file attached: the one the name denoted just before and just after
   // Attach (retried if the name changed files in between).
   absl::StatusOr<ZeroCopyDict> dict;
@@ -584,33 +635,63 @@ int RunWatch(const Invocation& inv) {
     attached = IdOf(path);
     if (attached == before) break;
   }
+  // The handle would go on showing a dict nobody can reach by its name:
+  // watch stops and says so instead.
+  auto name_moved = [&]() -> std::string {
+    const FileId now_id = IdOf(path);
+    if (now_id == attached) return "";
+    return now_id.exists
+               ? absl::StrCat("dict \"", name, "\" was replaced: ", path,
+                              " is now another dict (created again under the "
+                              "same name); run zcipc watch ",
+                              name, " again to watch it")
+               : absl::StrCat("dict \"", name, "\" was unlinked: ", path,
+                              " is gone (processes that have it open may "
+                              "still use it)");
+  };
+  auto stop_if_moved = [&]() -> bool {
+    const std::string why = name_moved();
+    if (why.empty()) return false;
+    fflush(stdout);
+    fprintf(stderr, "zcipc watch: %s\n", why.c_str());
+    return true;
+  };
+  if (follow) return RunFollow(inv, *dict, name_moved);
+
+  // The view is redrawn when the dict changes (WaitForChange), no sooner
+  // than `interval` after the last redraw, and after `idle_refresh` without
+  // a change (for the lock holder and the rates).
   const absl::Duration interval =
       std::max(absl::GetFlag(FLAGS_interval), absl::Milliseconds(10));
+  const absl::Duration idle_refresh =
+      std::max(absl::GetFlag(FLAGS_idle_refresh), interval);
   const int64_t count = absl::GetFlag(FLAGS_count);
   const bool tty = isatty(STDOUT_FILENO);
   // A first sample a moment before the first frame, so that it has a rate.
   uint64_t last_writes = dict->GetStats().writes_total;
   absl::Time last = absl::Now();
+  uint64_t shown_seq = 0;  // the change number the last frame showed
   for (int64_t frame = 0; count <= 0 || frame < count; ++frame) {
-    absl::SleepFor(frame == 0 ? std::min(interval, absl::Milliseconds(250))
-                              : interval);
-    // The handle would go on showing a dict nobody can reach by its name:
-    // stop and say so instead.
-    const FileId now_id = IdOf(path);
-    if (now_id != attached) {
-      const std::string message =
-          now_id.exists
-              ? absl::StrCat("dict \"", name, "\" was replaced: ", path,
-                             " is now another dict (created again under the "
-                             "same name); run zcipc watch ",
-                             name, " again to watch it")
-              : absl::StrCat("dict \"", name, "\" was unlinked: ", path,
-                             " is gone (processes that have it open may "
-                             "still use it)");
-      fflush(stdout);
-      fprintf(stderr, "zcipc watch: %s\n", message.c_str());
-      return kFailed;
+    if (frame == 0) {
+      absl::SleepFor(std::min(interval, absl::Milliseconds(250)));
+    } else {
+      // `interval` at least since the last frame; then until a change
+      // comes, or until `idle_refresh` since the last frame.
+      absl::SleepFor(last + interval - absl::Now());
+      for (;;) {
+        if (stop_if_moved()) return kFailed;
+        const absl::Duration left = last + idle_refresh - absl::Now();
+        if (left <= absl::ZeroDuration()) break;
+        absl::StatusOr<uint64_t> changed =
+            dict->WaitForChange(shown_seq, std::min(left, kNameCheckSlice));
+        if (changed.ok()) break;
+        if (!absl::IsDeadlineExceeded(changed.status())) {
+          return Fail(inv, changed.status());
+        }
+      }
     }
+    if (stop_if_moved()) return kFailed;
+    shown_seq = dict->ChangeSeq();
     absl::StatusOr<Inspection> in = Inspect(*dict);
     if (!in.ok()) return Fail(inv, in.status());
     FillHolderPid(*dict, &*in);
@@ -624,8 +705,9 @@ int RunWatch(const Invocation& inv) {
     last_writes = s.writes_total;
 
     std::string o = absl::StrCat(
-        "zcipc watch ", name, "  every ", absl::FormatDuration(interval),
-        tty ? ", Ctrl-C quits" : "", "  ",
+        "zcipc watch ", name, "  on change, at most every ",
+        absl::FormatDuration(interval), ", at least every ",
+        absl::FormatDuration(idle_refresh), tty ? "; Ctrl-C quits" : "", "  ",
         absl::FormatTime("%H:%M:%S", now, absl::LocalTimeZone()), "\n\n");
     absl::StrAppend(
         &o,
@@ -649,6 +731,7 @@ int RunWatch(const Invocation& inv) {
                         FormatCount(s.writes_total),
                         FormatCount(s.purges_total),
                         FormatCount(s.repairs_total)),
+        absl::StrFormat("changes    %s\n", ChangesText(s)),
         absl::StrFormat("lock       %s\n", LockText(*in)),
         absl::StrFormat("intent     %s\n",
                         in->intent.empty() ? "none" : in->intent));

@@ -26,8 +26,22 @@ ABSL_FLAG(uint64_t, max_items, 10000,
 ABSL_FLAG(zcipc::cli::ByteSize, heap_size, zcipc::cli::ByteSize{100ull << 20},
           "bytes for keys and values: 4096, 64KiB, 64MiB, 1.5GB (K/M/G = "
           "1024^n, KB/MB/GB = 1000^n)");
+ABSL_FLAG(zcipc::cli::ByteSize, change_log_bytes,
+          zcipc::cli::ByteSize{zcipc::Options().change_log_bytes},
+          "bytes of the new dict's change log, the ring that watch --follow "
+          "reads (0: no change log; rounded up to a multiple of 4096)");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
-          "time between refreshes: 500ms, 2s");
+          "least time between two redraws: 500ms, 2s (the view is redrawn "
+          "when the dict changes, at most this often)");
+ABSL_FLAG(absl::Duration, idle_refresh, absl::Seconds(5),
+          "most time between two redraws: without a change the view is "
+          "redrawn after this long anyway (lock holder, writes/s)");
+ABSL_FLAG(bool, follow, false,
+          "print every change (seq, put or erase, key, current value) as it "
+          "happens, one line each, instead of the view");
+ABSL_FLAG(uint64_t, since, 0,
+          "with --follow: start after this change number (default: the "
+          "dict's current one, so only new changes are printed)");
 ABSL_FLAG(int64_t, count, 0, "refreshes before exiting (0: until Ctrl-C)");
 ABSL_FLAG(uint64_t, keys, 10000, "distinct keys");
 ABSL_FLAG(zcipc::cli::ByteSize, value_size, zcipc::cli::ByteSize{100},
@@ -66,6 +80,21 @@ const FlagRange kFlagRanges[] = {
        uint64_t v = absl::GetFlag(FLAGS_heap_size).bytes;
        return v >= kMinHeapSize && v <= kMaxHeapSize;
      }},
+    {"change_log_bytes",
+     [] {
+       return absl::StrCat(
+           "0 (no change log) or a size from ", kMinChangeLogBytes, " to ",
+           kMaxChangeLogBytes, " bytes (",
+           AbslUnparseFlag(ByteSize{kMinChangeLogBytes}), " to ",
+           AbslUnparseFlag(ByteSize{kMaxChangeLogBytes}), ")");
+     },
+     [] {
+       uint64_t v = absl::GetFlag(FLAGS_change_log_bytes).bytes;
+       return v == 0 || (v >= kMinChangeLogBytes && v <= kMaxChangeLogBytes);
+     }},
+    {"idle_refresh",
+     [] { return std::string("a duration of more than 0 (5s, 1m, inf)"); },
+     [] { return absl::GetFlag(FLAGS_idle_refresh) > absl::ZeroDuration(); }},
     {"lock_timeout",
      [] { return std::string("a duration of 0 or more (500ms, 10s, inf)"); },
      [] { return absl::GetFlag(FLAGS_lock_timeout) >= absl::ZeroDuration(); }},

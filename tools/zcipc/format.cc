@@ -222,6 +222,12 @@ bool IsValidUtf8(absl::string_view s) {
   return true;
 }
 
+std::pair<std::string, std::string> JsonBytesField(absl::string_view field,
+                                                   absl::string_view bytes) {
+  if (IsValidUtf8(bytes)) return {std::string(field), std::string(bytes)};
+  return {absl::StrCat(field, "_base64"), absl::Base64Escape(bytes)};
+}
+
 std::string Quote(absl::string_view bytes, size_t max) {
   if (bytes.size() <= max) return absl::CHexEscape(bytes);
   return absl::StrCat(absl::CHexEscape(bytes.substr(0, max)), "...");

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -61,6 +62,13 @@ std::string Encode(absl::string_view bytes, Encoding encoding);
 // U+10FFFF): such a string can be a JSON string as is; other bytes go to
 // JSON as base64.
 bool IsValidUtf8(absl::string_view s);
+
+// How a key or value goes into a JSON object under `field` ("key"): valid
+// UTF-8 as a string under `field` itself, other bytes as canonical base64
+// under field + "_base64" ("key_base64"). Returns the field's name and its
+// string (the convention of dump and watch --follow --json).
+std::pair<std::string, std::string> JsonBytesField(absl::string_view field,
+                                                   absl::string_view bytes);
 
 // A key or value quoted for an error message or a table: printable ASCII as
 // is, other bytes as C escapes, cut after `max` bytes ("..." appended).
