@@ -80,8 +80,9 @@ class RedisSync {
   static absl::StatusOr<std::unique_ptr<RedisSync>> Start(
       absl::string_view dict_name, const SyncOptions& options);
 
-  // Stops the threads (within about 100 ms) and writes the state file.
-  // Idempotent; the destructor calls it.
+  // Stops the threads (within about 100 ms; up to the 2 s command timeout
+  // if Redis does not answer) and writes the state file. Idempotent; the
+  // destructor calls it.
   void Stop();
 
   SyncStats GetStats() const;
