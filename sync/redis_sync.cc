@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -28,7 +31,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -148,7 +150,7 @@ class RedisSync::Impl {
     if (push_enabled_) {
       push_thread_ = std::thread([this] { PushMain(); });
     } else {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       push_ready_ = true;
     }
     if (pull_enabled_) pull_thread_ = std::thread([this] { PullMain(); });
@@ -158,12 +160,12 @@ class RedisSync::Impl {
     if (!stop_.HasBeenNotified()) stop_.Notify();
     if (push_thread_.joinable()) push_thread_.join();
     if (pull_thread_.joinable()) pull_thread_.join();
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (pull_enabled_ || push_enabled_) SaveStateLocked();
   }
 
   SyncStats GetStats() const {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     SyncStats s = stats_;
     s.local_seq = dict_.ChangeSeq();
     s.pushed_seq = cursor_;
@@ -183,7 +185,7 @@ class RedisSync::Impl {
   // ---- shared helpers ----
 
   void SetError(const absl::Status& status) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (stats_.last_error != status.ToString()) {
       fprintf(stderr, "zcipc sync %s: %s\n", dict_.name().c_str(),
               status.ToString().c_str());
@@ -214,7 +216,7 @@ class RedisSync::Impl {
       }
       if (status.ok()) {
         if (*had_failure) {
-          absl::MutexLock lock(&mu_);
+          std::unique_lock<std::mutex> lock(mu_);
           ++stats_.reconnects;
         }
         return *std::move(conn);
@@ -286,7 +288,8 @@ class RedisSync::Impl {
                  pos_key_,
                  options_.origin,
                  absl::StrCat(options_.stream_max_len),
-                 ""};
+                 "",
+                 session_token_};
     return call;
   }
 
@@ -300,7 +303,7 @@ class RedisSync::Impl {
         absl::StatusOr<Reply> reply = conn->GetReply();
         if (!reply.ok()) return reply.status();
         const PushCall& call = calls->front();
-        absl::MutexLock lock(&mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         redisReply* r = reply->get();
         for (size_t j = 0; j < call.keys.size() &&
                            r->type == REDIS_REPLY_ARRAY && j < r->elements;
@@ -393,7 +396,7 @@ class RedisSync::Impl {
     if (!s.ok()) return s;
     std::deque<PushCall> calls;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       ++stats_.push_resyncs;
       calls.push_back(NewCall(sha));
       for (const auto& [k, v] : entries) {
@@ -409,7 +412,7 @@ class RedisSync::Impl {
       // Keys erased here while the change log lost track are still in
       // Redis: a snapshot brings them back (never a key lost).
       resnapshot_ = pull_enabled_;
-      frontier_cv_.SignalAll();
+      frontier_cv_.notify_all();
     }
     return SendCalls(conn, &calls);
   }
@@ -418,7 +421,7 @@ class RedisSync::Impl {
   absl::Status PushForcedKeys(RedisConnection* conn, const std::string& sha) {
     std::deque<PushCall> calls;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       if (forced_keys_.empty()) return absl::OkStatus();
       std::vector<std::string> keys;
       keys.swap(forced_keys_);
@@ -439,15 +442,18 @@ class RedisSync::Impl {
   // One session: bootstrap from {P}:pos, then follow the change feed until
   // an error or Stop.
   absl::Status PushSession(RedisConnection* conn, const std::string& sha) {
+    session_token_ =
+        absl::StrCat(getpid(), "-", absl::ToUnixNanos(absl::Now()));
     absl::StatusOr<Reply> pos =
-        conn->Command({"HGET", pos_key_, options_.origin});
+        conn->Command({"EVAL", sync_internal::kSessionScript, "1", pos_key_,
+                       options_.origin, session_token_});
     if (!pos.ok()) return pos.status();
     uint64_t start = 0;
     bool have = (*pos)->type == REDIS_REPLY_STRING &&
                 absl::SimpleAtoi(ReplyString(pos->get()), &start) &&
                 start <= dict_.ChangeSeq();
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       SettleInflightLocked(start, have);
     }
     if (!have) {
@@ -455,20 +461,20 @@ class RedisSync::Impl {
       if (!s.ok()) return s;
     } else {
       // Changes after `start` are read (and registered) again.
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       cursor_ = start;
       frontier_ = start;
-      frontier_cv_.SignalAll();
+      frontier_cv_.notify_all();
     }
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       push_ready_ = true;
       push_connected_ = true;
-      frontier_cv_.SignalAll();
+      frontier_cv_.notify_all();
     }
     uint64_t read_pos;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       read_pos = cursor_;
     }
     while (!stop_.HasBeenNotified()) {
@@ -483,7 +489,7 @@ class RedisSync::Impl {
         continue;
       }
       {
-        absl::MutexLock lock(&mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         if (behind_since_ == absl::InfiniteFuture())
           behind_since_ = absl::Now();
       }
@@ -496,7 +502,7 @@ class RedisSync::Impl {
         if (GetErrorKind(last.status()) == ErrorKind::kChangesLost) {
           absl::Status f = FullPush(conn, sha);
           if (!f.ok()) return f;
-          absl::MutexLock lock(&mu_);
+          std::unique_lock<std::mutex> lock(mu_);
           read_pos = cursor_;
           continue;
         }
@@ -506,7 +512,7 @@ class RedisSync::Impl {
       // Coalesce: the last local (not pull-applied) change of each key.
       std::deque<PushCall> calls;
       {
-        absl::MutexLock lock(&mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         absl::flat_hash_map<absl::string_view, uint64_t> last_of_key;
         for (const auto& [seq, key] : changes) {
           if (IsPulledLocked(seq)) continue;
@@ -529,7 +535,7 @@ class RedisSync::Impl {
         calls.back().last_seq = *last;
         calls.back().args[8] = absl::StrCat(*last);
         if (*last > frontier_) frontier_ = *last;
-        frontier_cv_.SignalAll();
+        frontier_cv_.notify_all();
         MaybeSaveStateLocked();  // the deltas about to be sent
       }
       read_pos = *last;
@@ -550,14 +556,18 @@ class RedisSync::Impl {
       {
         // Changes sent without an answer are read again from Redis's
         // position: forget them (pull must not wait on them forever).
-        absl::MutexLock lock(&mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         push_connected_ = false;
         // Pull waits until push has read the unconfirmed changes again.
         frontier_ = cursor_;
         for (auto it = pending_.begin(); it != pending_.end();) {
           auto& v = it->second;
           // A counter's base goes back by the deltas Redis did not confirm,
-          // so that reading those changes again sends them again.
+          // so that reading those changes again sends them again, unless
+          // Redis ran them after all.
+          // The next session settles them against Redis's position, as
+          // after a restart (SettleInflightLocked): a call Redis ran before
+          // the new session began counts, a later one is refused (STALE).
           for (const Pending& p : v) {
             if (p.in_stream || !p.is_add) continue;
             auto base = bases_.find(it->first);
@@ -566,6 +576,7 @@ class RedisSync::Impl {
                   static_cast<int64_t>(static_cast<uint64_t>(base->second) -
                                        static_cast<uint64_t>(p.delta));
             }
+            loaded_inflight_.push_back({p.seq, it->first, p.delta});
           }
           v.erase(std::remove_if(v.begin(), v.end(),
                                  [](const Pending& p) { return !p.in_stream; }),
@@ -605,7 +616,7 @@ class RedisSync::Impl {
   // Applies entries in order under the writer lock, once push has registered
   // every local change. Returns the number applied (stored or erased).
   absl::Status ApplyEntries(const std::vector<Entry>& entries, bool snapshot) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     uint64_t applied = 0, skipped = 0;
     uint64_t first = 0;
     absl::Status status = dict_.Write([&](Batch& batch) -> absl::Status {
@@ -799,7 +810,7 @@ class RedisSync::Impl {
       if (!remote.contains(k)) local_only.emplace_back(k);
     });
     if (!s.ok()) return s;
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     ++stats_.pull_resyncs;
     if (push_enabled_) {
       forced_keys_.insert(forced_keys_.end(), local_only.begin(),
@@ -813,35 +824,35 @@ class RedisSync::Impl {
   absl::Status PullSession(RedisConnection* conn,
                            const std::vector<std::string>& shas) {
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       while (!push_ready_) {
         if (stop_.HasBeenNotified()) return absl::CancelledError("stopped");
-        frontier_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(20));
+        frontier_cv_.wait_for(lock, std::chrono::milliseconds(20));
       }
       pull_connected_ = true;
     }
     std::string pos;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       pos = pull_pos_;
     }
     if (pos.empty()) {
       absl::Status s = Snapshot(conn, shas[1]);
       if (!s.ok()) return s;
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       pos = pull_pos_;
     }
     while (!stop_.HasBeenNotified()) {
       bool resnapshot;
       {
-        absl::MutexLock lock(&mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         resnapshot = resnapshot_;
         resnapshot_ = false;
       }
       if (resnapshot) {
         absl::Status s = Snapshot(conn, shas[1]);
         if (!s.ok()) return s;
-        absl::MutexLock lock(&mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         pos = pull_pos_;
       }
       absl::StatusOr<Reply> r = conn->Command(
@@ -854,7 +865,7 @@ class RedisSync::Impl {
       if (ReplyString(top->element[0]) == "gap") {
         absl::Status s = Snapshot(conn, shas[1]);
         if (!s.ok()) return s;
-        absl::MutexLock lock(&mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         pos = pull_pos_;
         continue;
       }
@@ -886,7 +897,7 @@ class RedisSync::Impl {
       }
       if (entries.empty()) {
         {
-          absl::MutexLock lock(&mu_);
+          std::unique_lock<std::mutex> lock(mu_);
           stats_.pull_lag = 0;
           stats_.pull_lag_ms = 0;
         }
@@ -901,7 +912,7 @@ class RedisSync::Impl {
       if (!s.ok()) return s;
       pos = entries.back().id;
       StreamId last = StreamId::Parse(ReplyString(top->element[2]));
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       pull_pos_ = pos;
       if (entries.back().sid < last) {
         stats_.pull_lag =
@@ -927,7 +938,7 @@ class RedisSync::Impl {
       if (conn == nullptr) break;
       absl::Status s = PullSession(conn.get(), shas);
       {
-        absl::MutexLock lock(&mu_);
+        std::unique_lock<std::mutex> lock(mu_);
         pull_connected_ = false;
       }
       if (!s.ok() && !absl::IsCancelled(s)) {
@@ -959,7 +970,7 @@ class RedisSync::Impl {
               dict_.name().c_str(), options_.state_path.c_str());
       return;
     }
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (pull_enabled_) pull_pos_ = j["pull_pos"].get<std::string>();
     if (j.contains("bases") && j["bases"].is_object()) {
       for (const auto& [k, v] : j["bases"].items()) {
@@ -1068,13 +1079,16 @@ class RedisSync::Impl {
   RedisAddress address_;
   std::string data_key_, log_key_, pos_key_, nodes_key_;
   absl::Time last_publish_ = absl::InfinitePast();  // the publishing thread's
+  std::string session_token_;  // the push thread's (kPushScript)
   bool push_enabled_ = true;
   bool pull_enabled_ = true;
   absl::Notification stop_;
   std::thread push_thread_, pull_thread_;
 
-  mutable absl::Mutex mu_;
-  absl::CondVar frontier_cv_;
+  // A std::mutex, not absl::Mutex: ThreadSanitizer sees its
+  // synchronisation (Debian's Abseil is not built with it).
+  mutable std::mutex mu_;
+  std::condition_variable frontier_cv_;
   // Every local change <= frontier_ is registered in pending_ or was made by
   // pull (pulled_).
   uint64_t frontier_ ABSL_GUARDED_BY(mu_) = 0;

@@ -8,16 +8,18 @@
 namespace zcipc {
 namespace sync_internal {
 
-// KEYS: data, log, pos. ARGV: origin, maxlen, seq ("" keeps pos), then
-// groups (op, key, value, local change number: the entry's field s, by which
-// the origin's pull knows its own entries) with op "put" (value), "del" (value
-// ignored) or "add" (value: an 8-byte little-endian delta, added in 64-bit
-// two's complement to the hash's value; a missing or non-8-byte value counts as
-// 0) or "radd" (a resync of a counter; value: the local value then the delta
-// since the last value the sync saw, 8 bytes each: the delta is added if the
-// hash holds an 8-byte value, else the value is stored; the entry is an
-// "add").
-// Returns the stream ids of the entries, in order.
+// KEYS: data, log, pos. ARGV: origin, maxlen, seq ("" keeps pos), the push
+// session's token (the call fails with STALE unless pos[origin#session]
+// holds it: a call still queued from an earlier session of the origin never
+// runs after the new session read the position), then groups (op, key, value,
+// local change number: the entry's field s, by which the origin's pull knows
+// its own entries) with op "put" (value), "del" (value ignored) or "add"
+// (value: an 8-byte little-endian delta, added in 64-bit two's complement to
+// the hash's value; a missing or non-8-byte value counts as 0) or "radd" (a
+// resync of a counter; value: the local value then the delta since the last
+// value the sync saw, 8 bytes each: the delta is added if the hash holds an
+// 8-byte value, else the value is stored; the entry is an "add"). Returns the
+// stream ids of the entries, in order.
 inline constexpr char kPushScript[] = R"lua(
 local function add64(a, d)
   if (not a) or #a ~= 8 then a = string.rep('\0', 8) end
@@ -31,8 +33,11 @@ local function add64(a, d)
   return table.concat(out)
 end
 local origin, maxlen, seq = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('HGET', KEYS[3], origin .. '#session') ~= ARGV[4] then
+  return redis.error_reply('STALE push session')
+end
 local ids = {}
-for i = 4, #ARGV, 4 do
+for i = 5, #ARGV, 4 do
   local op, k, v, s = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local id
   if op == 'put' then
@@ -61,6 +66,13 @@ for i = 4, #ARGV, 4 do
 end
 if seq ~= '' then redis.call('HSET', KEYS[3], origin, seq) end
 return ids
+)lua";
+
+// KEYS: pos. ARGV: origin, token. Starts a push session: records the token
+// and returns the origin's position (nil if none).
+inline constexpr char kSessionScript[] = R"lua(
+redis.call('HSET', KEYS[1], ARGV[1] .. '#session', ARGV[2])
+return redis.call('HGET', KEYS[1], ARGV[1])
 )lua";
 
 // KEYS: data, log. Returns {last stream id or "0-0", HGETALL of data}.

@@ -83,14 +83,17 @@ class ScriptsTest : public ::testing::Test {
     push_ = *push;
     snap_ = *snap;
     read_ = *read;
+    auto session =
+        conn_->Command({"EVAL", kSessionScript, "1", "{p}:pos", "me", "token"});
+    ASSERT_TRUE(session.ok()) << session.status();
   }
 
   std::vector<std::string> Push(const std::string& seq,
                                 const std::vector<std::string>& groups,
                                 const std::string& maxlen = "1000") {
-    std::vector<std::string> args = {"EVALSHA",  push_,     "3",
-                                     "{p}:data", "{p}:log", "{p}:pos",
-                                     "me",       maxlen,    seq};
+    std::vector<std::string> args = {"EVALSHA", push_,     "3",  "{p}:data",
+                                     "{p}:log", "{p}:pos", "me", maxlen,
+                                     seq,       "token"};
     args.insert(args.end(), groups.begin(), groups.end());
     auto r = conn_->Command(args);
     EXPECT_TRUE(r.ok()) << r.status();
@@ -153,6 +156,19 @@ TEST_F(ScriptsTest, AddIsExact64BitTwosComplement) {
   // Absent counts as 0.
   Push("", {"add", "fresh", Le(-3), "3"});
   EXPECT_EQ(HGet("fresh"), Le(-3));
+}
+
+TEST_F(ScriptsTest, ACallOfAnEarlierSessionIsRefused) {
+  auto session =
+      conn_->Command({"EVAL", kSessionScript, "1", "{p}:pos", "me", "newer"});
+  ASSERT_TRUE(session.ok()) << session.status();
+  auto r =
+      conn_->Command({"EVALSHA", push_, "3", "{p}:data", "{p}:log", "{p}:pos",
+                      "me", "1000", "9", "token", "put", "a", "1", "9"});
+  EXPECT_TRUE(absl::IsInternal(r.status())) << r.status();
+  auto a = conn_->Command({"HEXISTS", "{p}:data", "a"});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ((*a)->integer, 0);
 }
 
 TEST_F(ScriptsTest, ResyncAddAddsToACounterOrStoresTheValue) {
