@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   zcipc::Options o;
   o.max_items = keys + 1000;
   o.heap_size = (keys + 1000) * (size + 64) + (16 << 20);
+  o.change_log_bytes = atoll(Flag(argc, argv, "log", "1048576"));
   absl::StatusOr<zcipc::ZeroCopyDict> d = zcipc::ZeroCopyDict::Create(name, o);
   if (!d.ok()) {
     fprintf(stderr, "%s\n", d.status().ToString().c_str());

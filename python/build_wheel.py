@@ -1,8 +1,8 @@
 """Builds the zero_copy_ipc wheel from the package's files (no network, no
 setuptools): a wheel is a zip with a .dist-info directory (PEP 427).
 
-    build_wheel.py --out W.whl --version V --tag cp311-cp311-linux_x86_64 \
-        path/to/__init__.py path/to/_zcipc.so
+    build_wheel.py --out W.whl --version V --tag cp39-abi3-linux_x86_64 \
+        --requires-python '>=3.9' path/to/__init__.py ... path/to/_zcipc.abi3.so
 """
 
 import argparse
@@ -17,7 +17,7 @@ Name: zero_copy_ipc
 Version: {version}
 Summary: A shared-memory dict for processes on one machine (zcipc engine)
 License: MIT
-Requires-Python: >=3.11
+Requires-Python: {requires_python}
 
 The API of the original zero-copy-ipc package on the zcipc C++ engine:
 lock-free seqlock reads, one crash-safe writer lock, an O(1) allocator.
@@ -41,6 +41,7 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--tag", required=True)
+    p.add_argument("--requires-python", required=True)
     p.add_argument("files", nargs="+")
     a = p.parse_args()
     dist_info = f"zero_copy_ipc-{a.version}.dist-info"
@@ -49,7 +50,8 @@ def main():
         with open(path, "rb") as f:
             entries.append(("zero_copy_ipc/" + os.path.basename(path), f.read()))
     entries.append((f"{dist_info}/METADATA",
-                    METADATA.format(version=a.version).encode()))
+                    METADATA.format(version=a.version,
+                                    requires_python=a.requires_python).encode()))
     entries.append((f"{dist_info}/WHEEL", WHEEL.format(tag=a.tag).encode()))
     record = "".join(f"{name},{digest(data)},{len(data)}\n"
                      for name, data in entries)

@@ -391,6 +391,102 @@ int zcipc_for_each(zcipc_dict* dict,
   });
 }
 
+int zcipc_put_typed(zcipc_dict* dict, const void* key, size_t key_len,
+                    const void* value, size_t value_len, int type) {
+  constexpr absl::string_view kFn = "zcipc_put_typed";
+  return zcipc::Guarded(kFn, [&]() -> int {
+    absl::string_view k, v;
+    if (dict == nullptr) return zcipc::InvalidArgument(kFn, "dict is NULL");
+    if (!zcipc::ToView(key, key_len, &k))
+      return zcipc::BadRange(kFn, "key", key_len);
+    if (!zcipc::ToView(value, value_len, &v))
+      return zcipc::BadRange(kFn, "value", value_len);
+    if (type < 0 || type > 255) {
+      return zcipc::InvalidArgument(
+          kFn, absl::StrCat("type ", type, " is not in 0..255"));
+    }
+    return zcipc::Result(
+        dict->dict.Put(k, v, static_cast<zcipc::ValueType>(type)));
+  });
+}
+
+int zcipc_get_typed(zcipc_dict* dict, const void* key, size_t key_len,
+                    void* buf, size_t buf_len, size_t* value_len, int* type) {
+  constexpr absl::string_view kFn = "zcipc_get_typed";
+  return zcipc::Guarded(kFn, [&]() -> int {
+    absl::string_view k;
+    if (dict == nullptr) return zcipc::InvalidArgument(kFn, "dict is NULL");
+    if (value_len == nullptr)
+      return zcipc::InvalidArgument(kFn, "value_len is NULL");
+    if (!zcipc::ToView(key, key_len, &k))
+      return zcipc::BadRange(kFn, "key", key_len);
+    if (buf == nullptr && buf_len != 0)
+      return zcipc::BadRange(kFn, "buf", buf_len);
+    size_t len = 0;
+    bool fits = false;
+    zcipc::ValueType t = zcipc::ValueType::kBytes;
+    absl::Status s =
+        dict->dict.ReadTyped(k, [&](absl::string_view v, zcipc::ValueType vt) {
+          len = v.size();
+          t = vt;
+          fits = len <= buf_len;
+          if (fits && len != 0) memcpy(buf, v.data(), len);
+        });
+    if (!s.ok()) return zcipc::Result(s, dict, "Get", k);
+    *value_len = len;
+    if (type != nullptr) *type = static_cast<int>(t);
+    if (!fits) {
+      return zcipc::Fail(absl::StatusCode::kOutOfRange,
+                         zcipc::ErrorKind::kUnspecified, "dict '",
+                         dict->dict.name(), "': ", kFn, ": the value is ", len,
+                         " bytes, the buffer ", buf_len);
+    }
+    return ZCIPC_OK;
+  });
+}
+
+uint64_t zcipc_change_seq(const zcipc_dict* dict) {
+  return dict == nullptr ? 0 : dict->dict.ChangeSeq();
+}
+
+int zcipc_wait_for_change(zcipc_dict* dict, uint64_t since, int64_t timeout_ms,
+                          uint64_t* seq) {
+  constexpr absl::string_view kFn = "zcipc_wait_for_change";
+  return zcipc::Guarded(kFn, [&]() -> int {
+    if (dict == nullptr) return zcipc::InvalidArgument(kFn, "dict is NULL");
+    if (timeout_ms < 0) {
+      return zcipc::InvalidArgument(
+          kFn, absl::StrCat("timeout_ms is ", timeout_ms, " (must be >= 0)"));
+    }
+    absl::StatusOr<uint64_t> r =
+        dict->dict.WaitForChange(since, absl::Milliseconds(timeout_ms));
+    if (!r.ok()) return zcipc::Result(r.status());
+    if (seq != nullptr) *seq = *r;
+    return ZCIPC_OK;
+  });
+}
+
+int zcipc_read_changes(zcipc_dict* dict, uint64_t since,
+                       void (*fn)(uint64_t seq, int kind, const void* key,
+                                  size_t key_len, void* ctx),
+                       void* ctx, uint64_t* last) {
+  constexpr absl::string_view kFn = "zcipc_read_changes";
+  return zcipc::Guarded(kFn, [&]() -> int {
+    if (dict == nullptr) return zcipc::InvalidArgument(kFn, "dict is NULL");
+    if (fn == nullptr) return zcipc::InvalidArgument(kFn, "fn is NULL");
+    absl::StatusOr<uint64_t> r =
+        dict->dict.ReadChanges(since, [&](const zcipc::Change& c) {
+          fn(c.seq,
+             c.kind == zcipc::ChangeKind::kErase ? ZCIPC_CHANGE_ERASE
+                                                 : ZCIPC_CHANGE_PUT,
+             c.key.data(), c.key.size(), ctx);
+        });
+    if (!r.ok()) return zcipc::Result(r.status());
+    if (last != nullptr) *last = *r;
+    return ZCIPC_OK;
+  });
+}
+
 const char* zcipc_last_error(void) {
   return zcipc::ThreadLastError().message.c_str();
 }

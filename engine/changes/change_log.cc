@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/layout/relaxed.h"
@@ -16,18 +17,9 @@ namespace changes {
 
 namespace {
 
-constexpr int kKindPut = 1;
-constexpr int kKindErase = 2;
-constexpr int kKindGap = 3;  // a change whose key did not fit the ring
-constexpr uint64_t kMetaTag = 0xc7;
 constexpr uint64_t kHeaderBytes = layout::kMinChangeRecord;
 
 constexpr uint64_t Pad8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
-
-uint64_t Meta(int kind, uint64_t key_len) {
-  return (kMetaTag << 56) | (static_cast<uint64_t>(kind) << 32) |
-         (key_len & 0xffffffffu);
-}
 
 absl::Status ChangesLost(uint64_t target, uint64_t oldest) {
   return internal::Error(
@@ -58,6 +50,7 @@ ChangeLog::ChangeLog(char* base, const layout::Geometry& geometry,
       marks_(reinterpret_cast<std::atomic<uint64_t>*>(
           base + geometry.change_log_offset)),
       ring_bytes_(geometry.change_log_bytes),
+      ring_mask_(geometry.change_log_bytes - 1),
       mark_count_(geometry.change_log_marks),
       header_(header) {}
 
@@ -72,7 +65,8 @@ ChangeLog::Fetched ChangeLog::Fetch(uint64_t pos, uint64_t head, Record* rec,
     rec->key_len = meta & 0xffffffffu;
     rec->size = rec->kind == kKindGap ? kHeaderBytes
                                       : kHeaderBytes + Pad8(rec->key_len);
-    valid = (meta >> 56) == kMetaTag && seq != 0 &&
+    valid = (meta >> 56) == kMetaTag &&
+            ((meta >> 40) & 0xffff) == PositionBits(pos) && seq != 0 &&
             (rec->kind == kKindPut || rec->kind == kKindErase ||
              rec->kind == kKindGap) &&
             rec->key_len <= kMaxKeySize && rec->size <= ring_bytes_ &&
@@ -81,7 +75,7 @@ ChangeLog::Fetched ChangeLog::Fetch(uint64_t pos, uint64_t head, Record* rec,
       // The key may wrap the ring's end: at most two pieces, each starting
       // 8-aligned and readable to its next multiple of 8.
       key->resize(rec->key_len);
-      const uint64_t at = (pos + kHeaderBytes) % ring_bytes_;
+      const uint64_t at = (pos + kHeaderBytes) & ring_mask_;
       const uint64_t first = std::min(rec->key_len, ring_bytes_ - at);
       relaxed::CopyFromShared(&(*key)[0], ring_ + at, first);
       relaxed::CopyFromShared(&(*key)[first], ring_, rec->key_len - first);
@@ -99,12 +93,18 @@ ChangeLog::Fetched ChangeLog::Fetch(uint64_t pos, uint64_t head, Record* rec,
 
 void ChangeLog::WriteRecord(uint64_t pos, uint64_t seq, int kind,
                             uint64_t key_len, absl::string_view key) {
-  relaxed::Store64(At(pos), seq);
-  relaxed::Store64(At(pos + 8), Meta(kind, key_len));
+  const uint64_t at = pos & ring_mask_;
+  char* p = ring_ + at;
+  relaxed::Store64(p, seq);
+  relaxed::Store64(At(pos + 8), Meta(kind, key_len, pos));
   if (kind == kKindGap || key.empty()) return;
-  const uint64_t at = (pos + kHeaderBytes) % ring_bytes_;
-  const uint64_t first = std::min<uint64_t>(key.size(), ring_bytes_ - at);
-  relaxed::CopyToShared(ring_ + at, key.data(), first);
+  if (ABSL_PREDICT_TRUE(at + kHeaderBytes + key.size() <= ring_bytes_)) {
+    relaxed::CopyToShared(p + kHeaderBytes, key.data(), key.size());
+    return;
+  }
+  const uint64_t key_at = (pos + kHeaderBytes) & ring_mask_;
+  const uint64_t first = std::min<uint64_t>(key.size(), ring_bytes_ - key_at);
+  relaxed::CopyToShared(ring_ + key_at, key.data(), first);
   relaxed::CopyToShared(ring_, key.data() + first, key.size() - first);
 }
 
@@ -113,14 +113,33 @@ void ChangeLog::EvictUntil(uint64_t end) {
   const uint64_t head = h.log_head.load(std::memory_order_relaxed);
   uint64_t tail = h.log_tail.load(std::memory_order_relaxed);
   const uint64_t old_tail = tail;
-  while (end - tail > ring_bytes_) {
-    Record rec;
-    if (tail >= head || Fetch(tail, head, &rec, nullptr) != Fetched::kOk) {
+  if (end - tail <= ring_bytes_) return;
+  // Free a sixteenth of the ring more than needed, so that the next writes
+  // append without evicting: eviction runs once per ~ring/16 bytes of
+  // changes, and the log retains at least 15/16 of its ring.
+  const uint64_t goal = end + (ring_bytes_ >> 4);
+  while (goal - tail > ring_bytes_ && tail < head) {
+    // Only the writer changes the ring: the record's meta word suffices
+    // (its tag, kind and length bound the step; readers validate the rest).
+    const uint64_t meta = relaxed::Load64(At(tail + 8));
+    const uint64_t key_len = meta & 0xffffffffu;
+    const int kind = static_cast<int>((meta >> 32) & 0xff);
+    uint64_t size = ~uint64_t{0};  // invalid unless set below
+    if ((meta >> 56) == kMetaTag &&
+        ((meta >> 40) & 0xffff) == PositionBits(tail)) {
+      if (kind == kKindPut || kind == kKindErase) {
+        size = kHeaderBytes + Pad8(key_len);
+      } else if (kind == kKindGap) {
+        size = kHeaderBytes;
+      }
+    }
+    if (key_len > kMaxKeySize || size > head - tail) {
       tail = head;  // corrupt: drop what is left (readers resync)
       break;
     }
-    tail += rec.size;
+    tail += size;
   }
+  if (end - tail > ring_bytes_) tail = head;  // (only if corrupt)
   if (tail == old_tail) return;
   h.log_tail.store(tail, std::memory_order_relaxed);
   // The tail moves before any byte of the records it frees is overwritten
@@ -128,13 +147,13 @@ void ChangeLog::EvictUntil(uint64_t end) {
   std::atomic_thread_fence(std::memory_order_release);
 }
 
-void ChangeLog::Stage(uint64_t seq, ChangeKind kind, absl::string_view key) {
-  if (!enabled()) return;
+void ChangeLog::StageSlow(uint64_t seq, ChangeKind kind,
+                          absl::string_view key) {
   layout::Header& h = *header_;
   uint64_t head = h.log_head.load(std::memory_order_relaxed);
   const uint64_t tail = h.log_tail.load(std::memory_order_relaxed);
-  if ((head & 7) != 0 || (tail & 7) != 0 || tail > head ||
-      head - tail > ring_bytes_) {
+  if (ABSL_PREDICT_FALSE(((head | tail) & 7) != 0 || tail > head ||
+                         head - tail > ring_bytes_)) {
     // Not a state this protocol leaves: start an empty log at the head.
     head = Pad8(head);
     h.log_tail.store(head, std::memory_order_relaxed);
@@ -143,24 +162,15 @@ void ChangeLog::Stage(uint64_t seq, ChangeKind kind, absl::string_view key) {
   }
   int k = kind == ChangeKind::kErase ? kKindErase : kKindPut;
   uint64_t size = kHeaderBytes + Pad8(key.size());
-  if (size > ring_bytes_) {
+  if (ABSL_PREDICT_FALSE(size > ring_bytes_)) {
     k = kKindGap;
     size = kHeaderBytes;
   }
-  EvictUntil(head + size);
+  if (head + size - tail > ring_bytes_) EvictUntil(head + size);
   WriteRecord(head, seq, k, key.size(), key);
-  if (seq % layout::kMarkStride == 0) {
-    marks_[(seq / layout::kMarkStride) % mark_count_].store(
-        head, std::memory_order_relaxed);
-  }
+  if (seq % layout::kMarkStride == 0) Mark(seq, head);
   staged_seq_ = seq;
   staged_end_ = head + size;
-}
-
-void ChangeLog::Commit(uint64_t seq) {
-  if (!enabled() || staged_seq_ != seq) return;
-  // Release: the record's bytes are complete before the head covers them.
-  header_->log_head.store(staged_end_, std::memory_order_release);
 }
 
 void ChangeLog::Repair(uint64_t forward_seq) {
@@ -174,6 +184,7 @@ void ChangeLog::Repair(uint64_t forward_seq) {
     tail = head;
     h.log_tail.store(tail, std::memory_order_relaxed);
     h.log_head.store(head, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_release);
   }
   // Keep the longest valid run of consecutive records from the tail.
   uint64_t pos = tail, last = 0;
@@ -224,11 +235,28 @@ absl::Status ChangeLog::CheckLocked() const {
         absl::StrCat("change log positions tail ", tail, " head ", head,
                      " do not fit a ring of ", ring_bytes_, " bytes"));
   }
+  // Marks are hints (a reader checks the record's seq), but one pointing
+  // into the retained log must point at the start of a record: sorted, they
+  // are matched against the record starts of the walk below.
+  std::vector<uint64_t> marks;
+  for (uint64_t m = 0; m < mark_count_; ++m) {
+    const uint64_t at = marks_[m].load(std::memory_order_relaxed);
+    if (at >= tail && at < head) marks.push_back(at);
+  }
+  std::sort(marks.begin(), marks.end());
+  size_t next_mark = 0;
   uint64_t pos = tail, last = 0;
   while (pos < head) {
     Record rec;
     if (Fetch(pos, head, &rec, nullptr) != Fetched::kOk) {
       return CorruptRecord(pos, "is not a valid record");
+    }
+    for (; next_mark < marks.size() && marks[next_mark] <= pos; ++next_mark) {
+      if (marks[next_mark] != pos) {
+        return internal::CorruptError(absl::StrCat(
+            "a change log checkpoint mark points at position ",
+            marks[next_mark], ", inside a record"));
+      }
     }
     if (last != 0 && rec.seq != last + 1) {
       return CorruptRecord(
@@ -287,8 +315,11 @@ absl::StatusOr<uint64_t> ChangeLog::Read(
       if (f == Fetched::kOverwritten) continue;
       if (f == Fetched::kInvalid) return CorruptRecord(pos, "is not valid");
       if (rec.seq > target) {
-        return ChangesLost(target,
-                           rec.kind == kKindGap ? rec.seq + 1 : rec.seq);
+        // A gap record retains nothing: the oldest retained change is the
+        // one after it, if the log holds one.
+        return ChangesLost(target, rec.kind != kKindGap    ? rec.seq
+                                   : pos + rec.size < head ? rec.seq + 1
+                                                           : 0);
       }
     }
     // 2. Walk to `target`, then deliver up to the head.
@@ -297,7 +328,7 @@ absl::StatusOr<uint64_t> ChangeLog::Read(
       if (rec.seq >= target) {
         if (rec.kind == kKindGap) {
           if (delivered != since) return delivered;
-          return ChangesLost(target, rec.seq + 1);
+          return ChangesLost(target, pos + rec.size < head ? rec.seq + 1 : 0);
         }
         Fetched f = Fetch(pos, head, &rec, &key);
         if (f == Fetched::kOverwritten) {

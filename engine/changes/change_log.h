@@ -5,13 +5,14 @@
 // once, in docs/DESIGN.md, "The change log".
 //
 // In short: positions are logical byte offsets that only grow (the ring
-// offset is position % ring_bytes). A record is
-//   [seq u64][meta u64: key_len (bits 0-31), kind (bits 32-39), kMetaTag
-//   (bits 56-63)][key, padded to 8 bytes, possibly wrapping the ring end].
-// Records in [log_tail, log_head) are complete, with consecutive seqs; the
-// newest has seq == change_seq. The writer stages the next record past
-// log_head (moving log_tail past the records it will overwrite first, then a
-// release fence), and commits it by storing the new log_head (release)
+// offset is position & (ring_bytes - 1)). A record is
+//   [seq u64][meta u64: key_len (bits 0-31), kind (bits 32-39), position / 8
+//   (bits 40-55), kMetaTag (bits 56-63)][key, padded to 8 bytes, possibly
+//   wrapping the ring end].
+// Records in [log_tail, log_head) are complete, with consecutive seqs; when
+// the lock is free the newest has seq == change_seq. The writer stages the
+// next record past log_head (moving log_tail past the records it will
+// overwrite first; a release fence before its record stores), and commits it by storing the new log_head (release)
 // before it publishes change_seq. A reader copies a record, then (acquire
 // fence) reloads log_tail: if the tail passed the record, the copy may be
 // torn and is thrown away. A change whose record would not fit the ring is
@@ -28,11 +29,13 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/base/optimization.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/layout/layout.h"
+#include "engine/layout/relaxed.h"
 #include "zcipc/options.h"
 
 namespace zcipc {
@@ -50,9 +53,46 @@ class ChangeLog {
   // Writes the record of change `seq` just past log_head, first moving
   // log_tail past the records it overwrites. Invisible to readers until
   // Commit. A record that does not fit the ring becomes a gap record.
-  void Stage(uint64_t seq, ChangeKind kind, absl::string_view key);
+  // Inline: the common case (no eviction, no wrap) is a few stores on
+  // every write's path; StageSlow has the rest.
+  void Stage(uint64_t seq, ChangeKind kind, absl::string_view key) {
+    if (!enabled()) return;
+    layout::Header& h = *header_;
+    const uint64_t head = h.log_head.load(std::memory_order_relaxed);
+    const uint64_t tail = h.log_tail.load(std::memory_order_relaxed);
+    const uint64_t size = layout::kMinChangeRecord + ((key.size() + 7) & ~7ull);
+    const uint64_t at = head & ring_mask_;
+    // One test for the rare cases: eviction needed, the record wrapping
+    // the ring's end, and positions no writer leaves (misaligned, or the
+    // tail past the head): StageSlow resets those.
+    if (ABSL_PREDICT_FALSE((head + size - tail > ring_bytes_) |
+                           (at + size > ring_bytes_) |
+                           (((head | tail) & 7) != 0) | (tail > head))) {
+      StageSlow(seq, kind, key);
+      return;
+    }
+    // Every writer's record stores follow a release fence (as a seqlock
+    // writer's data stores follow its odd sequence and fence), so a reader
+    // that copies any of them and then reloads log_tail sees the tail that
+    // an earlier writer moved past this space (docs/DESIGN.md, "The change
+    // log"). Free on x86-64 and AArch64 after the lock's acquire.
+    std::atomic_thread_fence(std::memory_order_release);
+    char* p = ring_ + at;
+    relaxed::Store64(p, seq);
+    relaxed::Store64(p + 8,
+                     Meta(kind == ChangeKind::kErase ? kKindErase : kKindPut,
+                          key.size(), head));
+    relaxed::CopyToShared(p + layout::kMinChangeRecord, key.data(), key.size());
+    if (seq % layout::kMarkStride == 0) Mark(seq, head);
+    staged_seq_ = seq;
+    staged_end_ = head + size;
+  }
   // Makes the record Stage wrote for `seq` visible (stores log_head).
-  void Commit(uint64_t seq);
+  void Commit(uint64_t seq) {
+    if (!enabled() || staged_seq_ != seq) return;
+    // Release: the record's bytes are complete before the head covers them.
+    header_->log_head.store(staged_end_, std::memory_order_release);
+  }
   // After a writer died: truncates the log to its valid records and, when
   // `forward_seq` is not 0 (the dead writer's operation took effect), makes
   // sure change forward_seq is in the log (its staged record, or a gap
@@ -79,6 +119,27 @@ class ChangeLog {
     int kind;  // kKindPut, kKindErase or kKindGap
   };
   enum class Fetched { kOk, kOverwritten, kInvalid };
+  static constexpr int kKindPut = 1;
+  static constexpr int kKindErase = 2;
+  static constexpr int kKindGap = 3;  // a change whose key did not fit
+  static constexpr uint64_t kMetaTag = 0xc7;
+  // The meta word: key_len (bits 0-31), kind (32-39), 16 bits of the
+  // record's own position (40-55: pos / 8, so that a position that is not
+  // a record's start, such as a corrupt checkpoint mark pointing into a
+  // key, is rejected) and the tag (56-63).
+  static uint64_t PositionBits(uint64_t pos) { return (pos >> 3) & 0xffff; }
+  static uint64_t Meta(int kind, uint64_t key_len, uint64_t pos) {
+    return (kMetaTag << 56) | (PositionBits(pos) << 40) |
+           (static_cast<uint64_t>(kind) << 32) | (key_len & 0xffffffffu);
+  }
+
+  // Stage's general case: repairs impossible positions, evicts, wraps,
+  // writes gap records.
+  void StageSlow(uint64_t seq, ChangeKind kind, absl::string_view key);
+  void Mark(uint64_t seq, uint64_t pos) {
+    marks_[(seq / layout::kMarkStride) % mark_count_].store(
+        pos, std::memory_order_relaxed);
+  }
 
   // Copies the record at `pos` (and its key into *key when key != nullptr
   // and it has one) and validates it against `head` and the current tail.
@@ -89,11 +150,12 @@ class ChangeLog {
                    absl::string_view key);
   // Moves log_tail so that [tail, end) fits the ring.
   void EvictUntil(uint64_t end);
-  char* At(uint64_t pos) const { return ring_ + pos % ring_bytes_; }
+  char* At(uint64_t pos) const { return ring_ + (pos & ring_mask_); }
 
   char* ring_;
   std::atomic<uint64_t>* marks_;
   uint64_t ring_bytes_;
+  uint64_t ring_mask_;  // ring_bytes_ is a power of two
   uint64_t mark_count_;
   layout::Header* header_;
   // The last Stage's record (process-local, lock held).

@@ -83,7 +83,7 @@ absl::Status ZeroCopyDict::Get(absl::string_view key, std::string* value,
   return impl_->Find("Get", key, [value, type](const index::Entry& e) {
     if (value->size() != e.value_len) value->resize(e.value_len);
     relaxed::CopyFromShared(&(*value)[0], e.value, e.value_len);
-    *type = e.type;
+    if (type != nullptr) *type = e.type;
   });
 }
 

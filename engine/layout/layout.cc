@@ -99,7 +99,9 @@ absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
   uint64_t log_end = RoundUp(kRegistryOffset + kRegistryBytes, kPageSize);
   if (change_log_bytes != 0) {
     g.change_log_offset = log_end;
-    g.change_log_bytes = RoundUp(change_log_bytes, kPageSize);
+    // A power of two: a position's place in the ring is a mask.
+    g.change_log_bytes = kPageSize;
+    while (g.change_log_bytes < change_log_bytes) g.change_log_bytes <<= 1;
     // Enough marks that two retained checkpoints never share one.
     g.change_log_marks =
         g.change_log_bytes / (kMinChangeRecord * kMarkStride) + 2;

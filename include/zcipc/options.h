@@ -50,7 +50,7 @@ struct Options {
   // reads (docs/DESIGN.md, "The change log"). 0 disables the log
   // (ReadChanges answers FailedPrecondition; ChangeSeq and WaitForChange
   // still work); otherwise in [kMinChangeLogBytes, kMaxChangeLogBytes],
-  // rounded up to a multiple of 4096. Each change takes 16 bytes + its key
+  // rounded up to a power of two. Each change takes 16 bytes + its key
   // padded to 8, so the default retains the last ~30,000 changes of 16-byte
   // keys. Used by Create; Attach reads the dict's own.
   uint64_t change_log_bytes = 1ull << 20;

@@ -89,7 +89,7 @@ extern "C" {
 #define ZCIPC_KIND_REENTRANT 5     /* FAILED_PRECONDITION */
 #define ZCIPC_KIND_NOT_A_FILE 6    /* FAILED_PRECONDITION */
 #define ZCIPC_KIND_INCOMPATIBLE 7  /* FAILED_PRECONDITION: format or layout */
-#define ZCIPC_KIND_NOT_A_COUNTER 8 /* FAILED_PRECONDITION: not 8 bytes */
+#define ZCIPC_KIND_NOT_A_COUNTER 8 /* FAILED_PRECONDITION: not an int64 */
 #define ZCIPC_KIND_MOVED_FROM 9    /* FAILED_PRECONDITION (C++ only) */
 #define ZCIPC_KIND_NO_HEADER 10    /* DATA_LOSS */
 #define ZCIPC_KIND_CORRUPT 11      /* DATA_LOSS */
@@ -98,7 +98,18 @@ extern "C" {
 #define ZCIPC_KIND_KEY_TOO_LONG 14 /* INVALID_ARGUMENT */
 #define ZCIPC_KIND_OVERFLOW 15     /* OUT_OF_RANGE: add past int64 */
 #define ZCIPC_KIND_PERMISSION 16   /* PERMISSION_DENIED */
-#define ZCIPC_KIND_CHANGES_LOST 17 /* OUT_OF_RANGE (C++ ReadChanges only) */
+#define ZCIPC_KIND_CHANGES_LOST 17 /* OUT_OF_RANGE: zcipc_read_changes */
+
+/* Value types (zcipc::ValueType; 5..255 reserved, kept as they are). */
+#define ZCIPC_TYPE_BYTES 0
+#define ZCIPC_TYPE_TEXT 1    /* UTF-8 */
+#define ZCIPC_TYPE_INT64 2   /* 8 bytes little-endian (zcipc_add's) */
+#define ZCIPC_TYPE_FLOAT64 3 /* IEEE-754 double, 8 bytes little-endian */
+#define ZCIPC_TYPE_PICKLE 4  /* a Python pickle */
+
+/* Change kinds passed to zcipc_read_changes' callback. */
+#define ZCIPC_CHANGE_PUT 0
+#define ZCIPC_CHANGE_ERASE 1
 
 /* The declarations, in their documented one-line form (not reflowed); each
  * call's notes follow the list. */
@@ -133,6 +144,13 @@ const char* zcipc_last_error(void);  /* the calling thread's message for its las
 /* Beyond the list: the kind and the code of the thread's last failure. */
 int zcipc_last_error_kind(void);
 int zcipc_last_error_code(void);
+
+/* Value types (ZCIPC_TYPE_*: zcipc::ValueType) and the change feed. */
+int zcipc_put_typed(zcipc_dict* dict, const void* key, size_t key_len, const void* value, size_t value_len, int type);
+int zcipc_get_typed(zcipc_dict* dict, const void* key, size_t key_len, void* buf, size_t buf_len, size_t* value_len, int* type);
+uint64_t zcipc_change_seq(const zcipc_dict* dict);
+int zcipc_wait_for_change(zcipc_dict* dict, uint64_t since, int64_t timeout_ms, uint64_t* seq);
+int zcipc_read_changes(zcipc_dict* dict, uint64_t since, void (*fn)(uint64_t seq, int kind, const void* key, size_t key_len, void* ctx), void* ctx, uint64_t* last);
 #if defined(__GNUC__) || defined(__clang__)
 #pragma GCC visibility pop
 #endif
@@ -176,9 +194,10 @@ int zcipc_last_error_code(void);
  *
  * zcipc_add: atomic counter: the value is an 8-byte little-endian int64, an
  *   absent key starts at 0; *result (result may be NULL) gets the new
- *   value. ZCIPC_FAILED_PRECONDITION (ZCIPC_KIND_NOT_A_COUNTER) for a value
- *   that is not 8 bytes; ZCIPC_OUT_OF_RANGE (ZCIPC_KIND_OVERFLOW) when the
- *   sum overflows (the value is then unchanged).
+ *   value, stored as ZCIPC_TYPE_INT64. ZCIPC_FAILED_PRECONDITION
+ *   (ZCIPC_KIND_NOT_A_COUNTER) for a value that is not 8 bytes or is typed
+ *   text, float64 or pickle; ZCIPC_OUT_OF_RANGE (ZCIPC_KIND_OVERFLOW) when
+ *   the sum overflows (the value is then unchanged).
  *
  * zcipc_compare_and_swap: stores desired if the value equals expected (a
  *   non-NULL expected with expected_len 0 expects the empty value), or, with
@@ -195,6 +214,27 @@ int zcipc_last_error_code(void);
  *   A successful call leaves it alone.
  * zcipc_last_error_kind: the ZCIPC_KIND_* of that failure.
  * zcipc_last_error_code: its ZCIPC_* code (ZCIPC_OK if none yet).
+ *
+ * zcipc_put_typed, zcipc_get_typed: as zcipc_put and zcipc_get, with the
+ *   value's type (ZCIPC_TYPE_*; a type outside 0..255 is
+ *   ZCIPC_INVALID_ARGUMENT). zcipc_put stores ZCIPC_TYPE_BYTES, zcipc_add
+ *   ZCIPC_TYPE_INT64. type may be NULL in zcipc_get_typed.
+ *
+ * zcipc_change_seq: the number of the last change (each put, erase, add,
+ *   stored compare-and-swap is one; 1, 2, 3, ... without gaps), lock-free;
+ *   0 for a NULL handle.
+ * zcipc_wait_for_change: sleeps in the kernel until the change number
+ *   passes `since` (at once if it has), then sets *seq (seq may be NULL);
+ *   ZCIPC_DEADLINE_EXCEEDED after timeout_ms (negative:
+ *   ZCIPC_INVALID_ARGUMENT).
+ * zcipc_read_changes: lock-free: fn(seq, ZCIPC_CHANGE_PUT or
+ *   ZCIPC_CHANGE_ERASE, key, key_len, ctx) for each retained change after
+ *   `since`, in order (the key is valid during the call; read its value
+ *   with zcipc_get); *last (last may be NULL) is the last seq delivered, or
+ *   `since`. ZCIPC_OUT_OF_RANGE with ZCIPC_KIND_CHANGES_LOST when the change
+ *   after `since` is no longer in the dict's change log: rescan with
+ *   zcipc_for_each and go on from the zcipc_change_seq read before it.
+ *   ZCIPC_FAILED_PRECONDITION if the dict has no change log.
  */
 
 #ifdef __cplusplus

@@ -198,7 +198,7 @@ class ZeroCopyDict {
   // writer's entry is repaired at once.
   absl::Status Get(absl::string_view key, std::string* value) const;
   absl::StatusOr<std::string> Get(absl::string_view key) const;
-  // The same, with the value's type.
+  // The same, with the value's type (type may be nullptr).
   absl::Status Get(absl::string_view key, std::string* value,
                    ValueType* type) const;
 

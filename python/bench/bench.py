@@ -294,6 +294,9 @@ def main():
     ap.add_argument("--seed-reps", type=int, default=31,
                     help="runs per figure, seed workload")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--zcipc-only", action="store_true",
+                    help="only the zero_copy_ipc rows (to compare two "
+                         "builds of the package)")
     ap.add_argument("--results", help="write Markdown here")
     ap.add_argument("--json", help="write JSON here")
     a = ap.parse_args()
@@ -313,7 +316,7 @@ def main():
               flush=True)
 
     server = None
-    if shutil.which("redis-server"):
+    if shutil.which("redis-server") and not a.zcipc_only:
         try:
             server = RedisServer()
         except RuntimeError as e:
@@ -337,6 +340,8 @@ def main():
                 add(workload, "zero_copy_ipc, d.batch() of 100 writes", kind,
                     median_of(lambda s: bench_zcipc_batched(fast, s, 100),
                               reps))
+                if a.zcipc_only:
+                    continue
                 for who, second in (("creating process", False),
                                     ("second process", True)):
                     add(workload, f"Manager().dict(), {who}", kind,

@@ -9,7 +9,7 @@ tools/setup.sh
 bazel build //python:package
 # The module of this (default, optimised) configuration, wherever the
 # bazel-bin symlink points after other builds.
-so="$(bazel info bazel-bin 2>/dev/null)/python/zero_copy_ipc/_zcipc.so"
+so="$(bazel info bazel-bin 2>/dev/null)/python/zero_copy_ipc/_zcipc.abi3.so"
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/zero_copy_ipc"

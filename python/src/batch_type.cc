@@ -20,7 +20,7 @@
 
 namespace zcipc_py {
 
-PyTypeObject kBatchType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyTypeObject* g_batch_type = nullptr;
 
 namespace {
 
@@ -95,11 +95,12 @@ PyObject* BatchNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   PyObject* dict;
   static const char* kKeywords[] = {"dict", nullptr};
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!:Batch",
-                                   const_cast<char**>(kKeywords), &kDictType,
+                                   const_cast<char**>(kKeywords), g_dict_type,
                                    &dict)) {
     return nullptr;
   }
-  auto* self = reinterpret_cast<BatchObject*>(type->tp_alloc(type, 0));
+  auto alloc = reinterpret_cast<allocfunc>(PyType_GetSlot(type, Py_tp_alloc));
+  auto* self = reinterpret_cast<BatchObject*>(alloc(type, 0));
   if (self == nullptr) return nullptr;
   self->ops = new (std::nothrow) std::vector<BatchOp>();
   if (self->ops == nullptr) {
@@ -115,7 +116,7 @@ void BatchDealloc(PyObject* obj) {
   auto* self = reinterpret_cast<BatchObject*>(obj);
   delete self->ops;
   Py_XDECREF(self->dict);
-  Py_TYPE(obj)->tp_free(obj);
+  FreeHeapObject(obj);
 }
 
 Py_ssize_t BatchLength(PyObject* obj) {
@@ -146,12 +147,9 @@ int BatchAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
 // add(key, delta=1): adds delta to an int value when applied.
 PyObject* BatchAdd(PyObject* obj, PyObject* args, PyObject* kwargs) {
   auto* self = reinterpret_cast<BatchObject*>(obj);
-  static const char* kKeywords[] = {"key", "delta", nullptr};
   PyObject* key = nullptr;
   PyObject* delta_arg = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:add",
-                                   const_cast<char**>(kKeywords), &key,
-                                   &delta_arg)) {
+  if (!ParseKeyDeltaArgs(args, kwargs, "O|O:add", &key, &delta_arg)) {
     return nullptr;
   }
   BatchOp op{BatchOp::kAdd, {}, {}, 1};
@@ -173,10 +171,11 @@ PyObject* BatchUpdate(PyObject* obj, PyObject* args, PyObject* kwargs) {
       // Copy the pairs first: encoding may run code that changes `other`.
       PyObject* items = PyDict_Items(other);
       if (items == nullptr) return nullptr;
-      for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); ++i) {
-        PyObject* pair = PyList_GET_ITEM(items, i);
-        if (!BatchPut(self, PyTuple_GET_ITEM(pair, 0),
-                      PyTuple_GET_ITEM(pair, 1))) {
+      const Py_ssize_t n = PyList_Size(items);
+      for (Py_ssize_t i = 0; i < n; ++i) {
+        PyObject* pair = PyList_GetItem(items, i);
+        if (!BatchPut(self, PyTuple_GetItem(pair, 0),
+                      PyTuple_GetItem(pair, 1))) {
           Py_DECREF(items);
           return nullptr;
         }
@@ -207,17 +206,16 @@ PyObject* BatchUpdate(PyObject* obj, PyObject* args, PyObject* kwargs) {
         } else {
           PyObject* seq = PySequence_Fast(
               item, "update: each element must be a (key, value) pair");
-          ok = seq != nullptr && PySequence_Fast_GET_SIZE(seq) == 2;
-          if (seq != nullptr && !ok) {
+          const Py_ssize_t size = seq != nullptr ? PySequence_Size(seq) : -1;
+          ok = size == 2;
+          if (seq != nullptr && !ok && !PyErr_Occurred()) {
             PyErr_Format(PyExc_ValueError,
-                         "update: element has length %zd; 2 is required",
-                         PySequence_Fast_GET_SIZE(seq));
+                         "update: element has length %zd; 2 is required", size);
           }
           if (ok) {
-            k = PySequence_Fast_GET_ITEM(seq, 0);
-            v = PySequence_Fast_GET_ITEM(seq, 1);
-            Py_INCREF(k);
-            Py_INCREF(v);
+            k = PySequence_GetItem(seq, 0);  // new references
+            v = k != nullptr ? PySequence_GetItem(seq, 1) : nullptr;
+            ok = v != nullptr;
           }
           Py_XDECREF(seq);
         }
@@ -289,23 +287,34 @@ PyMethodDef kBatchMethods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
-PyMappingMethods kBatchMapping = {BatchLength, nullptr, BatchAssSubscript};
+PyType_Slot kBatchSlots[] = {
+    {Py_tp_doc,
+     const_cast<char*>(
+         "Batch(dict): writes collected for one hold of the writer lock; "
+         "see ZeroCopyDict.batch().")},
+    {Py_tp_new, reinterpret_cast<void*>(BatchNew)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(BatchDealloc)},
+    {Py_mp_length, reinterpret_cast<void*>(BatchLength)},
+    {Py_mp_ass_subscript, reinterpret_cast<void*>(BatchAssSubscript)},
+    {Py_tp_methods, kBatchMethods},
+    {Py_tp_hash, reinterpret_cast<void*>(PyObject_HashNotImplemented)},
+    {0, nullptr},
+};
+
+PyType_Spec kBatchSpec = {
+    "zero_copy_ipc.Batch",
+    static_cast<int>(sizeof(BatchObject)),
+    0,
+    Py_TPFLAGS_DEFAULT,
+    kBatchSlots,
+};
 
 }  // namespace
 
 bool InitBatchType() {
-  kBatchType.tp_name = "zero_copy_ipc.Batch";
-  kBatchType.tp_basicsize = sizeof(BatchObject);
-  kBatchType.tp_flags = Py_TPFLAGS_DEFAULT;
-  kBatchType.tp_doc =
-      "Batch(dict): writes collected for one hold of the writer lock; see "
-      "ZeroCopyDict.batch().";
-  kBatchType.tp_new = BatchNew;
-  kBatchType.tp_dealloc = BatchDealloc;
-  kBatchType.tp_as_mapping = &kBatchMapping;
-  kBatchType.tp_methods = kBatchMethods;
-  kBatchType.tp_hash = PyObject_HashNotImplemented;
-  return PyType_Ready(&kBatchType) >= 0;
+  if (g_batch_type != nullptr) return true;
+  g_batch_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kBatchSpec));
+  return g_batch_type != nullptr;
 }
 
 }  // namespace zcipc_py

@@ -12,10 +12,10 @@
 
 namespace zcipc_py {
 
-// The type zero_copy_ipc.Batch.
-extern PyTypeObject kBatchType;
+// The type zero_copy_ipc.Batch (a heap type; the module holds a reference).
+extern PyTypeObject* g_batch_type;
 
-// Readies kBatchType (after InitDictType). False with a Python error set.
+// Makes g_batch_type (after InitDictType). False with a Python error set.
 bool InitBatchType();
 
 }  // namespace zcipc_py

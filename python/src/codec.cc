@@ -1,10 +1,20 @@
 #include "python/src/codec.h"
 
+#include <dlfcn.h>
+
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace zcipc_py {
 namespace {
+
+// PyUnicode_AsUTF8AndSize, the str's cached UTF-8 without a copy: in the
+// stable ABI since 3.10 only, so it is looked up at import time when the
+// running interpreter is 3.10 or newer; null on 3.9, where the UTF-8 is
+// made with PyUnicode_AsUTF8String (a bytes object per call).
+using AsUtf8AndSizeFn = const char* (*)(PyObject*, Py_ssize_t*);
+AsUtf8AndSizeFn g_as_utf8_and_size = nullptr;
 
 PyObject* g_dumps = nullptr;
 PyObject* g_loads = nullptr;
@@ -49,18 +59,22 @@ bool ReadVarint(const char** p, const char* end, uint64_t* v) {
   return false;
 }
 
-bool AppendUtf8(PyObject* str, std::string* out) {
-  Py_ssize_t n = 0;
-  const char* s = PyUnicode_AsUTF8AndSize(str, &n);
-  if (s != nullptr) {
-    out->append(s, static_cast<size_t>(n));
-    return true;
+// Appends the bytes of `b` (a bytes object) to *out.
+void AppendBytes(PyObject* b, std::string* out) {
+  char* data = nullptr;
+  Py_ssize_t size = 0;
+  if (PyBytes_AsStringAndSize(b, &data, &size) == 0) {
+    out->append(data, static_cast<size_t>(size));
   }
+}
+
+bool AppendUtf8(PyObject* str, std::string* out) {
+  if (AppendStrictUtf8(str, out)) return true;
   // Lone surrogates: not valid UTF-8, but a dict may hold such a str.
   PyErr_Clear();
   PyObject* b = PyUnicode_AsEncodedString(str, "utf-8", "surrogatepass");
   if (b == nullptr) return false;
-  out->append(PyBytes_AS_STRING(b), static_cast<size_t>(PyBytes_GET_SIZE(b)));
+  AppendBytes(b, out);
   Py_DECREF(b);
   return true;
 }
@@ -90,19 +104,19 @@ bool EncodeIntKey(PyObject* key, std::string* out) {
 }
 
 bool EncodeKeyDepth(PyObject* key, std::string* out, int depth, bool lookup) {
-  if (PyUnicode_Check(key)) {
+  // The exact checks first: a subclass check is a call in the limited API.
+  if (PyUnicode_CheckExact(key) || PyUnicode_Check(key)) {
     out->push_back('s');
     return AppendUtf8(key, out);
   }
-  if (PyBytes_Check(key)) {
+  if (PyBytes_CheckExact(key) || PyBytes_Check(key)) {
     out->push_back('b');
-    out->append(PyBytes_AS_STRING(key),
-                static_cast<size_t>(PyBytes_GET_SIZE(key)));
+    AppendBytes(key, out);
     return true;
   }
   if (PyLong_Check(key)) return EncodeIntKey(key, out);  // bool included
   if (PyFloat_Check(key)) {
-    double d = PyFloat_AS_DOUBLE(key);
+    double d = PyFloat_AsDouble(key);
     if (std::isnan(d) && lookup) {
       // Never stored (writes refuse NaN), so a lookup finds nothing, as a
       // dict would not find a new NaN object either.
@@ -142,10 +156,10 @@ bool EncodeKeyDepth(PyObject* key, std::string* out, int depth, bool lookup) {
     }
     out->push_back('t');
     std::string element;
-    Py_ssize_t n = PyTuple_GET_SIZE(key);
+    Py_ssize_t n = PyTuple_Size(key);
     for (Py_ssize_t i = 0; i < n; ++i) {
       element.clear();
-      if (!EncodeKeyDepth(PyTuple_GET_ITEM(key, i), &element, depth + 1,
+      if (!EncodeKeyDepth(PyTuple_GetItem(key, i), &element, depth + 1,
                           lookup)) {
         return false;
       }
@@ -157,7 +171,7 @@ bool EncodeKeyDepth(PyObject* key, std::string* out, int depth, bool lookup) {
   PyErr_Format(PyExc_TypeError,
                "unsupported ZeroCopyDict key type '%.200s': keys are str, "
                "bytes, int, float, bool, None or tuples of these",
-               Py_TYPE(key)->tp_name);
+               TypeName(key).c_str());
   return false;
 }
 
@@ -230,6 +244,10 @@ PyObject* DecodeKeyRange(const char* p, const char* end, int depth) {
 
 bool InitCodec() {
   if (g_dumps != nullptr) return true;
+  if (RuntimeMinorVersion() >= 10) {
+    g_as_utf8_and_size = reinterpret_cast<AsUtf8AndSizeFn>(
+        dlsym(RTLD_DEFAULT, "PyUnicode_AsUTF8AndSize"));
+  }
   PyObject* pickle = PyImport_ImportModule("pickle");
   if (pickle == nullptr) return false;
   PyObject* dumps = PyObject_GetAttrString(pickle, "dumps");
@@ -245,6 +263,43 @@ bool InitCodec() {
   g_loads = loads;
   g_protocol = protocol;
   return true;
+}
+
+int RuntimeMinorVersion() {
+  int major = 0, minor = 0;
+  if (std::sscanf(Py_GetVersion(), "%d.%d", &major, &minor) != 2 ||
+      major != 3) {
+    return 0;
+  }
+  return minor;
+}
+
+bool AppendStrictUtf8(PyObject* str, std::string* out) {
+  if (g_as_utf8_and_size != nullptr) {
+    Py_ssize_t n = 0;
+    const char* s = g_as_utf8_and_size(str, &n);
+    if (s == nullptr) return false;
+    out->append(s, static_cast<size_t>(n));
+    return true;
+  }
+  PyObject* b = PyUnicode_AsUTF8String(str);
+  if (b == nullptr) return false;
+  AppendBytes(b, out);
+  Py_DECREF(b);
+  return true;
+}
+
+std::string TypeName(PyObject* obj) {
+  std::string out;
+  PyObject* name = PyObject_GetAttrString(
+      reinterpret_cast<PyObject*>(Py_TYPE(obj)), "__name__");
+  if (name == nullptr || !PyUnicode_Check(name) ||
+      !AppendStrictUtf8(name, &out)) {
+    PyErr_Clear();
+    out = "?";
+  }
+  Py_XDECREF(name);
+  return out;
 }
 
 bool EncodeKey(PyObject* key, std::string* out) {
@@ -274,10 +329,8 @@ bool DecodeInt64(absl::string_view data, int64_t* v) {
 bool EncodeValue(PyObject* value, std::string* out) {
   out->clear();
   if (PyBytes_CheckExact(value)) {
-    out->reserve(1 + static_cast<size_t>(PyBytes_GET_SIZE(value)));
     out->push_back('B');
-    out->append(PyBytes_AS_STRING(value),
-                static_cast<size_t>(PyBytes_GET_SIZE(value)));
+    AppendBytes(value, out);
     return true;
   }
   if (PyUnicode_CheckExact(value)) {
@@ -304,7 +357,7 @@ bool EncodeValue(PyObject* value, std::string* out) {
     // Larger ints are pickled below.
   }
   if (PyFloat_CheckExact(value)) {
-    double d = PyFloat_AS_DOUBLE(value);
+    double d = PyFloat_AsDouble(value);
     uint64_t bits;
     std::memcpy(&bits, &d, sizeof bits);
     out->push_back('F');
@@ -322,8 +375,7 @@ bool EncodeValue(PyObject* value, std::string* out) {
   // Assign, not append: pickling may have run code that used this dict on
   // this thread, and so this buffer, meanwhile.
   out->assign(1, 'P');
-  out->append(PyBytes_AS_STRING(pickled),
-              static_cast<size_t>(PyBytes_GET_SIZE(pickled)));
+  AppendBytes(pickled, out);
   Py_DECREF(pickled);
   return true;
 }
@@ -367,7 +419,7 @@ PyObject* DecodeValue(absl::string_view data) {
       PyObject* bytes =
           PyBytes_FromStringAndSize(p, static_cast<Py_ssize_t>(n));
       if (bytes == nullptr) return nullptr;
-      PyObject* obj = PyObject_CallOneArg(g_loads, bytes);
+      PyObject* obj = PyObject_CallFunctionObjArgs(g_loads, bytes, nullptr);
       Py_DECREF(bytes);
       return obj;
     }

@@ -47,6 +47,17 @@ namespace zcipc_py {
 // Imports pickle's dumps/loads once. False with a Python error set.
 bool InitCodec();
 
+// The running interpreter's minor version (9 for 3.9), from Py_GetVersion()
+// (the module is built once for every CPython 3.9+, see python/BUILD.bazel).
+int RuntimeMinorVersion();
+
+// Appends the UTF-8 of `str` (a str) to *out. False with UnicodeEncodeError
+// set for a str with lone surrogates.
+bool AppendStrictUtf8(PyObject* str, std::string* out);
+
+// type(obj).__name__, for a message ("?" if it cannot be had).
+std::string TypeName(PyObject* obj);
+
 // Appends the canonical encoding of `key` to *out. False with TypeError
 // (unsupported type) or ValueError (NaN, nesting) set.
 bool EncodeKey(PyObject* key, std::string* out);

@@ -197,6 +197,23 @@ PyObject* DictClear(PyObject* obj, PyObject*) {
   Py_RETURN_NONE;
 }
 
+bool ParseKeyDeltaArgs(PyObject* args, PyObject* kwargs, const char* format,
+                       PyObject** key, PyObject** delta) {
+  if (kwargs == nullptr) {
+    // The common call, add(key) or add(key, n): straight from the tuple.
+    const Py_ssize_t n = PyTuple_Size(args);
+    if (n == 1 || n == 2) {
+      *key = PyTuple_GetItem(args, 0);
+      *delta = n == 2 ? PyTuple_GetItem(args, 1) : nullptr;
+      return true;
+    }
+  }
+  static const char* kKeywords[] = {"key", "delta", nullptr};
+  return PyArg_ParseTupleAndKeywords(args, kwargs, format,
+                                     const_cast<char**>(kKeywords), key,
+                                     delta) != 0;
+}
+
 bool ParseDelta(PyObject* name, const char* op, PyObject* key,
                 PyObject* delta_arg, int64_t* delta) {
   if (delta_arg == nullptr) {
@@ -208,7 +225,7 @@ bool ParseDelta(PyObject* name, const char* op, PyObject* key,
                  "ZeroCopyDict '%U': %s(%s, ...): delta must be int, not "
                  "%.100s",
                  name, op, KeyForMessage(key).c_str(),
-                 Py_TYPE(delta_arg)->tp_name);
+                 TypeName(delta_arg).c_str());
     return false;
   }
   int overflow = 0;
@@ -230,12 +247,9 @@ bool ParseDelta(PyObject* name, const char* op, PyObject* key,
 // key counts as 0); the sum must fit in 64 bits.
 PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
   auto* self = reinterpret_cast<DictObject*>(obj);
-  static const char* kKeywords[] = {"key", "delta", nullptr};
   PyObject* key_arg = nullptr;
   PyObject* delta_arg = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(call_args, kwargs, "O|O:add",
-                                   const_cast<char**>(kKeywords), &key_arg,
-                                   &delta_arg)) {
+  if (!ParseKeyDeltaArgs(call_args, kwargs, "O|O:add", &key_arg, &delta_arg)) {
     return nullptr;
   }
   PyObject* args[1] = {key_arg};

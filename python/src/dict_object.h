@@ -43,15 +43,31 @@ struct DictObject {
   PyObject* weakreflist;
 };
 
-// The type zero_copy_ipc._zcipc.Dict (dict_type.cc).
-extern PyTypeObject kDictType;
+// The type zero_copy_ipc._zcipc.Dict (a heap type, dict_type.cc; the module
+// holds a reference).
+extern PyTypeObject* g_dict_type;
 
-// Readies kDictType. False with a Python error set.
+// Makes g_dict_type. False with a Python error set.
 bool InitDictType();
 
+// The end of each tp_dealloc of the module's (heap) types: frees `obj` with
+// its type's tp_free and drops the reference each instance holds on its
+// heap type.
+inline void FreeHeapObject(PyObject* obj) {
+  PyTypeObject* type = Py_TYPE(obj);
+  reinterpret_cast<freefunc>(PyType_GetSlot(type, Py_tp_free))(obj);
+  Py_DECREF(type);
+}
+
 // Checks that `name` is a str without NUL characters and not empty, and
-// returns its UTF-8; nullptr with TypeError or ValueError set.
-const char* NameArg(PyObject* name);
+// puts its UTF-8 in *out; false with TypeError or ValueError set.
+bool NameArg(PyObject* name, std::string* out);
+
+// A method taking positional arguments as an array (the METH_FASTCALL
+// convention); each checks `nargs` before it reads `args` and reads at
+// most 3. See kDictMethods (dict_type.cc) for how it is called on 3.9.
+using FastFunction = PyObject* (*)(PyObject* self, PyObject* const* args,
+                                   Py_ssize_t nargs);
 
 // Reused encode/decode buffers (they keep their capacity between calls).
 // Each file that needs them keeps its own thread_local instance, so the
@@ -107,6 +123,14 @@ inline bool LookupKey(PyObject* name, const char* op, PyObject* key,
   AddDictContext(name, op);
   return false;
 }
+
+// Parses the arguments (key, delta=1) of add() (Dict's and Batch's):
+// *key and *delta (nullptr when absent) are borrowed. A call without
+// keywords is read from the tuple directly; others go through
+// PyArg_ParseTupleAndKeywords with `format` ("O|O:add"). False with
+// TypeError set.
+bool ParseKeyDeltaArgs(PyObject* args, PyObject* kwargs, const char* format,
+                       PyObject** key, PyObject** delta);
 
 // Parses add()'s `delta` (nullptr: absent, 1) into *delta. False with
 // TypeError (not an int) or OverflowError (outside int64) set, naming the

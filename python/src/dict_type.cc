@@ -13,9 +13,12 @@
 //
 // Thread safety: see dict_object.h.
 
-#include <algorithm>
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>  // PyMemberDef's T_PYSSIZET, READONLY
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -32,30 +35,31 @@
 #include "python/src/dict_object.h"
 #include "python/src/errors.h"
 #include "python/src/gil.h"
+#include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc_py {
 
-PyTypeObject kDictType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyTypeObject* g_dict_type = nullptr;
 
-const char* NameArg(PyObject* name) {
+bool NameArg(PyObject* name, std::string* out) {
   if (!PyUnicode_Check(name)) {
     PyErr_Format(PyExc_TypeError, "ZeroCopyDict name must be str, not %.100s",
-                 Py_TYPE(name)->tp_name);
-    return nullptr;
+                 TypeName(name).c_str());
+    return false;
   }
-  Py_ssize_t size = 0;
-  const char* n = PyUnicode_AsUTF8AndSize(name, &size);
-  if (n != nullptr && n[0] == '\0') {
+  out->clear();
+  if (!AppendStrictUtf8(name, out)) return false;
+  if (out->empty()) {
     PyErr_SetString(PyExc_ValueError, "ZeroCopyDict name must not be empty");
-    return nullptr;
+    return false;
   }
-  if (n != nullptr && std::strlen(n) != static_cast<size_t>(size)) {
+  if (out->find('\0') != std::string::npos) {
     PyErr_Format(PyExc_ValueError,
                  "ZeroCopyDict name %R contains a NUL character", name);
-    return nullptr;
+    return false;
   }
-  return n;
+  return true;
 }
 
 namespace {
@@ -107,7 +111,8 @@ bool ParseTimeout(double seconds, absl::Duration* out) {
 
 PyObject* NewDict(PyTypeObject* type, PyObject* name, zcipc::ZeroCopyDict dict,
                   bool owner) {
-  auto* self = reinterpret_cast<DictObject*>(type->tp_alloc(type, 0));
+  auto alloc = reinterpret_cast<allocfunc>(PyType_GetSlot(type, Py_tp_alloc));
+  auto* self = reinterpret_cast<DictObject*>(alloc(type, 0));
   if (self == nullptr) return nullptr;
   new (&self->handle)
       Handle(std::make_shared<zcipc::ZeroCopyDict>(std::move(dict)));
@@ -118,22 +123,30 @@ PyObject* NewDict(PyTypeObject* type, PyObject* name, zcipc::ZeroCopyDict dict,
   return reinterpret_cast<PyObject*>(self);
 }
 
-// _create(name, max_items, heap_size, lock_timeout) -> instance of cls
+// _create(name, max_items, heap_size, lock_timeout, change_log_bytes=None)
+// -> instance of cls (change_log_bytes None: the engine's default).
 PyObject* DictCreate(PyObject* cls, PyObject* args) {
   PyObject* name;
   unsigned long long max_items, heap_size;
   double timeout;
-  if (!PyArg_ParseTuple(args, "UKKd:_create", &name, &max_items, &heap_size,
-                        &timeout)) {
+  PyObject* change_log_bytes = Py_None;
+  if (!PyArg_ParseTuple(args, "UKKd|O:_create", &name, &max_items, &heap_size,
+                        &timeout, &change_log_bytes)) {
     return nullptr;
   }
-  const char* n = NameArg(name);
-  if (n == nullptr) return nullptr;
+  std::string name_str;
+  if (!NameArg(name, &name_str)) return nullptr;
   zcipc::Options options;
   options.max_items = max_items;
   options.heap_size = heap_size;
+  if (change_log_bytes != Py_None) {
+    unsigned long long bytes = PyLong_AsUnsignedLongLong(change_log_bytes);
+    if (bytes == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+      return nullptr;
+    }
+    options.change_log_bytes = bytes;
+  }
   if (!ParseTimeout(timeout, &options.lock_timeout)) return nullptr;
-  std::string name_str(n);
   absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
       [&] { return zcipc::ZeroCopyDict::Create(name_str, options); });
   if (!dict.ok()) {
@@ -148,11 +161,10 @@ PyObject* DictAttach(PyObject* cls, PyObject* args) {
   PyObject* name;
   double timeout;
   if (!PyArg_ParseTuple(args, "Ud:_attach", &name, &timeout)) return nullptr;
-  const char* n = NameArg(name);
-  if (n == nullptr) return nullptr;
+  std::string name_str;
+  if (!NameArg(name, &name_str)) return nullptr;
   zcipc::Options options;
   if (!ParseTimeout(timeout, &options.lock_timeout)) return nullptr;
-  std::string name_str(n);
   absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
       [&] { return zcipc::ZeroCopyDict::Attach(name_str, options); });
   if (!dict.ok()) {
@@ -167,7 +179,21 @@ void DictDealloc(PyObject* obj) {
   if (self->weakreflist != nullptr) PyObject_ClearWeakRefs(obj);
   self->handle.~Handle();  // unmaps (never unlinks)
   Py_XDECREF(self->name);
-  Py_TYPE(obj)->tp_free(obj);
+  FreeHeapObject(obj);
+}
+
+// Dict(...) and ZeroCopyDict(...): refused (a handle comes from create(),
+// attach() or open(), which allocate it with the type's tp_alloc).
+PyObject* DictNew(PyTypeObject* type, PyObject*, PyObject*) {
+  PyObject* type_name =
+      PyObject_GetAttrString(reinterpret_cast<PyObject*>(type), "__name__");
+  if (type_name == nullptr) return nullptr;
+  PyErr_Format(PyExc_TypeError,
+               "cannot create '%S' instances: use ZeroCopyDict.create(), "
+               ".attach() or .open()",
+               type_name);
+  Py_DECREF(type_name);
+  return nullptr;
 }
 
 // _close(): unmaps (the Python layer removes an owner's name first).
@@ -347,7 +373,7 @@ PyObject* ListOf(PyObject* obj, View view) {
         return nullptr;
       }
     }
-    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), item);
+    PyList_SetItem(list, static_cast<Py_ssize_t>(i), item);  // steals
   }
   return list;
 }
@@ -417,7 +443,12 @@ PyObject* DictStats(PyObject* obj, PyObject*) {
               PyLong_FromUnsignedLongLong(st.repairs_total)) ||
       SetItem(r, "writer_pid", PyLong_FromLongLong(st.writer_pid)) ||
       SetItem(r, "read_retries",
-              PyLong_FromUnsignedLongLong(st.read_retries))) {
+              PyLong_FromUnsignedLongLong(st.read_retries)) ||
+      SetItem(r, "change_seq", PyLong_FromUnsignedLongLong(st.change_seq)) ||
+      SetItem(r, "change_log_bytes",
+              PyLong_FromUnsignedLongLong(st.change_log_bytes)) ||
+      SetItem(r, "oldest_retained_change",
+              PyLong_FromUnsignedLongLong(st.oldest_retained_change))) {
     Py_DECREF(r);
     return nullptr;
   }
@@ -490,6 +521,82 @@ PyObject* DictChangeSeq(PyObject* obj, PyObject*) {
   return PyLong_FromUnsignedLongLong(handle->ChangeSeq());
 }
 
+// changes(since) -> [(seq, "put" | "erase", key), ...]: every retained
+// change after `since`, in order (ZeroCopyDict::ReadChanges, lock-free; the
+// walk runs with the GIL released, then the keys are decoded). A key this
+// package cannot decode (written by another client of the engine) comes
+// back as the raw bytes the engine holds, so one foreign key never hides a
+// batch. ChangesLost when change since+1 is no longer retained.
+PyObject* DictChanges(PyObject* obj, PyObject* since_arg) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  if (!PyLong_Check(since_arg) || PyBool_Check(since_arg)) {
+    PyErr_Format(PyExc_TypeError,
+                 "ZeroCopyDict '%U': changes(since): since must be an int, "
+                 "not %.100s",
+                 self->name, TypeName(since_arg).c_str());
+    return nullptr;
+  }
+  const unsigned long long since = PyLong_AsUnsignedLongLong(since_arg);
+  if (since == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    return AddDictContext(self->name, "changes(since)");
+  }
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
+  struct Entry {
+    uint64_t seq;
+    bool erase;
+    std::string key;
+  };
+  std::vector<Entry> entries;
+  uint64_t oldest = 0;
+  absl::StatusOr<uint64_t> last = WithoutGil([&] {
+    absl::StatusOr<uint64_t> r =
+        handle->ReadChanges(since, [&](const zcipc::Change& c) {
+          entries.push_back(Entry{c.seq, c.kind == zcipc::ChangeKind::kErase,
+                                  std::string(c.key.data(), c.key.size())});
+        });
+    if (!r.ok() &&
+        zcipc::GetErrorKind(r.status()) == zcipc::ErrorKind::kChangesLost) {
+      oldest = handle->GetStats().oldest_retained_change;
+    }
+    return r;
+  });
+  if (!last.ok()) {
+    if (zcipc::GetErrorKind(last.status()) == zcipc::ErrorKind::kChangesLost) {
+      return RaiseChangesLost(self->name, since, oldest);
+    }
+    return Raise(self, last.status(), nullptr);
+  }
+  PyObject* put = PyUnicode_FromString("put");
+  PyObject* erase = put != nullptr ? PyUnicode_FromString("erase") : nullptr;
+  PyObject* list = erase != nullptr
+                       ? PyList_New(static_cast<Py_ssize_t>(entries.size()))
+                       : nullptr;
+  for (size_t i = 0; list != nullptr && i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    PyObject* key = DecodeKey(e.key);
+    if (key == nullptr && PyErr_ExceptionMatches(PyExc_ValueError)) {
+      PyErr_Clear();  // not this package's encoding: the raw bytes
+      key = PyBytes_FromStringAndSize(e.key.data(),
+                                      static_cast<Py_ssize_t>(e.key.size()));
+    }
+    PyObject* item =
+        key != nullptr
+            ? Py_BuildValue("(KOO)", static_cast<unsigned long long>(e.seq),
+                            e.erase ? erase : put, key)
+            : nullptr;
+    Py_XDECREF(key);
+    if (item == nullptr) {
+      Py_CLEAR(list);
+      break;
+    }
+    PyList_SetItem(list, static_cast<Py_ssize_t>(i), item);  // steals
+  }
+  Py_XDECREF(put);
+  Py_XDECREF(erase);
+  return list;
+}
+
 // wait_for_change(since, timeout=None): the change number once it is past
 // `since`, waiting with the GIL released; TimeoutError after `timeout`
 // seconds (None: wait without end, in slices so that Ctrl-C is seen).
@@ -515,9 +622,9 @@ PyObject* DictWaitForChange(PyObject* obj, PyObject* args, PyObject* kwargs) {
   }
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
-  const absl::Time deadline =
-      seconds < 0 ? absl::InfiniteFuture()
-                  : absl::Now() + absl::Seconds(seconds);
+  const absl::Time deadline = seconds < 0
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + absl::Seconds(seconds);
   for (;;) {
     // Slices of at most 100 ms, so that signals (KeyboardInterrupt) are
     // handled while waiting without end.
@@ -552,6 +659,38 @@ PyObject* GetIsOwner(PyObject* obj, void*) {
 
 // --- the type ---------------------------------------------------------------
 
+// METH_FASTCALL (positional arguments as an array, no tuple): in the stable
+// ABI since 3.10, so the limited-API headers of 3.9 this module is built
+// with do not define it; its value is the same in every version. The
+// methods that use it (FastFunction, dict_object.h) are called through
+// TupleCall (METH_VARARGS) instead when the interpreter is 3.9 (see
+// InitDictType).
+constexpr int kMethFastcall = 0x0080;
+
+// Calls `fn` with the items of the argument tuple `args` (METH_VARARGS).
+template <FastFunction fn>
+PyObject* TupleCall(PyObject* self, PyObject* args) {
+  PyObject* items[4] = {nullptr, nullptr, nullptr, nullptr};
+  const Py_ssize_t n = PyTuple_Size(args);
+  if (n < 0) return nullptr;
+  for (Py_ssize_t i = 0; i < n && i < 4; ++i) {
+    items[i] = PyTuple_GetItem(args, i);  // borrowed; `args` outlives fn
+  }
+  return fn(self, items, n);  // fn rejects n > 3 before reading
+}
+
+struct FastMethod {
+  const char* name;
+  PyCFunction tuple_call;
+};
+
+const FastMethod kFastMethods[] = {
+    {"get", TupleCall<DictGet>},
+    {"pop", TupleCall<DictPop>},
+    {"setdefault", TupleCall<DictSetDefault>},
+    {"compare_and_swap", TupleCall<DictCompareAndSwap>},
+};
+
 PyMethodDef kDictMethods[] = {
     {"_create", reinterpret_cast<PyCFunction>(DictCreate),
      METH_VARARGS | METH_CLASS,
@@ -559,13 +698,13 @@ PyMethodDef kDictMethods[] = {
     {"_attach", reinterpret_cast<PyCFunction>(DictAttach),
      METH_VARARGS | METH_CLASS, "_attach(name, lock_timeout): attach."},
     {"_close", DictClose, METH_NOARGS, "Unmaps (never removes the name)."},
-    {"get", reinterpret_cast<PyCFunction>(DictGet), METH_FASTCALL,
+    {"get", reinterpret_cast<PyCFunction>(DictGet), kMethFastcall,
      "get(key, default=None): the value, or default if absent (lock-free)."},
-    {"pop", reinterpret_cast<PyCFunction>(DictPop), METH_FASTCALL,
+    {"pop", reinterpret_cast<PyCFunction>(DictPop), kMethFastcall,
      "pop(key[, default]): removes and returns the value, atomically."},
     {"popitem", DictPopItem, METH_NOARGS,
      "popitem(): removes and returns some (key, value); KeyError if empty."},
-    {"setdefault", reinterpret_cast<PyCFunction>(DictSetDefault), METH_FASTCALL,
+    {"setdefault", reinterpret_cast<PyCFunction>(DictSetDefault), kMethFastcall,
      "setdefault(key, default=None): the value, inserting default if absent "
      "(atomically)."},
     {"clear", DictClear, METH_NOARGS,
@@ -577,7 +716,7 @@ PyMethodDef kDictMethods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "add(key, delta=1): atomic counter; returns the new value."},
     {"compare_and_swap", reinterpret_cast<PyCFunction>(DictCompareAndSwap),
-     METH_FASTCALL,
+     kMethFastcall,
      "compare_and_swap(key, expected, new): stores new if d.get(key) == "
      "expected; True if it stored."},
     {"stats", DictStats, METH_NOARGS, "stats(): counters (lock-free)."},
@@ -587,6 +726,10 @@ PyMethodDef kDictMethods[] = {
      "check(): full integrity check; raises CorruptDictError."},
     {"change_seq", DictChangeSeq, METH_NOARGS,
      "change_seq(): the number of the last change (0 for a new dict)."},
+    {"changes", DictChanges, METH_O,
+     "changes(since): [(seq, 'put' | 'erase', key), ...] for every retained "
+     "change after since, in order (lock-free); ChangesLost if change "
+     "since+1 is no longer retained."},
     {"wait_for_change", reinterpret_cast<PyCFunction>(DictWaitForChange),
      METH_VARARGS | METH_KEYWORDS,
      "wait_for_change(since, timeout=None): the change number once it is "
@@ -602,30 +745,60 @@ PyGetSetDef kDictGetSet[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
-PyMappingMethods kDictMapping = {DictLength, DictSubscript, DictAssSubscript};
+PyMemberDef kDictMembers[] = {
+    // tp_weaklistoffset, as the limited API sets it on a heap type.
+    {const_cast<char*>("__weaklistoffset__"), T_PYSSIZET,
+     static_cast<Py_ssize_t>(offsetof(DictObject, weakreflist)), READONLY,
+     nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
 
-PySequenceMethods kDictSequence = {};
+PyType_Slot kDictSlots[] = {
+    {Py_tp_doc,
+     const_cast<char*>("The engine handle under zero_copy_ipc.ZeroCopyDict.")},
+    {Py_tp_new, reinterpret_cast<void*>(DictNew)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(DictDealloc)},
+    {Py_tp_repr, reinterpret_cast<void*>(DictRepr)},
+    {Py_mp_length, reinterpret_cast<void*>(DictLength)},
+    {Py_mp_subscript, reinterpret_cast<void*>(DictSubscript)},
+    {Py_mp_ass_subscript, reinterpret_cast<void*>(DictAssSubscript)},
+    {Py_sq_contains, reinterpret_cast<void*>(DictContains)},
+    {Py_tp_iter, reinterpret_cast<void*>(DictIter)},
+    {Py_tp_methods, kDictMethods},
+    {Py_tp_getset, kDictGetSet},
+    {Py_tp_members, kDictMembers},
+    {Py_tp_hash, reinterpret_cast<void*>(PyObject_HashNotImplemented)},
+    {0, nullptr},
+};
+
+PyType_Spec kDictSpec = {
+    "zero_copy_ipc._zcipc.Dict",
+    static_cast<int>(sizeof(DictObject)),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    kDictSlots,
+};
 
 }  // namespace
 
 ReadWaitState* ThreadReadWait() { return &Locals().read_wait; }
 
 bool InitDictType() {
-  kDictSequence.sq_contains = DictContains;
-  kDictType.tp_name = "zero_copy_ipc._zcipc.Dict";
-  kDictType.tp_basicsize = sizeof(DictObject);
-  kDictType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
-  kDictType.tp_doc = "The engine handle under zero_copy_ipc.ZeroCopyDict.";
-  kDictType.tp_dealloc = DictDealloc;
-  kDictType.tp_repr = DictRepr;
-  kDictType.tp_as_mapping = &kDictMapping;
-  kDictType.tp_as_sequence = &kDictSequence;
-  kDictType.tp_iter = DictIter;
-  kDictType.tp_methods = kDictMethods;
-  kDictType.tp_getset = kDictGetSet;
-  kDictType.tp_weaklistoffset = offsetof(DictObject, weakreflist);
-  kDictType.tp_hash = PyObject_HashNotImplemented;
-  return PyType_Ready(&kDictType) >= 0;
+  if (g_dict_type != nullptr) return true;
+  if (RuntimeMinorVersion() < 10) {
+    // No METH_FASTCALL in 3.9's stable ABI: those methods take a tuple.
+    for (PyMethodDef* m = kDictMethods; m->ml_name != nullptr; ++m) {
+      for (const FastMethod& f : kFastMethods) {
+        if (m->ml_flags == kMethFastcall &&
+            std::strcmp(m->ml_name, f.name) == 0) {
+          m->ml_meth = f.tuple_call;
+          m->ml_flags = METH_VARARGS;
+        }
+      }
+    }
+  }
+  g_dict_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&kDictSpec));
+  return g_dict_type != nullptr;
 }
 
 }  // namespace zcipc_py

@@ -7,13 +7,15 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "python/src/codec.h"
 #include "zcipc/status.h"
 
 namespace zcipc_py {
 namespace {
 
-PyObject* g_corrupt_error = nullptr;     // zero_copy_ipc.CorruptDictError
-PyObject* g_table_full_error = nullptr;  // zero_copy_ipc.TableFullError
+PyObject* g_corrupt_error = nullptr;       // zero_copy_ipc.CorruptDictError
+PyObject* g_table_full_error = nullptr;    // zero_copy_ipc.TableFullError
+PyObject* g_changes_lost_error = nullptr;  // zero_copy_ipc.ChangesLost
 
 // An OSError subclass with errno and message, like open() raises.
 PyObject* SetOSError(PyObject* type, int err, const std::string& message) {
@@ -56,6 +58,8 @@ PyObject* ExceptionFor(const absl::Status& status) {
       return PyExc_ValueError;  // as a closed handle
     case zcipc::ErrorKind::kReentrant:
       return PyExc_RuntimeError;
+    case zcipc::ErrorKind::kChangesLost:  // (changes() adds the numbers)
+      return g_changes_lost_error;
     case zcipc::ErrorKind::kUnspecified:
       break;
   }
@@ -91,6 +95,15 @@ int ErrnoFor(PyObject* type) {
 
 }  // namespace
 
+int AddObjectRef(PyObject* module, const char* name, PyObject* value) {
+  Py_INCREF(value);
+  if (PyModule_AddObject(module, name, value) < 0) {
+    Py_DECREF(value);
+    return -1;
+  }
+  return 0;
+}
+
 PyObject* SetKeyError(PyObject* key) {
   PyObject* args = PyTuple_Pack(1, key);
   if (args != nullptr) {
@@ -115,16 +128,13 @@ std::string KeyForMessage(PyObject* key) {
     // Cut on a character boundary (never inside a UTF-8 sequence).
     text = PyUnicode_Substring(r, 0, kKept);
   }
-  const char* utf8 = text != nullptr ? PyUnicode_AsUTF8(text) : nullptr;
-  if (utf8 == nullptr) {
+  if (text == nullptr || !AppendStrictUtf8(text, &out)) {
     PyErr_Clear();
     out = "<unprintable>";
-  } else {
-    out = utf8;
   }
   if (length > kMaxRepr) {
     if (PyBytes_Check(key)) {
-      absl::StrAppend(&out, "... (", PyBytes_GET_SIZE(key), " bytes)");
+      absl::StrAppend(&out, "... (", PyBytes_Size(key), " bytes)");
     } else if (PyUnicode_Check(key)) {
       absl::StrAppend(&out, "... (", PyUnicode_GetLength(key), " characters)");
     } else {
@@ -144,9 +154,12 @@ PyObject* RaiseStatus(const absl::Status& status, PyObject* name,
   }
   std::string quoted;  // 'name'
   if (name != nullptr) {
-    const char* n = PyUnicode_AsUTF8(name);
-    if (n == nullptr) PyErr_Clear();
-    quoted = absl::StrCat("'", n ? n : "?", "'");
+    std::string n;
+    if (!AppendStrictUtf8(name, &n)) {
+      PyErr_Clear();
+      n = "?";
+    }
+    quoted = absl::StrCat("'", n, "'");
   }
   // Engine messages name the dict ("dict 'NAME': Op: ..."); statuses made
   // by this module's own engine callbacks may not. The text is looked at
@@ -162,6 +175,42 @@ PyObject* RaiseStatus(const absl::Status& status, PyObject* name,
   int err = ErrnoFor(type);
   if (err != 0) return SetOSError(type, err, message);
   PyErr_SetString(type, message.c_str());
+  return nullptr;
+}
+
+PyObject* RaiseChangesLost(PyObject* name, unsigned long long since,
+                           unsigned long long oldest) {
+  PyObject* message;
+  if (oldest == 0) {
+    message = PyUnicode_FromFormat(
+        "ZeroCopyDict '%U': changes(%llu): change %llu is no longer "
+        "retained (no change is: each was larger than the change log); "
+        "rescan: seq = d.change_seq(), then read d.items(), then continue "
+        "with d.changes(seq)",
+        name, since, since + 1);
+  } else {
+    message = PyUnicode_FromFormat(
+        "ZeroCopyDict '%U': changes(%llu): change %llu is no longer "
+        "retained (the oldest retained change is %llu); rescan: seq = "
+        "d.change_seq(), then read d.items(), then continue with "
+        "d.changes(seq)",
+        name, since, since + 1, oldest);
+  }
+  if (message == nullptr) return nullptr;
+  PyObject* error =
+      PyObject_CallFunctionObjArgs(g_changes_lost_error, message, nullptr);
+  Py_DECREF(message);
+  if (error == nullptr) return nullptr;
+  PyObject* since_obj = PyLong_FromUnsignedLongLong(since);
+  PyObject* oldest_obj = PyLong_FromUnsignedLongLong(oldest);
+  if (since_obj != nullptr && oldest_obj != nullptr &&
+      PyObject_SetAttrString(error, "since", since_obj) == 0 &&
+      PyObject_SetAttrString(error, "oldest_retained", oldest_obj) == 0) {
+    PyErr_SetObject(g_changes_lost_error, error);
+  }
+  Py_XDECREF(since_obj);
+  Py_XDECREF(oldest_obj);
+  Py_DECREF(error);
   return nullptr;
 }
 
@@ -205,11 +254,18 @@ bool InitErrors(PyObject* module) {
       "RuntimeError as the original package raised).",
       bases, nullptr);
   Py_DECREF(bases);
-  return g_table_full_error != nullptr &&
-         PyModule_AddObjectRef(module, "TableFullError", g_table_full_error) >=
-             0 &&
-         PyModule_AddObjectRef(module, "CorruptDictError", g_corrupt_error) >=
-             0;
+  if (g_table_full_error == nullptr) return false;
+  g_changes_lost_error = PyErr_NewExceptionWithDoc(
+      "zero_copy_ipc.ChangesLost",
+      "changes(since): change since+1 is no longer in the dict's change log "
+      "(the ring wrapped, or the change's key was larger than the log). "
+      "Rescan: seq = d.change_seq(), then read d.items(), then continue "
+      "with d.changes(seq). Attributes: since, oldest_retained (0: none).",
+      PyExc_LookupError, nullptr);
+  return g_changes_lost_error != nullptr &&
+         AddObjectRef(module, "ChangesLost", g_changes_lost_error) >= 0 &&
+         AddObjectRef(module, "TableFullError", g_table_full_error) >= 0 &&
+         AddObjectRef(module, "CorruptDictError", g_corrupt_error) >= 0;
 }
 
 }  // namespace zcipc_py

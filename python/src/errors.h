@@ -17,9 +17,14 @@
 
 namespace zcipc_py {
 
-// Creates zero_copy_ipc.CorruptDictError and TableFullError and adds them to
-// `module`. False with a Python error set.
+// Creates zero_copy_ipc.CorruptDictError, TableFullError and ChangesLost and
+// adds them to `module`. False with a Python error set.
 bool InitErrors(PyObject* module);
+
+// PyModule_AddObjectRef (3.10+) for the limited API of 3.9: adds `value`
+// to `module` as `name` without stealing the caller's reference. 0, or -1
+// with an error set.
+int AddObjectRef(PyObject* module, const char* name, PyObject* value);
 
 // KeyError(key), with a tuple key wrapped as dict does (KeyError((1, 2),)).
 // Always returns nullptr.
@@ -38,6 +43,14 @@ PyObject* RaiseStatus(const absl::Status& status, PyObject* name,
 // fills a message. Never fails (an object whose repr raises is
 // "<unprintable>", the error cleared).
 std::string KeyForMessage(PyObject* key);
+
+// Raises zero_copy_ipc.ChangesLost for changes(since) on the dict called
+// `name` (a str) when change since+1 is no longer retained and `oldest` is
+// the oldest change that is (0: none). The exception's `since` and
+// `oldest_retained` attributes hold the two numbers. Always returns
+// nullptr.
+PyObject* RaiseChangesLost(PyObject* name, unsigned long long since,
+                           unsigned long long oldest);
 
 // Puts "ZeroCopyDict 'NAME': OP: " before the message of the pending
 // exception when it is exactly a TypeError, ValueError or OverflowError

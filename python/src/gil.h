@@ -82,8 +82,9 @@ class ReadWaitState {
 // hand.
 //
 // The hooks release and take back the GIL of the calling thread's current
-// thread state; like the rest of the module (static types), this supports
-// the main interpreter only, not sub-interpreters.
+// thread state; like the rest of the module (single-phase init, its types
+// and exceptions held in globals), this supports the main interpreter only,
+// not sub-interpreters.
 class ReleaseGilWhileReadWaits {
  public:
   ReleaseGilWhileReadWaits(ReadWaitState* state,

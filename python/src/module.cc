@@ -49,12 +49,13 @@ PyObject* ModuleEncodeValue(PyObject*, PyObject* value) {
 }
 
 PyObject* BytesArg(PyObject* arg, absl::string_view* out) {
-  if (!PyBytes_Check(arg)) {
+  char* data = nullptr;
+  Py_ssize_t size = 0;
+  if (!PyBytes_Check(arg) || PyBytes_AsStringAndSize(arg, &data, &size) < 0) {
     PyErr_SetString(PyExc_TypeError, "expected bytes");
     return nullptr;
   }
-  *out = absl::string_view(PyBytes_AS_STRING(arg),
-                           static_cast<size_t>(PyBytes_GET_SIZE(arg)));
+  *out = absl::string_view(data, static_cast<size_t>(size));
   return arg;
 }
 
@@ -72,9 +73,8 @@ PyObject* ModuleDecodeValue(PyObject*, PyObject* arg) {
 
 // _unlink(name): removes a dict by name (module function).
 PyObject* ModuleUnlink(PyObject*, PyObject* name) {
-  const char* n = NameArg(name);
-  if (n == nullptr) return nullptr;
-  std::string name_str(n);
+  std::string name_str;
+  if (!NameArg(name, &name_str)) return nullptr;
   absl::Status status =
       WithoutGil([&] { return zcipc::ZeroCopyDict::Unlink(name_str); });
   if (!status.ok()) return RaiseStatus(status, name, nullptr);
@@ -105,16 +105,18 @@ PyModuleDef kModule = {
 }  // namespace
 }  // namespace zcipc_py
 
+// The module is built against the limited API of CPython 3.9
+// (Py_LIMITED_API, python/BUILD.bazel): one binary for 3.9 and every later
+// CPython. The package's __init__.py refuses older interpreters before it
+// loads this.
 PyMODINIT_FUNC PyInit__zcipc(void) {
   using namespace zcipc_py;
   if (!InitCodec() || !InitDictType() || !InitBatchType()) return nullptr;
   PyObject* m = PyModule_Create(&kModule);
   if (m == nullptr) return nullptr;
   if (!InitErrors(m) ||
-      PyModule_AddObjectRef(m, "Dict",
-                            reinterpret_cast<PyObject*>(&kDictType)) < 0 ||
-      PyModule_AddObjectRef(m, "Batch",
-                            reinterpret_cast<PyObject*>(&kBatchType)) < 0 ||
+      AddObjectRef(m, "Dict", reinterpret_cast<PyObject*>(g_dict_type)) < 0 ||
+      AddObjectRef(m, "Batch", reinterpret_cast<PyObject*>(g_batch_type)) < 0 ||
       PyModule_AddIntConstant(m, "MAX_KEY_SIZE",
                               static_cast<long>(zcipc::kMaxKeySize)) < 0 ||
       // The release (zero_copy_ipc.__version__ is this, so the package and

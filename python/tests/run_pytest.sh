@@ -7,7 +7,7 @@ set -euo pipefail
 cd "${TEST_SRCDIR:-$(dirname "$0")/../..}/${TEST_WORKSPACE:-zcipc}"
 export PYTHONPATH="$PWD/python"
 export PYTHONDONTWRITEBYTECODE=1
-source python/tests/preload_sanitizers.sh python/zero_copy_ipc/_zcipc.so
+source python/tests/preload_sanitizers.sh python/zero_copy_ipc/_zcipc.abi3.so
 args=(-q -p no:cacheprovider -o "junit_family=xunit2")
 if [ -n "${XML_OUTPUT_FILE:-}" ]; then args+=("--junitxml=$XML_OUTPUT_FILE"); fi
 exec /usr/bin/python3 -m pytest "${args[@]}" python/tests "$@"

@@ -607,3 +607,26 @@ def test_keys_and_items_are_lists_and_view_like(d):
     assert d.items() != {"a": 1, "b": [3]}.items()
     assert sorted(d.items()) == [("a", 1), ("b", [2])]
     assert d.items() == d.items()
+
+
+def test_add_arguments_positional_and_keyword(d):
+    # add() reads positional calls from the tuple and keyword calls through
+    # PyArg_ParseTupleAndKeywords (python/src/dict_atomic.cc): both agree.
+    assert d.add("c") == 1
+    assert d.add("c", 2) == 3
+    assert d.add(key="c") == 4
+    assert d.add("c", delta=-4) == 0
+    assert d.add(delta=3, key="c") == 3
+    for args, kwargs in (((), {}), (("c", 1, 2), {}), (("c",), {"x": 1}),
+                         (("c",), {"key": "c"}), ((), {"delta": 1})):
+        with pytest.raises(TypeError):
+            d.add(*args, **kwargs)
+    with d.batch() as b:
+        b.add("c")
+        b.add("c", 2)
+        b.add(key="c", delta=4)
+        with pytest.raises(TypeError):
+            b.add()
+        with pytest.raises(TypeError):
+            b.add("c", 1, 2)
+    assert d["c"] == 10

@@ -10,7 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$tmp/venv/bin/python" -m pip install --no-index --quiet "$wheel"
 cd "$tmp"
 # Under --config=asan the module is instrumented: preload the runtimes.
-source "$preload" "$(ls "$tmp"/venv/lib/python3*/site-packages/zero_copy_ipc/_zcipc.so)"
+source "$preload" "$(ls "$tmp"/venv/lib/python3*/site-packages/zero_copy_ipc/_zcipc.abi3.so)"
 "$tmp/venv/bin/python" - <<'PY'
 import os
 from zero_copy_ipc import ZeroCopyDict

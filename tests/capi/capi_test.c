@@ -379,6 +379,96 @@ static void TestThreadsShareAHandle(void) {
   CHECK_OK(zcipc_unlink(name_a));
 }
 
+/* Typed values and the change feed. */
+struct Seen {
+  uint64_t seqs[64];
+  int kinds[64];
+  char keys[64][16];
+  int n;
+};
+
+static void OnChange(uint64_t seq, int kind, const void* key, size_t key_len,
+                     void* ctx) {
+  struct Seen* seen = (struct Seen*)ctx;
+  if (seen->n < 64 && key_len < 16) {
+    seen->seqs[seen->n] = seq;
+    seen->kinds[seen->n] = kind;
+    memcpy(seen->keys[seen->n], key, key_len);
+    seen->keys[seen->n][key_len] = '\0';
+  }
+  seen->n++;
+}
+
+static void TestTypesAndChanges(zcipc_dict* d) {
+  const uint64_t start = zcipc_change_seq(d);
+  CHECK_OK(zcipc_put_typed(d, "tt", 2, "text", 4, ZCIPC_TYPE_TEXT));
+  char buf[16];
+  size_t len = 0;
+  int type = -1;
+  CHECK_OK(zcipc_get_typed(d, "tt", 2, buf, sizeof buf, &len, &type));
+  CHECK(len == 4 && memcmp(buf, "text", 4) == 0 && type == ZCIPC_TYPE_TEXT);
+  int64_t n = 0;
+  CHECK_OK(zcipc_add(d, "tn", 2, 3, &n));
+  CHECK_OK(zcipc_get_typed(d, "tn", 2, buf, sizeof buf, &len, &type));
+  CHECK(len == 8 && type == ZCIPC_TYPE_INT64);
+  CHECK_OK(zcipc_put(d, "tt", 2, "b", 1));
+  CHECK_OK(zcipc_get_typed(d, "tt", 2, buf, sizeof buf, &len, NULL));
+  CHECK_OK(zcipc_get_typed(d, "tt", 2, buf, sizeof buf, &len, &type));
+  CHECK(type == ZCIPC_TYPE_BYTES);
+  CHECK_FAILS(zcipc_put_typed(d, "tt", 2, "x", 1, 256), ZCIPC_INVALID_ARGUMENT);
+  len = 0;
+  CHECK_FAILS(zcipc_get_typed(d, "tt", 2, buf, 0, &len, &type),
+              ZCIPC_OUT_OF_RANGE);
+  CHECK(len == 1);
+  CHECK_FAILS(zcipc_get_typed(d, "tt", 2, NULL, 4, &len, &type),
+              ZCIPC_INVALID_ARGUMENT);
+  CHECK_OK(zcipc_erase(d, "tt", 2));
+  CHECK(zcipc_change_seq(d) == start + 4);
+
+  uint64_t seq = 0;
+  CHECK_OK(zcipc_wait_for_change(d, start, 0, &seq));
+  CHECK(seq == start + 4);
+  CHECK_FAILS(zcipc_wait_for_change(d, seq, 1, &seq), ZCIPC_DEADLINE_EXCEEDED);
+  CHECK_FAILS(zcipc_wait_for_change(d, seq, -1, &seq), ZCIPC_INVALID_ARGUMENT);
+
+  struct Seen seen;
+  memset(&seen, 0, sizeof seen);
+  uint64_t last = 0;
+  CHECK_OK(zcipc_read_changes(d, start, OnChange, &seen, &last));
+  CHECK(last == start + 4 && seen.n == 4);
+  CHECK(seen.seqs[0] == start + 1 && strcmp(seen.keys[0], "tt") == 0 &&
+        seen.kinds[0] == ZCIPC_CHANGE_PUT);
+  CHECK(strcmp(seen.keys[1], "tn") == 0);
+  CHECK(seen.seqs[3] == start + 4 && strcmp(seen.keys[3], "tt") == 0 &&
+        seen.kinds[3] == ZCIPC_CHANGE_ERASE);
+  CHECK_FAILS(zcipc_read_changes(d, start, NULL, NULL, &last),
+              ZCIPC_INVALID_ARGUMENT);
+}
+
+/* 100,000 changes overrun the default 1 MiB log: the loss is reported. */
+static void TestChangesLost(void) {
+  zcipc_dict* d = NULL;
+  CHECK_OK(zcipc_create(name_a, NULL, &d));
+  if (d == NULL) return;
+  char key[8];
+  for (int i = 0; i < 100000; ++i) {
+    snprintf(key, sizeof key, "k%d", i % 100);
+    CHECK_OK(zcipc_put(d, key, strlen(key), "v", 1));
+  }
+  struct Seen seen;
+  memset(&seen, 0, sizeof seen);
+  uint64_t last = 7;
+  CHECK_FAILS(zcipc_read_changes(d, 0, OnChange, &seen, &last),
+              ZCIPC_OUT_OF_RANGE);
+  CHECK(zcipc_last_error_kind() == ZCIPC_KIND_CHANGES_LOST);
+  CHECK(last == 7 && seen.n == 0);
+  CHECK_OK(
+      zcipc_read_changes(d, zcipc_change_seq(d) - 2, OnChange, &seen, &last));
+  CHECK(seen.n == 2 && last == zcipc_change_seq(d));
+  zcipc_close(d);
+  CHECK_OK(zcipc_unlink(name_a));
+}
+
 int main(void) {
   snprintf(name_a, sizeof name_a, "capi-test-a-%ld", (long)getpid());
   snprintf(name_b, sizeof name_b, "capi-test-b-%ld", (long)getpid());
@@ -397,10 +487,12 @@ int main(void) {
   if (d != NULL) {
     TestData(d);
     TestForEach(d);
+    TestTypesAndChanges(d);
     zcipc_close(d);
   }
   CHECK_OK(zcipc_unlink(name_b));
   TestFull();
+  TestChangesLost();
   TestThreadLocalError();
   TestThreadsShareAHandle();
 

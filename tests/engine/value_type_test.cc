@@ -56,6 +56,9 @@ TEST(ValueTypeTest, TypedWritesAreReadBackByEveryTypedRead) {
   EXPECT_EQ(v, "h\xc3\xa9llo");
   EXPECT_EQ(TypeOf(*d, "pickle"), ValueType::kPickle);
   EXPECT_EQ(static_cast<int>(TypeOf(*d, "reserved")), 200);
+  // The type is optional.
+  ASSERT_TRUE(d->Get("text", &v, nullptr).ok());
+  EXPECT_EQ(v, "h\xc3\xa9llo");
   // The untyped reads see the same bytes.
   EXPECT_EQ(*d->Get("text"), "h\xc3\xa9llo");
   ValueType seen = ValueType::kBytes;

@@ -111,6 +111,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -804,7 +805,10 @@ class Runner {
     }
     Expect(op, key, s,
            {absl::StatusCode::kOk, absl::StatusCode::kResourceExhausted});
-    if (s.ok()) model_[key] = value;
+    if (s.ok()) {
+      model_[key] = value;
+      not_counters_.erase(key);
+    }
   }
 
   void AfterErase(const char* op, const std::string& key,
@@ -817,6 +821,7 @@ class Runner {
     }
     Expect(op, key, s, {absl::StatusCode::kOk, absl::StatusCode::kNotFound});
     const bool present = model_.erase(key) > 0;
+    not_counters_.erase(key);
     if (s.ok() != present) {
       Violation(absl::StrCat(op, " ", Quote(key), ": ", s.ToString(),
                              " but the model ", present ? "had" : "lacked",
@@ -835,7 +840,8 @@ class Runner {
     auto it = model_.find(key);
     absl::StatusCode want = absl::StatusCode::kOk;
     int64_t current = 0, sum = 0;
-    if (it != model_.end() && it->second.size() != 8) {
+    if (it != model_.end() &&
+        (it->second.size() != 8 || not_counters_.count(key) != 0)) {
       want = absl::StatusCode::kFailedPrecondition;
     } else {
       if (it != model_.end()) {
@@ -865,6 +871,7 @@ class Runner {
                                ", the model expects ", current, " + ", delta));
       }
       model_[key] = Le64(sum);
+      not_counters_.erase(key);
     }
   }
 
@@ -902,7 +909,10 @@ class Runner {
         Violation(absl::StrCat(op, " ", Quote(key), " returned ", *r,
                                ", the model expects ", should));
       }
-      if (should) model_[key] = desired;
+      if (should) {
+        model_[key] = desired;
+        not_counters_.erase(key);
+      }
       return;
     }
     if (!(should && absl::IsResourceExhausted(r.status()))) {
@@ -1022,6 +1032,16 @@ class Runner {
                                " bytes; ForEach saw ", value.size()));
       }
     }
+    // Values typed other than bytes or int64 (a patched type byte) are not
+    // counters: Add refuses them.
+    not_counters_.clear();
+    absl::Status ts = dict_->ForEachTyped(
+        [&](absl::string_view k, absl::string_view, zcipc::ValueType t) {
+          if (t != zcipc::ValueType::kBytes && t != zcipc::ValueType::kInt64) {
+            not_counters_.insert(ToString(k));
+          }
+        });
+    if (!ts.ok()) Violation("ForEachTyped after Check OK: " + ts.ToString());
     model_ = std::move(seen);
     trusted_ = true;
     if (Verbose()) fprintf(stderr, "  checked: %zu entries\n", model_.size());
@@ -1189,7 +1209,10 @@ class Runner {
     }
     Expect("Update", key, s,
            {absl::StatusCode::kOk, absl::StatusCode::kResourceExhausted});
-    if (s.ok()) model_[key] = stored;
+    if (s.ok()) {
+      model_[key] = stored;
+      not_counters_.erase(key);
+    }
   }
 
   void OpWrite(int a) {
@@ -1280,6 +1303,7 @@ class Runner {
   const uint64_t heap_size_;
   bool trusted_ = false;
   Model model_;
+  std::set<std::string> not_counters_;  // keys Add refuses for their type
 };
 
 // After the handle is gone: no descriptor and no mapping of the segment may
