@@ -157,11 +157,12 @@ class RedisSync::Impl {
   }
 
   void Stop() {
-    if (!stop_.HasBeenNotified()) stop_.Notify();
+    if (stop_.HasBeenNotified()) return;  // stopped already (idempotent)
+    stop_.Notify();
     if (push_thread_.joinable()) push_thread_.join();
     if (pull_thread_.joinable()) pull_thread_.join();
     std::unique_lock<std::mutex> lock(mu_);
-    if (pull_enabled_ || push_enabled_) SaveStateLocked();
+    SaveStateLocked();
   }
 
   SyncStats GetStats() const {
