@@ -14,7 +14,8 @@ PACKAGES=(
   python3 clang-format valgrind  # valgrind: bench/callgrind.sh
   # tools/fuzz.sh: clang and its libFuzzer/sanitizer runtimes
   clang libclang-rt-14-dev
-  # bench/compare.sh: the peers (LMDB, Boost.Interprocess, Redis + hiredis) and the chart
+  # bench/compare.sh: the peers (LMDB, Boost.Interprocess, Redis + hiredis) and the chart;
+  # redis-server and libhiredis-dev are also the sync's (zcipc sync, tests/sync)
   liblmdb-dev libboost-dev redis-server libhiredis-dev gnuplot-nox
   # python/: the extension module's headers, pytest, the wheel test's venv,
   # and the Python benchmark's Redis client

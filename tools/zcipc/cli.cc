@@ -223,6 +223,19 @@ const std::vector<Command>& Commands() {
        1,
        1,
        RunBench},
+      {"sync",
+       "NAME --redis=URL --prefix=P",
+       "keep a dict in step with other machines through Redis",
+       "Runs in the foreground until SIGINT or SIGTERM: pushes the dict's "
+       "changes to Redis (hash {P}:data, stream {P}:log) and applies the "
+       "changes other machines made (docs/SYNC.md). --status shows every "
+       "node's published state (lag in changes and ms, last error, resyncs, "
+       "skipped values) and exits.",
+       {"redis", "prefix", "direction", "stream_max_len", "origin", "status",
+        "json"},
+       1,
+       1,
+       RunSync},
       {"version",
        "",
        "print the zcipc and format versions",

@@ -110,6 +110,7 @@ int RunUnlink(const Invocation& inv);
 int RunDump(const Invocation& inv);
 int RunLoad(const Invocation& inv);
 int RunBench(const Invocation& inv);
+int RunSync(const Invocation& inv);  // commands_sync.cc
 int RunVersion(const Invocation& inv);  // in cli.cc
 
 // watch --follow (commands_follow.cc), run by RunWatch on the dict it
