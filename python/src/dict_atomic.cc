@@ -281,6 +281,14 @@ PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
                    self->name, KeyForMessage(key_arg).c_str());
       return nullptr;
     }
+    if (zcipc::GetErrorKind(result.status()) == zcipc::ErrorKind::kOverflow) {
+      PyErr_Format(PyExc_OverflowError,
+                   "ZeroCopyDict '%U': add(%s, %lld): the sum overflows a "
+                   "64-bit int; value unchanged",
+                   self->name, KeyForMessage(key_arg).c_str(),
+                   static_cast<long long>(delta));
+      return nullptr;
+    }
     return Raise(self, result.status(), key_arg);
   }
   return PyLong_FromLongLong(*result);
