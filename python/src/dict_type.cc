@@ -529,10 +529,9 @@ PyObject* DictChangeSeq(PyObject* obj, PyObject*) {
 
 // changes(since) -> [(seq, "put" | "erase", key), ...]: every retained
 // change after `since`, in order (ZeroCopyDict::ReadChanges, lock-free; the
-// walk runs with the GIL released, then the keys are decoded). A key this
-// package cannot decode (written by another client of the engine) comes
-// back as the raw bytes the engine holds, so one foreign key never hides a
-// batch. ChangesLost when change since+1 is no longer retained.
+// walk runs with the GIL released, then the keys are decoded as keys()
+// decodes them: a key another language wrote is a str or bytes, never an
+// error). ChangesLost when change since+1 is no longer retained.
 PyObject* DictChanges(PyObject* obj, PyObject* since_arg) {
   auto* self = reinterpret_cast<DictObject*>(obj);
   if (!PyLong_Check(since_arg) || PyBool_Check(since_arg)) {
@@ -581,11 +580,6 @@ PyObject* DictChanges(PyObject* obj, PyObject* since_arg) {
   for (size_t i = 0; list != nullptr && i < entries.size(); ++i) {
     const Entry& e = entries[i];
     PyObject* key = DecodeKey(e.key);
-    if (key == nullptr && PyErr_ExceptionMatches(PyExc_ValueError)) {
-      PyErr_Clear();  // not this package's encoding: the raw bytes
-      key = PyBytes_FromStringAndSize(e.key.data(),
-                                      static_cast<Py_ssize_t>(e.key.size()));
-    }
     PyObject* item =
         key != nullptr
             ? Py_BuildValue("(KOO)", static_cast<unsigned long long>(e.seq),
