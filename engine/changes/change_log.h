@@ -12,12 +12,12 @@
 // Records in [log_tail, log_head) are complete, with consecutive seqs; when
 // the lock is free the newest has seq == change_seq. The writer stages the
 // next record past log_head (moving log_tail past the records it will
-// overwrite first; a release fence before its record stores), and commits it by storing the new log_head (release)
-// before it publishes change_seq. A reader copies a record, then (acquire
-// fence) reloads log_tail: if the tail passed the record, the copy may be
-// torn and is thrown away. A change whose record would not fit the ring is
-// logged as a 16-byte gap record: readers reaching it report the changes
-// before it lost.
+// overwrite first; a release fence before its record stores), and commits it by
+// storing the new log_head (release) before it publishes change_seq. A reader
+// copies a record, then (acquire fence) reloads log_tail: if the tail passed
+// the record, the copy may be torn and is thrown away. A change whose record
+// would not fit the ring is logged as a 16-byte gap record: readers reaching it
+// report the changes before it lost.
 //
 // Thread safety: Stage, Commit, Repair and CheckLocked need the writer lock;
 // Read and OldestRetained are lock-free and may run in any process at any
@@ -55,19 +55,22 @@ class ChangeLog {
   // Commit. A record that does not fit the ring becomes a gap record.
   // Inline: the common case (no eviction, no wrap) is a few stores on
   // every write's path; StageSlow has the rest.
-  void Stage(uint64_t seq, ChangeKind kind, absl::string_view key) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Stage(uint64_t seq, ChangeKind kind,
+                                          absl::string_view key) {
     if (!enabled()) return;
     layout::Header& h = *header_;
     const uint64_t head = h.log_head.load(std::memory_order_relaxed);
     const uint64_t tail = h.log_tail.load(std::memory_order_relaxed);
     const uint64_t size = layout::kMinChangeRecord + ((key.size() + 7) & ~7ull);
     const uint64_t at = head & ring_mask_;
-    // One test for the rare cases: eviction needed, the record wrapping
-    // the ring's end, and positions no writer leaves (misaligned, or the
-    // tail past the head): StageSlow resets those.
-    if (ABSL_PREDICT_FALSE((head + size - tail > ring_bytes_) |
+    // One test for the rare cases, all sent to StageSlow: eviction needed
+    // (head - tail leaves no room for the record; a tail past the head
+    // wraps head - tail to a huge number), the record reaching past the
+    // ring's end (which includes a record larger than the ring: a gap),
+    // or misaligned positions (reset there, as no writer leaves them).
+    if (ABSL_PREDICT_FALSE((head - tail > ring_bytes_ - size) |
                            (at + size > ring_bytes_) |
-                           (((head | tail) & 7) != 0) | (tail > head))) {
+                           (((head | tail) & 7) != 0))) {
       StageSlow(seq, kind, key);
       return;
     }

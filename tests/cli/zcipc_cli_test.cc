@@ -505,7 +505,8 @@ TEST(CliDumpLoad, RoundTripsBinaryData) {
   std::vector<std::string> lines = Lines(dump.out);
   ASSERT_EQ(lines.size(), expected.size() + 2);
   Json header = ParseJson(lines[0]);
-  EXPECT_EQ(header["zcipc_dump"], 2);
+  // Format 3: the counter is typed (add stores an int).
+  EXPECT_EQ(header["zcipc_dump"], 3);
   EXPECT_EQ(header["name"], src.name());
   EXPECT_EQ(header["items"], expected.size());
   EXPECT_EQ(header["max_items"], 1000);
@@ -530,6 +531,9 @@ TEST(CliDumpLoad, RoundTripsBinaryData) {
   EXPECT_THAT(dump.out, HasSubstr("\"key\":\"h\xc3\xa9llo \xe2\x9c\x93\""));
   EXPECT_THAT(dump.out, HasSubstr("\"key_base64\":\""));
   EXPECT_THAT(dump.out, HasSubstr("\"value_base64\":\""));
+  EXPECT_THAT(
+      dump.out,
+      HasSubstr("{\"key\":\"counter\",\"value\":-42,\"type\":\"int\"}"));
 
   // Load into a new name: created with the same sizes, identical content.
   Result load = Zcipc({"load", dst.name()}, dump.out);

@@ -1,6 +1,7 @@
 // torture: long multi-process runs that try to break the engine, with
 // figures. Each mode prints one summary line and exits non-zero if the run
-// found a torn read, a lost write, an integrity failure or a miscount.
+// found a torn read, a lost write, an integrity failure, a change log that
+// disagrees with the dict or a miscount.
 //
 //   bazel run //tools/torture -- seqlock --seconds=600 --readers=3
 //   bazel run //tools/torture -- kills --kills=1000 [--waiter]
@@ -30,6 +31,9 @@ ABSL_FLAG(uint64_t, seed, 1, "random seed");
 ABSL_FLAG(bool, waiter, false,
           "kills: a waiter process that contends for the lock and times how "
           "long it waits past each kill");
+ABSL_FLAG(uint64_t, change_log_mib, 16,
+          "kills: the dict's change log in MiB; after each kill the run "
+          "replays it and compares it with the dict");
 ABSL_FLAG(int64_t, lock_seconds, 0,
           "lock: stop after this many seconds (0: after --puts per writer); "
           "with a duration, --puts is each writer's cap");
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
     o.max_life = absl::Milliseconds(absl::GetFlag(FLAGS_max_life_ms));
     o.seed = absl::GetFlag(FLAGS_seed);
     o.waiter = absl::GetFlag(FLAGS_waiter);
+    o.change_log_bytes = absl::GetFlag(FLAGS_change_log_mib) << 20;
     absl::StatusOr<zt::KillResult> r = zt::RunKills(o);
     if (!r.ok())
       summary = r.status().ToString();
@@ -75,7 +80,7 @@ int main(int argc, char** argv) {
       summary = r->Summary();
       clean = r->integrity_failures == 0 && r->lost_writes == 0 &&
               r->reader_torn == 0 && r->reader_errors == 0 &&
-              r->first_failure.empty();
+              r->feed_mismatches == 0 && r->first_failure.empty();
     }
   } else if (mode == "lock") {
     zt::LockOptions o;

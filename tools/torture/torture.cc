@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -21,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "tools/proc/proc.h"
 #include "tools/proc/self_check.h"
+#include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
@@ -318,6 +320,9 @@ int KillWriter(const std::string& name, const KillOptions& o, uint64_t round,
   }
 }
 
+// The waiter's own key: the only key written while the parent checks.
+constexpr absl::string_view kWaiterKey = "waiter";
+
 struct KillShared {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> reads{0}, torn{0}, errors{0}, worst_ns{0};
@@ -339,7 +344,7 @@ int KillWaiter(const std::string& name, KillShared* sh, uint64_t* samples,
     uint64_t acquired = 0;
     absl::Status s = d->Write([&](Batch& b) {
       acquired = NowNanos();
-      return b.Put("waiter", "w");
+      return b.Put(kWaiterKey, "w");
     });
     if (!s.ok()) {
       ++errors;
@@ -414,6 +419,130 @@ State Observe(ZeroCopyDict& d, uint64_t k, std::string* why) {
   return st;
 }
 
+// --- The change log against the dict ---
+
+using KeySet = absl::flat_hash_set<std::string>;
+
+// The largest record the kills run logs: a 16-byte header and a key of at
+// most 16 bytes ("key:NNNNNNNN" pads to 16; "counter" and "waiter" to 8).
+constexpr uint64_t kMaxRecordBytes = 32;
+
+// Whether change `seq` may be gone from a ring of `ring_bytes` whose newest
+// change is `newest`: only if the records from it to the newest can
+// overflow what the ring retains. It keeps the newest records that fit in
+// at least 15/16 of it (eviction frees a sixteenth at a time;
+// engine/changes/change_log.cc), so at least that many bytes, less one
+// record, of the newest changes.
+bool MayBeOverwritten(uint64_t seq, uint64_t newest, uint64_t ring_bytes) {
+  const uint64_t retained = ring_bytes - ring_bytes / 16 - kMaxRecordBytes;
+  return newest >= seq && (newest - seq + 1) * kMaxRecordBytes > retained;
+}
+
+// The dict's keys, without the waiter's.
+absl::Status KeysOf(const ZeroCopyDict& d, KeySet* keys) {
+  keys->clear();
+  return d.ForEach([keys](absl::string_view k, absl::string_view) {
+    if (k != kWaiterKey) keys->insert(std::string(k));
+  });
+}
+
+// A point of the change log and the dict's key set there.
+struct FeedSnapshot {
+  uint64_t seq = 0;
+  KeySet keys;
+};
+
+// Takes a snapshot while no writer but the waiter runs: ChangeSeq() first,
+// then the keys (changes after seq touch only the waiter's key, left out).
+absl::Status TakeSnapshot(const ZeroCopyDict& d, FeedSnapshot* snap) {
+  snap->seq = d.ChangeSeq();
+  return KeysOf(d, &snap->keys);
+}
+
+// The first key in `a` and not in `b`, or "" if none.
+std::string FirstMissing(const KeySet& a, const KeySet& b) {
+  std::vector<std::string> missing;
+  for (const std::string& k : a) {
+    if (!b.contains(k)) missing.push_back(k);
+  }
+  if (missing.empty()) return "";
+  return *std::min_element(missing.begin(), missing.end());
+}
+
+enum class FeedOutcome { kMatch, kMismatch, kWrapped };
+
+// Replays ReadChanges(snap->seq) over snap->keys and compares the result
+// with the dict's keys. On a match, *snap becomes the snapshot at the last
+// change replayed; otherwise *why says what differed and *snap is left for
+// the caller to retake.
+FeedOutcome CheckFeed(const ZeroCopyDict& d, uint64_t ring_bytes,
+                      FeedSnapshot* snap, uint64_t* replayed,
+                      std::string* why) {
+  const uint64_t since = snap->seq;
+  const uint64_t before = d.ChangeSeq();
+  uint64_t next = since + 1;
+  std::string order;
+  KeySet keys = snap->keys;
+  absl::StatusOr<uint64_t> last = d.ReadChanges(since, [&](const Change& c) {
+    if (c.seq != next && order.empty()) {
+      order = absl::StrCat("change ", next, " was delivered as ", c.seq);
+    }
+    next = c.seq + 1;
+    ++*replayed;
+    if (c.key == kWaiterKey) return;
+    if (c.kind == ChangeKind::kPut) {
+      keys.insert(std::string(c.key));
+    } else {
+      keys.erase(c.key);
+    }
+  });
+  const std::string where =
+      absl::StrCat("change log of ", d.name(), " from change ", since, ": ");
+  // A change lost because the waiter wrote more than the ring holds (before
+  // or during this call, which then ends early with OK) is no mismatch.
+  if (!last.ok()) {
+    if (GetErrorKind(last.status()) == ErrorKind::kChangesLost &&
+        MayBeOverwritten(since + 1, d.ChangeSeq(), ring_bytes)) {
+      return FeedOutcome::kWrapped;
+    }
+    *why = absl::StrCat(where, "ReadChanges: ", last.status().ToString());
+    return FeedOutcome::kMismatch;
+  }
+  if (!order.empty()) {
+    *why = absl::StrCat(where, order);
+    return FeedOutcome::kMismatch;
+  }
+  if (*last < before && *last == next - 1 &&
+      MayBeOverwritten(*last + 1, d.ChangeSeq(), ring_bytes)) {
+    return FeedOutcome::kWrapped;
+  }
+  if (*last != next - 1 || *last < before) {
+    *why = absl::StrCat(where, "ReadChanges returned ", *last,
+                        " after delivering up to ", next - 1,
+                        "; ChangeSeq() was ", before);
+    return FeedOutcome::kMismatch;
+  }
+  KeySet in_dict;
+  absl::Status s = KeysOf(d, &in_dict);
+  if (!s.ok()) {
+    *why = absl::StrCat(where, "ForEach: ", s.ToString());
+    return FeedOutcome::kMismatch;
+  }
+  if (keys != in_dict) {
+    const std::string extra = FirstMissing(keys, in_dict);
+    const std::string missing = FirstMissing(in_dict, keys);
+    *why = absl::StrCat(
+        where, "replaying changes up to ", *last, " gives ", keys.size(),
+        " keys, the dict has ", in_dict.size(),
+        extra.empty() ? "" : "; replayed but absent: ", extra,
+        missing.empty() ? "" : "; present but not replayed: ", missing);
+    return FeedOutcome::kMismatch;
+  }
+  snap->seq = *last;
+  snap->keys = std::move(keys);
+  return FeedOutcome::kMatch;
+}
+
 }  // namespace
 
 std::string KillResult::Summary() const {
@@ -421,12 +550,14 @@ std::string KillResult::Summary() const {
       "kills: %d kills, %d acknowledged ops, %d repairs, %d integrity "
       "failures, %d lost acknowledged writes; readers: %d reads, %d torn, %d "
       "errors, worst stall %s; repair (attach + Check): worst %s, median "
-      "%s; kill to reaped: p50 %s, p99 %s, max %s%s%s",
+      "%s; kill to reaped: p50 %s, p99 %s, max %s; change log: %d checks of "
+      "%d replayed changes, %d mismatches, %d rounds over the ring%s%s",
       kills, acked_ops, repairs, integrity_failures, lost_writes, reader_reads,
       reader_torn, reader_errors, absl::FormatDuration(worst_reader_stall),
       absl::FormatDuration(worst_repair), absl::FormatDuration(median_repair),
       absl::FormatDuration(reap_p50), absl::FormatDuration(reap_p99),
-      absl::FormatDuration(reap_max),
+      absl::FormatDuration(reap_max), feed_checks, feed_changes,
+      feed_mismatches, feed_wraps,
       waiter_writes == 0
           ? ""
           : absl::StrFormat(
@@ -447,8 +578,16 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   std::string name = UniqueName("kills");
   Options options = DictOptions(o.keys);
   options.heap_size = o.keys * (200 << 10) + (64 << 20);
+  options.change_log_bytes = o.change_log_bytes;
+  if (o.change_log_bytes == 0) {
+    return absl::InvalidArgumentError(
+        "kills: the change log check needs a change log (change_log_bytes "
+        "must not be 0)");
+  }
   absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name, options);
   if (!d.ok()) return d.status();
+  // The ring's size as created (rounded up).
+  const uint64_t ring_bytes = d->GetStats().change_log_bytes;
   SharedArray<KillShared> shared;
   if (!shared.valid()) return absl::ResourceExhaustedError("mmap");
   KillShared* sh = shared.get();
@@ -474,6 +613,8 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
     }
     if (res.first_failure.empty()) res.first_failure = std::move(what);
   };
+  FeedSnapshot snap;
+  if (absl::Status s = TakeSnapshot(*d, &snap); !s.ok()) return s;
   for (uint64_t round = 0; round < o.kills; ++round) {
     int p[2];
     if (pipe(p) != 0) return absl::InternalError("pipe");
@@ -553,6 +694,26 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
     };
     for (uint64_t k = 0; k < o.keys; ++k) verify(k, model[k]);
     verify(kCounterKey, counter);
+
+    // The change log replayed from the last snapshot gives the dict's keys.
+    std::string why;
+    const FeedOutcome feed =
+        CheckFeed(*fresh, ring_bytes, &snap, &res.feed_changes, &why);
+    if (feed == FeedOutcome::kWrapped) {
+      ++res.feed_wraps;
+    } else {
+      ++res.feed_checks;
+    }
+    if (feed == FeedOutcome::kMismatch) {
+      ++res.feed_mismatches;
+      fail(why);
+    }
+    if (feed != FeedOutcome::kMatch) {
+      // Start again from here (to count only new mismatches).
+      if (absl::Status s = TakeSnapshot(*fresh, &snap); !s.ok()) {
+        fail(absl::StrCat("snapshot of the change log: ", s.ToString()));
+      }
+    }
   }
   sh->stop = true;
   for (pid_t r : readers) {

@@ -58,6 +58,13 @@ struct KillOptions {
   // killed while waiting for the lock as well as while holding it, and that
   // times how long it waits past each kill (wait_past_kill below).
   bool waiter = false;
+  // The dict's change log (Options::change_log_bytes). After each kill and
+  // repair the run replays the log from the previous round's snapshot and
+  // compares it with the dict (KillResult::feed_checks); the ring must hold
+  // one round's changes (each record takes at most 32 bytes here, and the
+  // ring retains at least 15/16 of its bytes) or the round is not checked
+  // (KillResult::feed_wraps).
+  uint64_t change_log_bytes = 16 << 20;
 };
 struct KillResult {
   uint64_t kills = 0;
@@ -86,6 +93,22 @@ struct KillResult {
   // kernel took to tear the killed writer down (its registration's byte
   // lock, the proof that it lived, goes only then).
   absl::Duration reap_p50, reap_p99, reap_max;
+  // The change log against the dict. At a quiescent moment (no writer but
+  // the waiter, whose own key is left out) the run records ChangeSeq() S
+  // and the key set; after the next kill and repair it replays
+  // ReadChanges(S) over that key set: the log must deliver changes S+1,
+  // S+2, ... without a gap up to at least the ChangeSeq() read before, and
+  // the replayed key set must equal ForEach's. Each such comparison is a
+  // check; a check that fails is a mismatch (and a failure of the run).
+  // A round whose replay lost a change that the changes written since could
+  // have pushed out of the ring (at the largest record size, 32 bytes, in
+  // the 15/16 of the ring that is always retained) is
+  // skipped and counted in feed_wraps (not a failure): with --waiter the
+  // waiter may write more in a round than the ring holds.
+  uint64_t feed_checks = 0;
+  uint64_t feed_changes = 0;  // changes replayed by all checks
+  uint64_t feed_mismatches = 0;
+  uint64_t feed_wraps = 0;
   std::string first_failure;  // what went wrong first, if anything
   std::string Summary() const;
 };

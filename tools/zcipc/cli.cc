@@ -90,9 +90,11 @@ const std::vector<Command>& Commands() {
        "happens: SEQ put|erase KEY = VALUE, where VALUE is the key's current "
        "value (read when the line is printed) or (gone) if the key no longer "
        "exists; keys and values are quoted with C escapes (with --hex or "
-       "--base64: in that encoding), and --json writes one JSON object per "
-       "line (key/value, or key_base64/value_base64 for bytes that are not "
-       "UTF-8, as dump does). --follow starts after --since=SEQ (default: "
+       "--base64: their bytes in that encoding), an int or a float value as "
+       "a number, a pickle as (pickle) \"...\", and --json writes one JSON "
+       "object per line (key/value, or key_base64/value_base64 for bytes "
+       "that are not UTF-8, and the value's type, as dump does). --follow "
+       "starts after --since=SEQ (default: "
        "the dict's current change number: only new changes). If changes "
        "were lost before they were read (the change log is a ring), it "
        "prints SEQ missed N changes, then every key as SEQ resync KEY = "
@@ -108,23 +110,34 @@ const std::vector<Command>& Commands() {
        RunWatch},
       {"get",
        "NAME KEY",
-       "print a key's value",
-       "Prints the value of KEY (a lock-free read) followed by a newline. "
-       "Exit 1 if the key or the dict does not exist. With --hex or --base64 "
-       "KEY is given and the value printed in that encoding; --raw writes "
-       "the value's exact bytes; --int64 prints a counter kept by `add`.",
-       {"hex", "base64", "raw", "int64", "lock_timeout"},
+       "print a key's value (by its type)",
+       "Prints the value of KEY (a lock-free read) followed by a newline, "
+       "by the type stored with it: bytes and text as they are, an int as a "
+       "decimal number, a float as the shortest decimal that reads back "
+       "exactly (as Python's repr), a Python pickle as base64 (with a note "
+       "on stderr). Exit 1 if the key or the dict does not exist. With "
+       "--hex or --base64 KEY is given and the value's bytes printed in "
+       "that encoding, whatever its type; --raw writes the value's exact "
+       "bytes; --int64 prints a counter kept by `add`; --json prints "
+       "{\"key\":...,\"value\":...,\"type\":...} as dump writes an entry "
+       "(an int or a float as a JSON number; no type for bytes).",
+       {"hex", "base64", "raw", "int64", "json", "lock_timeout"},
        2,
        2,
        RunGet},
       {"put",
        "NAME KEY [VALUE]",
-       "set a key (VALUE or stdin)",
+       "set a key (VALUE or stdin), with --type",
        "Inserts or replaces KEY. Without VALUE, the value is all of stdin, "
        "byte for byte (with --hex or --base64: stdin holds the encoded "
        "value); reading stops with exit 1 as soon as stdin holds more than "
-       "the dict's heap size.",
-       {"hex", "base64", "lock_timeout"},
+       "the dict's heap size. --type stores the value's type with it: bytes "
+       "(the default), text (exit 2 if the value is not UTF-8), int (VALUE "
+       "is a decimal int64, stored as 8 bytes little-endian: a counter "
+       "`add` counts on) or float (VALUE is a decimal number, stored as an "
+       "8-byte little-endian double); a VALUE that is no such number is "
+       "exit 2.",
+       {"hex", "base64", "type", "lock_timeout"},
        2,
        3,
        RunPut},
@@ -173,8 +186,10 @@ const std::vector<Command>& Commands() {
        "Writes a header line (sizes and entry count), one JSON object per "
        "entry, sorted by key: {\"key\":...,\"value\":...}, where a key or "
        "value that is not UTF-8 text is written as \"key_base64\" / "
-       "\"value_base64\", and an end line {\"end\":true,\"items\":N}. "
-       "`zcipc load` reads it back.",
+       "\"value_base64\", a value's type (other than bytes) as \"type\" "
+       "(text, int, float, pickle; an int or a float as a JSON number), and "
+       "an end line {\"end\":true,\"items\":N}. `zcipc load` reads it back, "
+       "types included.",
        {"lock_timeout"},
        1,
        1,
@@ -212,7 +227,7 @@ const std::vector<Command>& Commands() {
        "",
        "print the zcipc and format versions",
        "Prints this zcipc's release and the on-segment format version it "
-       "reads and writes, e.g. \"zcipc 2.0.0 (format version 1)\" "
+       "reads and writes, e.g. \"zcipc 2.0.0 (format version 3)\" "
        "(also: zcipc --version). A dict of another format version does not "
        "attach.",
        {},
@@ -370,7 +385,10 @@ int ParseFlag(const Command& command, const std::vector<std::string>& args,
     return UsageError(
         inv,
         absl::StrCat("bad value for ", FlagDisplayName(name), ": ",
-                     parsed ? absl::StrCat(value, " is out of range") : error,
+                     parsed ? absl::StrCat(value, flag->IsOfType<std::string>()
+                                                      ? " is not accepted"
+                                                      : " is out of range")
+                            : error,
                      valid.empty() ? "" : "; it must be ", valid));
   }
   GivenFlags().insert(name);

@@ -5,20 +5,26 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "tools/zcipc/cli.h"
 #include "tools/zcipc/flags.h"
+#include "tools/zcipc/values.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
 namespace cli {
 
 namespace {
+
+using Json = nlohmann::ordered_json;
 
 // The key argument, decoded with --hex / --base64.
 absl::StatusOr<std::string> KeyArg(const std::string& text) {
@@ -51,50 +57,94 @@ uint64_t MaxEncodedSize(uint64_t bytes, Encoding encoding) {
   return bytes;
 }
 
-int64_t LittleEndianInt64(absl::string_view bytes) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) {
-    v = (v << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
-  }
-  return static_cast<int64_t>(v);
-}
-
 }  // namespace
 
 int RunGet(const Invocation& inv) {
+  const bool json = absl::GetFlag(FLAGS_json);
+  const bool raw = absl::GetFlag(FLAGS_raw);
+  const bool int64 = absl::GetFlag(FLAGS_int64);
+  if (json && (raw || int64)) {
+    return UsageError(inv, "--json excludes --raw and --int64");
+  }
   const std::string& name = inv.args[0];
   absl::StatusOr<std::string> key = KeyArg(inv.args[1]);
   if (!key.ok()) return Fail(inv, key.status());
   absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
   if (!dict.ok()) return Fail(inv, dict.status());
   std::string value;
-  absl::Status s = dict->Get(*key, &value);
+  ValueType type = ValueType::kBytes;
+  absl::Status s = dict->Get(*key, &value, &type);
   if (absl::IsNotFound(s)) return Fail(inv, KeyNotFound(name, *key));
   if (!s.ok()) return Fail(inv, s);
-  if (absl::GetFlag(FLAGS_int64)) {
-    if (value.size() != 8) {
+  if (json) {
+    Json line = Json::object();
+    std::pair<std::string, std::string> k = JsonBytesField("key", *key);
+    line[k.first] = std::move(k.second);
+    SetJsonValue(&line, "value", value, type);
+    return WriteStdout(absl::StrCat(line.dump(), "\n")) ? kOk : kFailed;
+  }
+  if (int64) {
+    // A counter: an int, or 8 untyped bytes (as add reads them).
+    std::optional<int64_t> v = DecodeInt64(value);
+    if (type != ValueType::kBytes && type != ValueType::kInt64) {
+      return Fail(inv, absl::FailedPreconditionError(absl::StrCat(
+                           "the value of \"", Quote(*key), "\" is of type ",
+                           TypeName(type), ", not a counter")));
+    }
+    if (!v.has_value()) {
       return Fail(inv, absl::FailedPreconditionError(absl::StrCat(
                            "the value of \"", Quote(*key), "\" is ",
                            value.size(), " bytes, not an 8-byte counter")));
     }
-    printf("%lld\n", static_cast<long long>(LittleEndianInt64(value)));
+    printf("%lld\n", static_cast<long long>(*v));
     return kOk;
   }
-  if (absl::GetFlag(FLAGS_raw)) {
-    return WriteStdout(value) ? kOk : kFailed;
+  if (raw) return WriteStdout(value) ? kOk : kFailed;
+  const Encoding encoding = EncodingFromFlags();
+  if (encoding != Encoding::kText || type == ValueType::kBytes) {
+    return WriteStdout(absl::StrCat(Encode(value, encoding), "\n")) ? kOk
+                                                                    : kFailed;
   }
-  return WriteStdout(absl::StrCat(Encode(value, EncodingFromFlags()), "\n"))
-             ? kOk
-             : kFailed;
+  if (std::optional<std::string> text = ValueAsText(value, type)) {
+    return WriteStdout(absl::StrCat(*text, "\n")) ? kOk : kFailed;
+  }
+  if (type == ValueType::kInt64 || type == ValueType::kFloat64) {
+    return Fail(inv, absl::FailedPreconditionError(absl::StrCat(
+                         "the value of \"", Quote(*key), "\" is of type ",
+                         TypeName(type), " but ", value.size(),
+                         " bytes long, not 8, so it is no number; --raw, "
+                         "--hex or --base64 show its bytes")));
+  }
+  if (type == ValueType::kPickle) {
+    // Binary, and only Python can read it: base64, which a terminal shows.
+    fprintf(stderr,
+            "zcipc get: the value of \"%s\" is a Python pickle (%zu bytes), "
+            "printed as base64; --raw writes its bytes\n",
+            Quote(*key).c_str(), value.size());
+    return WriteStdout(absl::StrCat(Encode(value, Encoding::kBase64), "\n"))
+               ? kOk
+               : kFailed;
+  }
+  // A reserved type: its bytes, as for bytes.
+  fprintf(stderr,
+          "zcipc get: the value of \"%s\" has the reserved type %s (a newer "
+          "writer's); printed as its bytes\n",
+          Quote(*key).c_str(), TypeName(type).c_str());
+  return WriteStdout(absl::StrCat(value, "\n")) ? kOk : kFailed;
 }
 
 int RunPut(const Invocation& inv) {
   const std::string& name = inv.args[0];
   absl::StatusOr<std::string> key = KeyArg(inv.args[1]);
   if (!key.ok()) return Fail(inv, key.status());
+  // The flag's value was checked when it was parsed (flags.cc).
+  const ValueType type = ParseTypeName(absl::GetFlag(FLAGS_type)).value();
+  const bool number = type == ValueType::kInt64 || type == ValueType::kFloat64;
+  // A number is decimal text; --hex / --base64 are then for the key only.
+  const Encoding encoding = number ? Encoding::kText : EncodingFromFlags();
   absl::StatusOr<std::string> value;
   if (inv.args.size() == 3) {
-    value = Decode(inv.args[2], EncodingFromFlags());
+    value = Decode(inv.args[2], encoding);
     if (!value.ok()) return Fail(inv, value.status());
   }
   // Attach before reading stdin: a missing dict fails at once, and the heap
@@ -109,7 +159,7 @@ int RunPut(const Invocation& inv) {
     }
     const uint64_t heap_size = dict->GetStats().heap_size;
     absl::StatusOr<std::string> input =
-        ReadStdin(MaxEncodedSize(heap_size, EncodingFromFlags()));
+        ReadStdin(MaxEncodedSize(heap_size, encoding));
     if (absl::IsOutOfRange(input.status())) {
       return Fail(inv,
                   absl::ResourceExhaustedError(absl::StrCat(
@@ -119,10 +169,33 @@ int RunPut(const Invocation& inv) {
                       " bytes), so it cannot fit; stopped reading")));
     }
     if (!input.ok()) return Fail(inv, input.status());
-    value = Decode(*input, EncodingFromFlags());
+    value = Decode(*input, encoding);
     if (!value.ok()) return Fail(inv, value.status());
   }
-  absl::Status s = dict->Put(*key, *value);
+  if (type == ValueType::kText && !IsValidUtf8(*value)) {
+    return UsageError(inv, absl::StrCat("the value \"", Quote(*value),
+                                        "\" is not valid UTF-8 text "
+                                        "(--type=text); store it as bytes"));
+  }
+  if (type == ValueType::kInt64) {
+    // SimpleAtoi: decimal, an optional sign, whitespace around allowed.
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(*value, &v)) {
+      return UsageError(inv, absl::StrCat("the value \"", Quote(*value),
+                                          "\" is not a decimal 64-bit "
+                                          "integer (--type=int)"));
+    }
+    value = Int64Bytes(v);
+  } else if (type == ValueType::kFloat64) {
+    double v = 0;
+    if (!absl::SimpleAtod(*value, &v)) {
+      return UsageError(inv, absl::StrCat("the value \"", Quote(*value),
+                                          "\" is not a number "
+                                          "(--type=float)"));
+    }
+    value = Float64Bytes(v);
+  }
+  absl::Status s = dict->Put(*key, *value, type);
   return s.ok() ? kOk : Fail(inv, s);
 }
 

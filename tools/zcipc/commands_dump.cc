@@ -1,19 +1,24 @@
 // dump and load: a dict as JSON lines and back (like mdb_dump / mdb_load).
 //
-// The format (dump format 2), one JSON object per line:
-//   {"zcipc_dump":2,"name":"d","items":2,"max_items":10000,"heap_size":...}
-//   {"key":"greeting","value":"hello"}
+// The format (dump format 3), one JSON object per line:
+//   {"zcipc_dump":3,"name":"d","items":3,"max_items":10000,"heap_size":...}
+//   {"key":"greeting","value":"hello","type":"text"}
+//   {"key":"hits","value":42,"type":"int"}
 //   {"key_base64":"AP8=","value_base64":"AAECAw=="}
-//   {"end":true,"items":2}
+//   {"end":true,"items":3}
 // The header records the dict's sizes (so load can create an identical dict)
 // and the number of entries; then one line per entry, sorted by key bytes: a
 // key or value that is valid UTF-8 is a JSON string as is (JSON escapes
 // control characters and NULs), any other is canonical base64 under a
-// "_base64" name; the end line repeats the count. Load checks both counts,
-// so a dump cut short (or with lines added) fails instead of loading part.
-// Dump format 1 (older builds) is the same without the end line; load
-// checks its header's count. Input without a header (hand-written entry
-// lines) has no count to check.
+// "_base64" name; a value's type (ValueType) other than bytes is "type",
+// and an int or a float is a JSON number (tools/zcipc/values.h has the
+// rules); the end line repeats the count. Load checks both counts, so a
+// dump cut short (or with lines added) fails instead of loading part.
+// A dump whose values are all bytes has no "type" field and says format 2,
+// which older builds read; format 2 is format 3 without types. Dump format
+// 1 (older builds) is format 2 without the end line; load checks its
+// header's count. Input without a header (hand-written entry lines) has no
+// count to check.
 //
 // Load reads and checks the whole input before it writes anything. Into a
 // new dict it is all or nothing: if a write fails, the dict this load
@@ -37,6 +42,7 @@
 #include "nlohmann/json.hpp"
 #include "tools/zcipc/cli.h"
 #include "tools/zcipc/flags.h"
+#include "tools/zcipc/values.h"
 #include "zcipc/options.h"
 #include "zcipc/zero_copy_dict.h"
 
@@ -46,10 +52,18 @@ namespace cli {
 namespace {
 
 using Json = nlohmann::ordered_json;
-using Entry = std::pair<std::string, std::string>;
+// One key, its value and the value's type.
+struct Entry {
+  std::string key;
+  std::string value;
+  ValueType type = ValueType::kBytes;
+};
 
-// The dump format this build writes, and the oldest it reads.
-constexpr uint64_t kDumpVersion = 2;
+// The dump format this build writes when a value has a type other than
+// bytes, the one it writes otherwise (older builds read it), and the oldest
+// it reads.
+constexpr uint64_t kDumpVersion = 3;
+constexpr uint64_t kUntypedDumpVersion = 2;
 constexpr uint64_t kOldestDumpVersion = 1;
 // Entries per Write() call (one writer-lock hold) while loading.
 constexpr size_t kLoadBatch = 1024;
@@ -57,29 +71,6 @@ constexpr size_t kLoadBatch = 1024;
 void SetBytes(Json* object, const char* field, const std::string& bytes) {
   std::pair<std::string, std::string> f = JsonBytesField(field, bytes);
   (*object)[f.first] = std::move(f.second);
-}
-
-// Reads "key" or "key_base64" (exactly one of them) from a dump line.
-absl::StatusOr<std::string> GetBytes(const Json& object, const char* field) {
-  const std::string b64 = absl::StrCat(field, "_base64");
-  bool plain = object.contains(field), encoded = object.contains(b64);
-  if (plain == encoded) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("needs exactly one of \"", field, "\" and \"", b64, "\""));
-  }
-  const Json& v = plain ? object[field] : object[b64];
-  if (!v.is_string()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", plain ? field : b64, "\" is not a string"));
-  }
-  std::string text = v.get<std::string>();
-  if (plain) return text;
-  std::string bytes;
-  if (!StrictBase64Unescape(text, &bytes)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "\"", b64, "\" is not valid base64 (canonical, padded, no spaces)"));
-  }
-  return bytes;
 }
 
 // The fields a line may have, and nothing else.
@@ -193,7 +184,9 @@ absl::StatusOr<Dump> ParseDump(absl::string_view input) {
     any_line = true;
     if (j.contains("end")) {
       if (!dump.has_header || dump.version < 2) {
-        return bad("an end line, but the input has no dump header of format 2");
+        return bad(
+            "an end line, but the input has no dump header of format 2 or "
+            "later");
       }
       absl::Status s = CheckFields(j, {"end", "items"}, "the end line");
       if (!s.ok()) return bad(s.message());
@@ -215,11 +208,11 @@ absl::StatusOr<Dump> ParseDump(absl::string_view input) {
       continue;
     }
     absl::Status s = CheckFields(
-        j, {"key", "key_base64", "value", "value_base64"}, "an entry");
+        j, {"key", "key_base64", "value", "value_base64", "type"}, "an entry");
     if (!s.ok()) return bad(s.message());
-    absl::StatusOr<std::string> key = GetBytes(j, "key");
+    absl::StatusOr<std::string> key = GetJsonBytes(j, "key");
     if (!key.ok()) return bad(key.status().message());
-    absl::StatusOr<std::string> value = GetBytes(j, "value");
+    absl::StatusOr<TypedValue> value = GetJsonValue(j, "value");
     if (!value.ok()) return bad(value.status().message());
     if (key->size() > kMaxKeySize) {
       return bad(absl::StrCat("key of ", key->size(), " bytes (at most ",
@@ -229,7 +222,8 @@ absl::StatusOr<Dump> ParseDump(absl::string_view input) {
       return bad(absl::StrCat("more entries than the ", dump.items,
                               " of the dump's header"));
     }
-    dump.entries.emplace_back(std::move(*key), std::move(*value));
+    dump.entries.push_back(
+        Entry{std::move(*key), std::move(value->bytes), value->type});
   }
   if (!any_line) {
     return absl::InvalidArgumentError(
@@ -254,11 +248,10 @@ absl::StatusOr<Dump> ParseDump(absl::string_view input) {
 size_t KeepLastOfEachKey(std::vector<Entry>* entries) {
   std::stable_sort(
       entries->begin(), entries->end(),
-      [](const Entry& a, const Entry& b) { return a.first < b.first; });
+      [](const Entry& a, const Entry& b) { return a.key < b.key; });
   size_t kept = 0;
   for (size_t i = 0; i < entries->size(); ++i) {
-    if (i + 1 < entries->size() &&
-        (*entries)[i + 1].first == (*entries)[i].first) {
+    if (i + 1 < entries->size() && (*entries)[i + 1].key == (*entries)[i].key) {
       continue;  // a later line has this key
     }
     if (kept != i) (*entries)[kept] = std::move((*entries)[i]);
@@ -278,8 +271,8 @@ absl::Status PutAll(ZeroCopyDict& dict, const std::vector<Entry>& entries,
     size_t end = std::min(entries.size(), *done + kLoadBatch);
     absl::Status s = dict.Write([&](Batch& batch) -> absl::Status {
       for (; *done < end; ++*done) {
-        absl::Status put =
-            batch.Put(entries[*done].first, entries[*done].second);
+        const Entry& e = entries[*done];
+        absl::Status put = batch.Put(e.key, e.value, e.type);
         if (!put.ok()) return put;
       }
       return absl::OkStatus();
@@ -294,7 +287,7 @@ absl::Status PutAll(ZeroCopyDict& dict, const std::vector<Entry>& entries,
 uint64_t BlockBytes(const Entry& e) {
   auto pad8 = [](uint64_t n) { return (n + 7) / 8 * 8; };
   uint64_t block =
-      (24 + pad8(e.first.size()) + pad8(e.second.size()) + 15) / 16 * 16;
+      (24 + pad8(e.key.size()) + pad8(e.value.size()) + 15) / 16 * 16;
   return std::max<uint64_t>(block, 32);
 }
 
@@ -310,14 +303,17 @@ int RunDump(const Invocation& inv) {
   absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
   if (!dict.ok()) return Fail(inv, dict.status());
   std::vector<Entry> entries;
-  absl::Status s =
-      dict->ForEach([&](absl::string_view key, absl::string_view value) {
-        entries.emplace_back(std::string(key), std::string(value));
+  bool typed = false;
+  absl::Status s = dict->ForEachTyped(
+      [&](absl::string_view key, absl::string_view value, ValueType type) {
+        entries.push_back(Entry{std::string(key), std::string(value), type});
+        typed = typed || type != ValueType::kBytes;
       });
   if (!s.ok()) return Fail(inv, s);
-  std::sort(entries.begin(), entries.end());
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.key < b.key; });
   Stats st = dict->GetStats();
-  Json header{{"zcipc_dump", kDumpVersion},
+  Json header{{"zcipc_dump", typed ? kDumpVersion : kUntypedDumpVersion},
               {"name", name},
               {"items", entries.size()},
               {"max_items", st.max_items},
@@ -325,8 +321,8 @@ int RunDump(const Invocation& inv) {
   std::string out = header.dump() + "\n";
   for (const Entry& e : entries) {
     Json line = Json::object();
-    SetBytes(&line, "key", e.first);
-    SetBytes(&line, "value", e.second);
+    SetBytes(&line, "key", e.key);
+    SetJsonValue(&line, "value", e.value, e.type);
     absl::StrAppend(&out, line.dump(), "\n");
     if (out.size() > (1 << 20)) {
       if (!WriteStdout(out)) return kFailed;

@@ -8,8 +8,8 @@
 // it reads ChangeSeq() S0, prints how many changes it missed (S0 minus the
 // change it had reached), prints every key (ForEach) as a resync line and
 // goes on from S0; a change made during the rescan is printed again after it,
-// so applying the lines in order reproduces the dict. docs/CLI.md describes
-// the output.
+// so applying the lines in order reproduces the dict. Values are shown by
+// their type (tools/zcipc/values.h). docs/CLI.md describes the output.
 
 #include <signal.h>
 
@@ -27,6 +27,7 @@
 #include "nlohmann/json.hpp"
 #include "tools/zcipc/cli.h"
 #include "tools/zcipc/flags.h"
+#include "tools/zcipc/values.h"
 #include "zcipc/options.h"
 #include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
@@ -90,13 +91,13 @@ class Printer {
 
   // A put or erase; `value` null if the key is gone.
   bool Change(uint64_t seq, ChangeKind kind, absl::string_view key,
-              const std::string* value) {
+              const std::string* value, ValueType type) {
     const char* kind_name = kind == ChangeKind::kPut ? "put" : "erase";
     if (json_) {
       Json line{{"seq", seq}, {"kind", kind_name}};
       SetBytes(&line, "key", key);
       if (value != nullptr) {
-        SetBytes(&line, "value", *value);
+        SetJsonValue(&line, "value", *value, type);
       } else {
         line["gone"] = true;
       }
@@ -104,7 +105,7 @@ class Printer {
     }
     return Write(absl::StrCat(seq, " ", kind_name, " ", Bytes(key),
                               value != nullptr
-                                  ? absl::StrCat(" = ", Bytes(*value))
+                                  ? absl::StrCat(" = ", Value(*value, type))
                                   : std::string(" (gone)")));
   }
 
@@ -123,15 +124,16 @@ class Printer {
                               "resync"));
   }
 
-  bool Resync(uint64_t seq, absl::string_view key, absl::string_view value) {
+  bool Resync(uint64_t seq, absl::string_view key, absl::string_view value,
+              ValueType type) {
     if (json_) {
       Json line{{"seq", seq}, {"kind", "resync"}};
       SetBytes(&line, "key", key);
-      SetBytes(&line, "value", value);
+      SetJsonValue(&line, "value", value, type);
       return Write(line.dump());
     }
     return Write(
-        absl::StrCat(seq, " resync ", Bytes(key), " = ", Bytes(value)));
+        absl::StrCat(seq, " resync ", Bytes(key), " = ", Value(value, type)));
   }
 
   bool Resynced(uint64_t seq, uint64_t items) {
@@ -153,6 +155,12 @@ class Printer {
   std::string Bytes(absl::string_view bytes) const {
     if (encoding_ != Encoding::kText) return Encode(bytes, encoding_);
     return absl::StrCat("\"", absl::CHexEscape(bytes), "\"");
+  }
+
+  // A value by its type (values.h); with --hex or --base64, its bytes.
+  std::string Value(absl::string_view bytes, ValueType type) const {
+    if (encoding_ != Encoding::kText) return Encode(bytes, encoding_);
+    return ValueForLine(bytes, type);
   }
 
   static bool Write(const std::string& line) {
@@ -194,6 +202,7 @@ int RunFollow(const Invocation& inv, const ZeroCopyDict& dict,
   }
   std::vector<ReadChange> changes;
   std::string value;
+  ValueType type = ValueType::kBytes;
   for (;;) {
     if (signals.stopped()) return kOk;
     if (std::string why = name_moved(); !why.empty()) {
@@ -215,9 +224,10 @@ int RunFollow(const Invocation& inv, const ZeroCopyDict& dict,
     // The changes delivered (all of them, or those before the loss).
     for (const ReadChange& c : changes) {
       if (signals.stopped()) return kOk;
-      absl::Status got = dict.Get(c.key, &value);
+      absl::Status got = dict.Get(c.key, &value, &type);
       if (!got.ok() && !absl::IsNotFound(got)) return Fail(inv, got);
-      if (!out.Change(c.seq, c.kind, c.key, got.ok() ? &value : nullptr)) {
+      if (!out.Change(c.seq, c.kind, c.key, got.ok() ? &value : nullptr,
+                      type)) {
         return kFailed;
       }
       seq = c.seq;
@@ -229,10 +239,10 @@ int RunFollow(const Invocation& inv, const ZeroCopyDict& dict,
       if (!out.Missed(resync_seq, seq)) return kFailed;
       uint64_t items = 0;
       bool written = true;
-      absl::Status scanned =
-          dict.ForEach([&](absl::string_view key, absl::string_view v) {
+      absl::Status scanned = dict.ForEachTyped(
+          [&](absl::string_view key, absl::string_view v, ValueType t) {
             if (!written || signals.stopped()) return;
-            written = out.Resync(resync_seq, key, v);
+            written = out.Resync(resync_seq, key, v, t);
             ++items;
           });
       if (signals.stopped()) return kOk;

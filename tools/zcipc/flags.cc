@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "tools/zcipc/values.h"
 #include "zcipc/options.h"
 
 ABSL_FLAG(bool, json, false, "print JSON instead of text");
@@ -19,6 +20,12 @@ ABSL_FLAG(bool, raw, false,
 ABSL_FLAG(bool, int64, false,
           "print the value as a counter (the 8-byte little-endian int64 that "
           "add keeps)");
+ABSL_FLAG(std::string, type, "bytes",
+          "the type stored with the value: bytes (as given), text (must be "
+          "UTF-8), int (a decimal 64-bit integer, stored as 8 bytes "
+          "little-endian, as add keeps it), float (a decimal number, stored "
+          "as an 8-byte little-endian double); with int and float, --hex "
+          "and --base64 are for the key only");
 ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(10),
           "longest wait for the writer lock (and for a dict being created)");
 ABSL_FLAG(uint64_t, max_items, 10000,
@@ -29,7 +36,7 @@ ABSL_FLAG(zcipc::cli::ByteSize, heap_size, zcipc::cli::ByteSize{100ull << 20},
 ABSL_FLAG(zcipc::cli::ByteSize, change_log_bytes,
           zcipc::cli::ByteSize{zcipc::Options().change_log_bytes},
           "bytes of the new dict's change log, the ring that watch --follow "
-          "reads (0: no change log; rounded up to a multiple of 4096)");
+          "reads (0: no change log; rounded up to a power of two)");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "least time between two redraws: 500ms, 2s (the view is redrawn "
           "when the dict changes, at most this often)");
@@ -91,6 +98,11 @@ const FlagRange kFlagRanges[] = {
      [] {
        uint64_t v = absl::GetFlag(FLAGS_change_log_bytes).bytes;
        return v == 0 || (v >= kMinChangeLogBytes && v <= kMaxChangeLogBytes);
+     }},
+    {"type", [] { return std::string("one of bytes, text, int, float"); },
+     [] {
+       absl::StatusOr<ValueType> t = ParseTypeName(absl::GetFlag(FLAGS_type));
+       return t.ok() && *t <= ValueType::kFloat64;
      }},
     {"idle_refresh",
      [] { return std::string("a duration of more than 0 (5s, 1m, inf)"); },

@@ -18,6 +18,7 @@ ABSL_DECLARE_FLAG(bool, hex);
 ABSL_DECLARE_FLAG(bool, base64);
 ABSL_DECLARE_FLAG(bool, raw);
 ABSL_DECLARE_FLAG(bool, int64);
+ABSL_DECLARE_FLAG(std::string, type);
 ABSL_DECLARE_FLAG(absl::Duration, lock_timeout);
 ABSL_DECLARE_FLAG(uint64_t, max_items);
 ABSL_DECLARE_FLAG(zcipc::cli::ByteSize, heap_size);
