@@ -131,14 +131,22 @@ def test_another_language_reads_what_python_wrote(d):
 
 
 def test_the_cli_reads_and_writes_what_python_does(d):
-    d["greeting"] = "hello"
+    d["greeting"] = "h\u00e9llo"
     d["requests"] = 41
-    assert cli("get", d.name, "greeting", "--raw") == b"hello"
+    d["ratio"] = 2.5
+    assert cli("get", d.name, "greeting", "--raw") == "h\u00e9llo".encode()
+    assert cli("get", d.name, "greeting") == "h\u00e9llo\n".encode()
+    assert cli("get", d.name, "requests") == b"41\n"
+    assert cli("get", d.name, "ratio") == b"2.5\n"
     assert cli("add", d.name, "requests", "1").strip() == b"42"
     assert d["requests"] == 42
     cli("put", d.name, "from-cli", "value")
-    assert d["from-cli"] in (b"value", "value")  # bytes or text, by version
-    assert "from-cli" in d.keys()
+    cli("put", "--type=text", d.name, "text-from-cli", "t\u00e9xt")
+    cli("put", "--type=int", d.name, "int-from-cli", "-3")
+    assert d["from-cli"] == b"value"
+    assert d["text-from-cli"] == "t\u00e9xt"
+    assert d["int-from-cli"] == -3 and d.add("int-from-cli") == -2
+    assert {"from-cli", "text-from-cli", "int-from-cli"} <= set(d.keys())
 
 
 def test_bytes_keys_raw_or_tagged():
