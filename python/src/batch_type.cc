@@ -16,6 +16,7 @@
 #include "python/src/dict_object.h"
 #include "python/src/errors.h"
 #include "python/src/gil.h"
+#include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc_py {
@@ -28,8 +29,9 @@ namespace {
 struct BatchOp {
   enum Kind { kPut, kDelete, kAdd } kind;
   std::string key;
-  std::string value;  // kPut: the encoded value
-  int64_t delta = 0;  // kAdd
+  std::string value;                                 // kPut: the encoded value
+  zcipc::ValueType type = zcipc::ValueType::kBytes;  // kPut: value's
+  int64_t delta = 0;                                 // kAdd
 };
 
 // Applies `ops` in order under one hold of the writer lock (GIL released).
@@ -42,26 +44,17 @@ PyObject* ApplyOps(DictObject* self, const std::vector<BatchOp>& ops) {
   bool not_int = false;
   absl::Status status = WithoutGil([&] {
     return handle->Write([&](zcipc::Batch& b) -> absl::Status {
-      std::string old;
       for (size_t i = 0; i < ops.size(); ++i) {
         const BatchOp& op = ops[i];
         absl::Status s;
         if (op.kind == BatchOp::kPut) {
-          s = b.Put(op.key, op.value);
+          s = b.Put(op.key, op.value, op.type);
         } else if (op.kind == BatchOp::kDelete) {
           s = b.Erase(op.key);
           if (absl::IsNotFound(s)) s = absl::OkStatus();
         } else {
-          int64_t current = 0, sum = 0;
-          s = b.Get(op.key, &old);
-          if (s.ok() && !DecodeInt64(old, &current)) {
-            not_int = true;
-            s = absl::FailedPreconditionError("value is not an int");
-          } else if (s.ok() || absl::IsNotFound(s)) {
-            s = __builtin_add_overflow(current, op.delta, &sum)
-                    ? absl::OutOfRangeError("add overflows a 64-bit int")
-                    : b.Put(op.key, EncodeInt64(sum));
-          }
+          s = b.Add(op.key, op.delta).status();
+          not_int = zcipc::GetErrorKind(s) == zcipc::ErrorKind::kNotACounter;
         }
         if (!s.ok()) {
           failed_at = i;
@@ -125,9 +118,9 @@ Py_ssize_t BatchLength(PyObject* obj) {
 }
 
 bool BatchPut(BatchObject* self, PyObject* key, PyObject* value) {
-  BatchOp op{BatchOp::kPut, {}, {}, 0};
+  BatchOp op{BatchOp::kPut, {}, {}, zcipc::ValueType::kBytes, 0};
   // The value first: pickling may run code; encoding a key runs none.
-  if (!EncodeValue(value, &op.value) ||
+  if (!EncodeValue(value, &op.value, &op.type) ||
       !Key(self->dict->name, "batch b[key] = value", key, &op.key)) {
     return false;
   }
@@ -138,7 +131,7 @@ bool BatchPut(BatchObject* self, PyObject* key, PyObject* value) {
 int BatchAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
   auto* self = reinterpret_cast<BatchObject*>(obj);
   if (value != nullptr) return BatchPut(self, key, value) ? 0 : -1;
-  BatchOp op{BatchOp::kDelete, {}, {}, 0};
+  BatchOp op{BatchOp::kDelete, {}, {}, zcipc::ValueType::kBytes, 0};
   if (!LookupKey(self->dict->name, "batch del b[key]", key, &op.key)) return -1;
   self->ops->push_back(std::move(op));
   return 0;
@@ -152,7 +145,7 @@ PyObject* BatchAdd(PyObject* obj, PyObject* args, PyObject* kwargs) {
   if (!ParseKeyDeltaArgs(args, kwargs, "O|O:add", &key, &delta_arg)) {
     return nullptr;
   }
-  BatchOp op{BatchOp::kAdd, {}, {}, 1};
+  BatchOp op{BatchOp::kAdd, {}, {}, zcipc::ValueType::kBytes, 1};
   if (!ParseDelta(self->dict->name, "batch add", key, delta_arg, &op.delta)) {
     return nullptr;
   }

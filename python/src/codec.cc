@@ -240,6 +240,31 @@ PyObject* DecodeKeyRange(const char* p, const char* end, int depth) {
   }
 }
 
+// The stored form of a key (see codec.h): a str's UTF-8 as it is; a bytes
+// key as it is when that cannot be read as a str key or a tagged key;
+// anything else kKeyTagPrefix + the tagged encoding.
+bool EncodeKeyInterop(PyObject* key, std::string* out, bool lookup) {
+  if (PyUnicode_CheckExact(key) || PyUnicode_Check(key)) {
+    const size_t start = out->size();
+    if (AppendStrictUtf8(key, out)) return true;
+    // Lone surrogates: not UTF-8, so tagged (with "surrogatepass").
+    PyErr_Clear();
+    out->resize(start);
+  } else if (PyBytes_CheckExact(key) || PyBytes_Check(key)) {
+    char* data = nullptr;
+    Py_ssize_t size = 0;
+    if (PyBytes_AsStringAndSize(key, &data, &size) != 0) return false;
+    absl::string_view bytes(data, static_cast<size_t>(size));
+    if (!bytes.empty() &&
+        static_cast<unsigned char>(bytes[0]) != kKeyTagPrefix &&
+        !IsUtf8(bytes)) {
+      out->append(bytes.data(), bytes.size());
+      return true;
+    }
+  }
+  out->push_back(static_cast<char>(kKeyTagPrefix));
+  return EncodeKeyDepth(key, out, 0, lookup);
+}
 }  // namespace
 
 bool InitCodec() {
@@ -302,65 +327,96 @@ std::string TypeName(PyObject* obj) {
   return out;
 }
 
-bool EncodeKey(PyObject* key, std::string* out) {
-  return EncodeKeyDepth(key, out, 0, /*lookup=*/false);
-}
-
-bool EncodeLookupKey(PyObject* key, std::string* out) {
-  return EncodeKeyDepth(key, out, 0, /*lookup=*/true);
-}
-
-PyObject* DecodeKey(absl::string_view data) {
-  return DecodeKeyRange(data.data(), data.data() + data.size(), 0);
-}
-
-std::string EncodeInt64(int64_t v) {
-  std::string out(1, kIntTag);
-  AppendLE64(static_cast<uint64_t>(v), &out);
-  return out;
-}
-
-bool DecodeInt64(absl::string_view data, int64_t* v) {
-  if (data.size() != kIntSize || data[0] != kIntTag) return false;
-  *v = static_cast<int64_t>(LoadLE64(data.data() + 1));
+bool IsUtf8(absl::string_view data) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const size_t n = data.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    // The well-formed sequences of the Unicode standard (table 3-7): no
+    // overlong forms, no surrogates, nothing above U+10FFFF.
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (n - i < len || p[i + 1] < lo || p[i + 1] > hi) return false;
+    for (size_t k = 2; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+    }
+    i += len;
+  }
   return true;
 }
 
-bool EncodeValue(PyObject* value, std::string* out) {
+bool EncodeKey(PyObject* key, std::string* out) {
+  return EncodeKeyInterop(key, out, /*lookup=*/false);
+}
+
+bool EncodeLookupKey(PyObject* key, std::string* out) {
+  return EncodeKeyInterop(key, out, /*lookup=*/true);
+}
+
+PyObject* DecodeKey(absl::string_view data) {
+  if (!data.empty() && static_cast<unsigned char>(data[0]) == kKeyTagPrefix) {
+    PyObject* key =
+        DecodeKeyRange(data.data() + 1, data.data() + data.size(), 0);
+    if (key != nullptr || !PyErr_ExceptionMatches(PyExc_ValueError)) {
+      return key;
+    }
+    PyErr_Clear();  // not this package's encoding: the bytes as they are
+  } else if (IsUtf8(data)) {
+    return PyUnicode_DecodeUTF8(data.data(),
+                                static_cast<Py_ssize_t>(data.size()), nullptr);
+  }
+  return PyBytes_FromStringAndSize(data.data(),
+                                   static_cast<Py_ssize_t>(data.size()));
+}
+
+bool EncodeValue(PyObject* value, std::string* out, zcipc::ValueType* type) {
   out->clear();
   if (PyBytes_CheckExact(value)) {
-    out->push_back('B');
+    *type = zcipc::ValueType::kBytes;
     AppendBytes(value, out);
     return true;
   }
   if (PyUnicode_CheckExact(value)) {
-    out->push_back('S');
-    return AppendUtf8(value, out);
-  }
-  if (value == Py_None) {
-    out->push_back('N');
-    return true;
-  }
-  if (value == Py_True || value == Py_False) {
-    out->push_back(value == Py_True ? 'T' : 'X');
-    return true;
-  }
-  if (PyLong_CheckExact(value)) {
+    if (AppendStrictUtf8(value, out)) {
+      *type = zcipc::ValueType::kText;
+      return true;
+    }
+    // Lone surrogates: not UTF-8 text, so pickled below.
+    PyErr_Clear();
+    out->clear();
+  } else if (PyLong_CheckExact(value)) {
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
     if (v == -1 && PyErr_Occurred()) return false;
     if (!overflow) {
-      out->push_back('I');
+      *type = zcipc::ValueType::kInt64;
       AppendLE64(static_cast<uint64_t>(v), out);
       return true;
     }
     // Larger ints are pickled below.
-  }
-  if (PyFloat_CheckExact(value)) {
+  } else if (PyFloat_CheckExact(value)) {
     double d = PyFloat_AsDouble(value);
     uint64_t bits;
     std::memcpy(&bits, &d, sizeof bits);
-    out->push_back('F');
+    *type = zcipc::ValueType::kFloat64;
     AppendLE64(bits, out);
     return true;
   }
@@ -374,46 +430,33 @@ bool EncodeValue(PyObject* value, std::string* out) {
   }
   // Assign, not append: pickling may have run code that used this dict on
   // this thread, and so this buffer, meanwhile.
-  out->assign(1, 'P');
+  out->clear();
   AppendBytes(pickled, out);
   Py_DECREF(pickled);
+  *type = zcipc::ValueType::kPickle;
   return true;
 }
 
-PyObject* DecodeValue(absl::string_view data) {
-  if (data.empty()) {
-    PyErr_SetString(PyExc_ValueError,
-                    "an empty value in this ZeroCopyDict was not written by "
-                    "zero_copy_ipc");
-    return nullptr;
-  }
-  const char* p = data.data() + 1;
-  size_t n = data.size() - 1;
-  switch (data[0]) {
-    case 'B':
-      return PyBytes_FromStringAndSize(p, static_cast<Py_ssize_t>(n));
-    case 'S':
-      return DecodeUtf8(p, n);
-    case 'I':
+PyObject* DecodeValue(absl::string_view data, zcipc::ValueType type) {
+  const char* p = data.data();
+  const size_t n = data.size();
+  switch (type) {
+    case zcipc::ValueType::kBytes:
+      break;
+    case zcipc::ValueType::kText:
+      if (!IsUtf8(data)) break;  // not text after all: the bytes
+      return PyUnicode_DecodeUTF8(p, static_cast<Py_ssize_t>(n), nullptr);
+    case zcipc::ValueType::kInt64:
       if (n != 8) break;
       return PyLong_FromLongLong(static_cast<long long>(LoadLE64(p)));
-    case 'F': {
+    case zcipc::ValueType::kFloat64: {
       if (n != 8) break;
       uint64_t bits = LoadLE64(p);
       double d;
       std::memcpy(&d, &bits, sizeof d);
       return PyFloat_FromDouble(d);
     }
-    case 'N':
-      if (n != 0) break;
-      Py_RETURN_NONE;
-    case 'T':
-      if (n != 0) break;
-      Py_RETURN_TRUE;
-    case 'X':
-      if (n != 0) break;
-      Py_RETURN_FALSE;
-    case 'P': {
+    case zcipc::ValueType::kPickle: {
       // A copy, not a view: unpickling may run code that reads this dict
       // again on this thread and so reuses the caller's buffer.
       PyObject* bytes =
@@ -423,15 +466,10 @@ PyObject* DecodeValue(absl::string_view data) {
       Py_DECREF(bytes);
       return obj;
     }
-    default:
-      break;
   }
-  PyErr_Format(PyExc_ValueError,
-               "a value in this ZeroCopyDict was not written by zero_copy_ipc "
-               "(tag 0x%02x, %zu bytes)",
-               static_cast<unsigned>(static_cast<unsigned char>(data[0])),
-               data.size());
-  return nullptr;
+  // kBytes, a type this version does not know, or a typed value whose bytes
+  // do not fit its type: the bytes as they are.
+  return PyBytes_FromStringAndSize(p, static_cast<Py_ssize_t>(n));
 }
 
 }  // namespace zcipc_py

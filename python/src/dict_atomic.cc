@@ -21,6 +21,7 @@
 #include "python/src/dict_object.h"
 #include "python/src/errors.h"
 #include "python/src/gil.h"
+#include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc_py {
@@ -28,20 +29,23 @@ namespace {
 
 thread_local Scratch t_scratch;
 
-// Removes `key` if its stored bytes are still `seen`, under the writer lock.
+// Removes `key` if its stored bytes and type are still `seen` and
+// `seen_type`, under the writer lock.
 enum class Take { kTaken, kChanged, kGone };
 absl::Status TakeIfUnchanged(const Handle& handle, absl::string_view key,
-                             absl::string_view seen, Take* result) {
+                             absl::string_view seen, zcipc::ValueType seen_type,
+                             Take* result) {
   return WithoutGil([&] {
     return handle->Write([&](zcipc::Batch& b) -> absl::Status {
       std::string now;
-      absl::Status s = b.Get(key, &now);
+      zcipc::ValueType now_type = zcipc::ValueType::kBytes;
+      absl::Status s = b.Get(key, &now, &now_type);
       if (absl::IsNotFound(s)) {
         *result = Take::kGone;
         return absl::OkStatus();
       }
       if (!s.ok()) return s;
-      if (now != seen) {
+      if (now != seen || now_type != seen_type) {
         *result = Take::kChanged;
         return absl::OkStatus();
       }
@@ -70,16 +74,17 @@ PyObject* DictPop(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
   if (!LookupKey(self->name, "pop", args[0], &key)) return nullptr;
   for (;;) {
     std::string seen;
+    zcipc::ValueType type = zcipc::ValueType::kBytes;
     absl::Status status;
     {
       ReleaseGilWhileReadWaits gil(ThreadReadWait(), &handle);
-      status = handle->Get(key, &seen);
+      status = handle->Get(key, &seen, &type);
     }
     Take take = Take::kGone;
     if (status.ok()) {
-      PyObject* value = DecodeValue(seen);
+      PyObject* value = DecodeValue(seen, type);
       if (value == nullptr) return nullptr;
-      status = TakeIfUnchanged(handle, key, seen, &take);
+      status = TakeIfUnchanged(handle, key, seen, type, &take);
       if (status.ok() && take == Take::kTaken) return value;
       Py_DECREF(value);
       if (take == Take::kChanged) continue;  // rewritten meanwhile: again
@@ -102,14 +107,17 @@ PyObject* DictPopItem(PyObject* obj, PyObject*) {
   if (!handle) return nullptr;
   for (;;) {
     std::string key, seen;
+    zcipc::ValueType type = zcipc::ValueType::kBytes;
     bool found = false;
     absl::Status status = WithoutGil([&] {
-      return handle->ForEach([&](absl::string_view k, absl::string_view v) {
-        if (found) return;
-        key.assign(k.data(), k.size());
-        seen.assign(v.data(), v.size());
-        found = true;
-      });
+      return handle->ForEachTyped(
+          [&](absl::string_view k, absl::string_view v, zcipc::ValueType t) {
+            if (found) return;
+            key.assign(k.data(), k.size());
+            seen.assign(v.data(), v.size());
+            type = t;
+            found = true;
+          });
     });
     if (!status.ok()) return Raise(self, status, nullptr);
     if (!found) {
@@ -118,13 +126,13 @@ PyObject* DictPopItem(PyObject* obj, PyObject*) {
     }
     PyObject* k = DecodeKey(key);
     if (k == nullptr) return nullptr;
-    PyObject* v = DecodeValue(seen);
+    PyObject* v = DecodeValue(seen, type);
     if (v == nullptr) {
       Py_DECREF(k);
       return nullptr;
     }
     Take take = Take::kGone;
-    status = TakeIfUnchanged(handle, key, seen, &take);
+    status = TakeIfUnchanged(handle, key, seen, type, &take);
     if (status.ok() && take == Take::kTaken) {
       PyObject* pair = PyTuple_Pack(2, k, v);
       Py_DECREF(k);
@@ -151,24 +159,26 @@ PyObject* DictSetDefault(PyObject* obj, PyObject* const* args,
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
   std::string encoded_default;
-  if (!EncodeValue(dflt, &encoded_default)) return nullptr;
+  zcipc::ValueType default_type = zcipc::ValueType::kBytes;
+  if (!EncodeValue(dflt, &encoded_default, &default_type)) return nullptr;
   std::string key;
   if (!Key(self->name, "setdefault", args[0], &key)) return nullptr;
   std::string value;
+  zcipc::ValueType type = zcipc::ValueType::kBytes;
   bool found = false;
   absl::Status status = WithoutGil([&] {
     return handle->Write([&](zcipc::Batch& b) -> absl::Status {
-      absl::Status s = b.Get(key, &value);
+      absl::Status s = b.Get(key, &value, &type);
       if (s.ok()) {
         found = true;
         return s;
       }
       if (!absl::IsNotFound(s)) return s;
-      return b.Put(key, encoded_default);
+      return b.Put(key, encoded_default, default_type);
     });
   });
   if (!status.ok()) return Raise(self, status, args[0]);
-  if (found) return DecodeValue(value);
+  if (found) return DecodeValue(value, type);
   Py_INCREF(dflt);
   return dflt;
 }
@@ -243,8 +253,9 @@ bool ParseDelta(PyObject* name, const char* op, PyObject* key,
   return true;
 }
 
-// add(key, delta=1) -> the new value. The value must be an int (an absent
-// key counts as 0); the sum must fit in 64 bits.
+// add(key, delta=1) -> the new value (ZeroCopyDict::Add). The value must be
+// a counter: an int stored as kInt64 (by this package or by C++ Add), or 8
+// raw bytes; an absent key counts as 0; the sum must fit in 64 bits.
 PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
   auto* self = reinterpret_cast<DictObject*>(obj);
   PyObject* key_arg = nullptr;
@@ -252,7 +263,6 @@ PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
   if (!ParseKeyDeltaArgs(call_args, kwargs, "O|O:add", &key_arg, &delta_arg)) {
     return nullptr;
   }
-  PyObject* args[1] = {key_arg};
   int64_t delta = 1;
   if (!ParseDelta(self->name, "add", key_arg, delta_arg, &delta)) {
     return nullptr;
@@ -260,36 +270,28 @@ PyObject* DictAdd(PyObject* obj, PyObject* call_args, PyObject* kwargs) {
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
   Scratch& s = t_scratch;
-  if (!Key(self->name, "add", args[0], &s.key)) return nullptr;
-  int64_t result = 0;
-  bool not_int = false;
-  absl::Status status = WithoutGil([&] {
-    return handle->Update(
-        s.key,
-        [&](std::optional<absl::string_view> old,
-            std::string* out) -> absl::Status {
-          int64_t current = 0;
-          if (old.has_value() && !DecodeInt64(*old, &current)) {
-            not_int = true;
-            return absl::FailedPreconditionError("value is not an int");
-          }
-          if (__builtin_add_overflow(current, delta, &result)) {
-            return absl::OutOfRangeError(
-                absl::StrCat("add(", delta, ") to ", current,
-                             " overflows a 64-bit int; value unchanged"));
-          }
-          *out = EncodeInt64(result);
-          return absl::OkStatus();
-        });
-  });
-  if (not_int) {
-    PyErr_Format(PyExc_TypeError,
-                 "ZeroCopyDict '%U': add(%s): the value is not an int",
-                 self->name, KeyForMessage(args[0]).c_str());
-    return nullptr;
+  if (!Key(self->name, "add", key_arg, &s.key)) return nullptr;
+  absl::StatusOr<int64_t> result =
+      WithoutGil([&] { return handle->Add(s.key, delta); });
+  if (!result.ok()) {
+    if (zcipc::GetErrorKind(result.status()) ==
+        zcipc::ErrorKind::kNotACounter) {
+      PyErr_Format(PyExc_TypeError,
+                   "ZeroCopyDict '%U': add(%s): the value is not an int",
+                   self->name, KeyForMessage(key_arg).c_str());
+      return nullptr;
+    }
+    if (zcipc::GetErrorKind(result.status()) == zcipc::ErrorKind::kOverflow) {
+      PyErr_Format(PyExc_OverflowError,
+                   "ZeroCopyDict '%U': add(%s, %lld): the sum overflows a "
+                   "64-bit int; value unchanged",
+                   self->name, KeyForMessage(key_arg).c_str(),
+                   static_cast<long long>(delta));
+      return nullptr;
+    }
+    return Raise(self, result.status(), key_arg);
   }
-  if (!status.ok()) return Raise(self, status, args[0]);
-  return PyLong_FromLongLong(result);
+  return PyLong_FromLongLong(*result);
 }
 
 // compare_and_swap(key, expected, new) -> bool. Stores `new` if
@@ -306,46 +308,51 @@ PyObject* DictCompareAndSwap(PyObject* obj, PyObject* const* args,
   Handle handle = LiveHandle(self);
   if (!handle) return nullptr;
   std::string desired, expected_bytes, key;
-  if (!EncodeValue(args[2], &desired) ||
+  zcipc::ValueType desired_type = zcipc::ValueType::kBytes;
+  zcipc::ValueType expected_type = zcipc::ValueType::kBytes;
+  if (!EncodeValue(args[2], &desired, &desired_type) ||
       !Key(self->name, "compare_and_swap", args[0], &key)) {
     return nullptr;
   }
   // Only a shortcut: an `expected` that cannot be encoded (pickled) is
   // compared with == alone.
-  bool have_expected_bytes = EncodeValue(expected, &expected_bytes);
+  bool have_expected_bytes =
+      EncodeValue(expected, &expected_bytes, &expected_type);
   if (!have_expected_bytes) PyErr_Clear();
   bool stored = false;
   bool python_error = false;
   PyThreadState* state = PyEval_SaveThread();
-  absl::Status status = handle->Update(
-      key,
-      [&](std::optional<absl::string_view> old,
-          std::string* out) -> absl::Status {
-        bool match;
-        if (!old.has_value()) {
-          match = expected == Py_None;
-        } else if (have_expected_bytes && *old == expected_bytes) {
-          match = true;  // identical encodings (as `is` before == in lists)
-        } else {
-          // Equal objects can encode differently (1 and 1.0, pickles):
-          // compare as Python does. The writer lock is held; taking the GIL
-          // here cannot deadlock (see the file comment).
-          PyEval_RestoreThread(state);
-          PyObject* current = DecodeValue(*old);
-          int eq = current == nullptr
-                       ? -1
-                       : PyObject_RichCompareBool(current, expected, Py_EQ);
-          Py_XDECREF(current);
-          python_error = eq < 0;
-          state = PyEval_SaveThread();
-          match = eq == 1;
-        }
-        if (python_error) return absl::CancelledError("comparison failed");
-        if (!match) return absl::AbortedError("no match");
-        *out = desired;
-        stored = true;
-        return absl::OkStatus();
-      });
+  absl::Status status = handle->Write([&](zcipc::Batch& b) -> absl::Status {
+    std::string old;
+    zcipc::ValueType old_type = zcipc::ValueType::kBytes;
+    absl::Status s = b.Get(key, &old, &old_type);
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+    bool match;
+    if (absl::IsNotFound(s)) {
+      match = expected == Py_None;
+    } else if (have_expected_bytes && old_type == expected_type &&
+               old == expected_bytes) {
+      match = true;  // identical encodings (as `is` before == in lists)
+    } else {
+      // Equal objects can encode differently (1 and 1.0, pickles):
+      // compare as Python does. The writer lock is held; taking the GIL
+      // here cannot deadlock (see the file comment).
+      PyEval_RestoreThread(state);
+      PyObject* current = DecodeValue(old, old_type);
+      int eq = current == nullptr
+                   ? -1
+                   : PyObject_RichCompareBool(current, expected, Py_EQ);
+      Py_XDECREF(current);
+      python_error = eq < 0;
+      state = PyEval_SaveThread();
+      match = eq == 1;
+    }
+    if (python_error) return absl::CancelledError("comparison failed");
+    if (!match) return absl::AbortedError("no match");
+    s = b.Put(key, desired, desired_type);
+    stored = s.ok();
+    return s;
+  });
   PyEval_RestoreThread(state);
   if (python_error) return nullptr;
   if (!status.ok() && !absl::IsAborted(status)) {

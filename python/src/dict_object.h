@@ -75,6 +75,7 @@ using FastFunction = PyObject* (*)(PyObject* self, PyObject* const* args,
 struct Scratch {
   std::string key;
   std::string value;
+  zcipc::ValueType type = zcipc::ValueType::kBytes;  // value's
 };
 
 // The calling thread's one ReadWaitState (gil.h), for every

@@ -244,7 +244,7 @@ PyObject* Lookup(DictObject* self, PyObject* key, PyObject* missing) {
   absl::Status status;
   {
     ReleaseGilWhileReadWaits gil(&t.read_wait, &self->handle);
-    status = d->Get(s.key, &s.value);
+    status = d->Get(s.key, &s.value, &s.type);
   }
   if (!status.ok()) {
     if (absl::IsNotFound(status) && missing != nullptr) {
@@ -253,7 +253,7 @@ PyObject* Lookup(DictObject* self, PyObject* key, PyObject* missing) {
     }
     return Raise(self, status, key);
   }
-  return DecodeValue(s.value);
+  return DecodeValue(s.value, s.type);
 }
 
 PyObject* DictSubscript(PyObject* obj, PyObject* key) {
@@ -267,7 +267,7 @@ int DictAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
   Scratch& s = t.scratch;
   // The value first: pickling may run code that uses this dict (and so this
   // thread's scratch key); encoding a key runs no Python code.
-  if (value != nullptr && !EncodeValue(value, &s.value)) return -1;
+  if (value != nullptr && !EncodeValue(value, &s.value, &s.type)) return -1;
   if (!(value != nullptr ? Key(self->name, "d[key] = value", key, &s.key)
                          : LookupKey(self->name, "del d[key]", key, &s.key))) {
     return -1;
@@ -275,7 +275,7 @@ int DictAssSubscript(PyObject* obj, PyObject* key, PyObject* value) {
   Handle handle = LiveHandle(self);
   if (!handle) return -1;
   absl::Status status = WithoutGil([&] {
-    return value != nullptr ? handle->Put(s.key, s.value)
+    return value != nullptr ? handle->Put(s.key, s.value, s.type)
                             : handle->Erase(s.key);
   });
   if (!status.ok()) {
@@ -319,6 +319,7 @@ PyObject* DictGet(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) {
 struct Entries {
   std::vector<std::string> keys;
   std::vector<std::string> values;
+  std::vector<zcipc::ValueType> types;  // the values'
 };
 
 // Copies every entry (keys and/or values) with the GIL released.
@@ -326,10 +327,14 @@ bool Collect(DictObject* self, bool want_keys, bool want_values, Entries* out) {
   Handle handle = LiveHandle(self);
   if (!handle) return false;
   absl::Status status = WithoutGil([&] {
-    return handle->ForEach([&](absl::string_view k, absl::string_view v) {
-      if (want_keys) out->keys.emplace_back(k);
-      if (want_values) out->values.emplace_back(v);
-    });
+    return handle->ForEachTyped(
+        [&](absl::string_view k, absl::string_view v, zcipc::ValueType type) {
+          if (want_keys) out->keys.emplace_back(k);
+          if (want_values) {
+            out->values.emplace_back(v);
+            out->types.push_back(type);
+          }
+        });
   });
   if (!status.ok()) {
     Raise(self, status, nullptr);
@@ -355,7 +360,8 @@ PyObject* ListOf(PyObject* obj, View view) {
       Py_DECREF(list);
       return nullptr;
     }
-    PyObject* v = values ? DecodeValue(entries.values[i]) : nullptr;
+    PyObject* v =
+        values ? DecodeValue(entries.values[i], entries.types[i]) : nullptr;
     if (values && v == nullptr) {
       Py_XDECREF(k);
       Py_DECREF(list);
@@ -523,10 +529,9 @@ PyObject* DictChangeSeq(PyObject* obj, PyObject*) {
 
 // changes(since) -> [(seq, "put" | "erase", key), ...]: every retained
 // change after `since`, in order (ZeroCopyDict::ReadChanges, lock-free; the
-// walk runs with the GIL released, then the keys are decoded). A key this
-// package cannot decode (written by another client of the engine) comes
-// back as the raw bytes the engine holds, so one foreign key never hides a
-// batch. ChangesLost when change since+1 is no longer retained.
+// walk runs with the GIL released, then the keys are decoded as keys()
+// decodes them: a key another language wrote is a str or bytes, never an
+// error). ChangesLost when change since+1 is no longer retained.
 PyObject* DictChanges(PyObject* obj, PyObject* since_arg) {
   auto* self = reinterpret_cast<DictObject*>(obj);
   if (!PyLong_Check(since_arg) || PyBool_Check(since_arg)) {
@@ -575,11 +580,6 @@ PyObject* DictChanges(PyObject* obj, PyObject* since_arg) {
   for (size_t i = 0; list != nullptr && i < entries.size(); ++i) {
     const Entry& e = entries[i];
     PyObject* key = DecodeKey(e.key);
-    if (key == nullptr && PyErr_ExceptionMatches(PyExc_ValueError)) {
-      PyErr_Clear();  // not this package's encoding: the raw bytes
-      key = PyBytes_FromStringAndSize(e.key.data(),
-                                      static_cast<Py_ssize_t>(e.key.size()));
-    }
     PyObject* item =
         key != nullptr
             ? Py_BuildValue("(KOO)", static_cast<unsigned long long>(e.seq),

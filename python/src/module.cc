@@ -41,11 +41,13 @@ PyObject* ModuleEncodeKey(PyObject*, PyObject* key) {
                                    static_cast<Py_ssize_t>(out.size()));
 }
 
+// encode_value(value) -> (bytes, type): the stored bytes and ValueType.
 PyObject* ModuleEncodeValue(PyObject*, PyObject* value) {
   std::string out;
-  if (!EncodeValue(value, &out)) return nullptr;
-  return PyBytes_FromStringAndSize(out.data(),
-                                   static_cast<Py_ssize_t>(out.size()));
+  zcipc::ValueType type = zcipc::ValueType::kBytes;
+  if (!EncodeValue(value, &out, &type)) return nullptr;
+  return Py_BuildValue("(y#i)", out.data(), static_cast<Py_ssize_t>(out.size()),
+                       static_cast<int>(type));
 }
 
 PyObject* BytesArg(PyObject* arg, absl::string_view* out) {
@@ -65,10 +67,19 @@ PyObject* ModuleDecodeKey(PyObject*, PyObject* arg) {
   return DecodeKey(data);
 }
 
-PyObject* ModuleDecodeValue(PyObject*, PyObject* arg) {
+// decode_value(data, type=0): the value stored as `data` with ValueType
+// `type` (0..255; 0 is kBytes).
+PyObject* ModuleDecodeValue(PyObject*, PyObject* args) {
+  PyObject* arg = nullptr;
+  int type = 0;
+  if (!PyArg_ParseTuple(args, "O|i:decode_value", &arg, &type)) return nullptr;
   absl::string_view data;
   if (BytesArg(arg, &data) == nullptr) return nullptr;
-  return DecodeValue(data);
+  if (type < 0 || type > 255) {
+    PyErr_SetString(PyExc_ValueError, "decode_value: type must be 0..255");
+    return nullptr;
+  }
+  return DecodeValue(data, static_cast<zcipc::ValueType>(type));
 }
 
 // _unlink(name): removes a dict by name (module function).
@@ -87,9 +98,14 @@ PyMethodDef kModuleMethods[] = {
     {"encode_key", ModuleEncodeKey, METH_O,
      "The canonical bytes of a key (as stored)."},
     {"encode_value", ModuleEncodeValue, METH_O,
-     "The bytes of a value (as stored)."},
-    {"decode_key", ModuleDecodeKey, METH_O, "Inverse of encode_key."},
-    {"decode_value", ModuleDecodeValue, METH_O, "Inverse of encode_value."},
+     "encode_value(value) -> (bytes, type): the stored bytes of a value and "
+     "its value type (0 bytes, 1 text, 2 int64, 3 float64, 4 pickle)."},
+    {"decode_key", ModuleDecodeKey, METH_O,
+     "decode_key(data): the key stored as data (str, bytes or a tagged "
+     "object; never fails on foreign bytes)."},
+    {"decode_value", ModuleDecodeValue, METH_VARARGS,
+     "decode_value(data, type=0): the value stored as data with that value "
+     "type (inverse of encode_value)."},
     {"unlink", ModuleUnlink, METH_O, "unlink(name): removes a dict's name."},
     {nullptr, nullptr, 0, nullptr},
 };

@@ -62,10 +62,12 @@ def test_supported_value_types_round_trip(d):
 
 
 def test_bytes_values_are_stored_raw():
-    # Raw: one tag byte and the bytes themselves, no pickle.
-    assert zero_copy_ipc.encode_value(b"abc") == b"Babc"
-    assert zero_copy_ipc.encode_value("abc") == b"Sabc"
-    assert zero_copy_ipc.encode_value([1]).startswith(b"P")
+    # Raw: the bytes themselves, the type beside them (0 bytes, 1 text,
+    # 4 pickle), no tag byte, no pickle.
+    assert zero_copy_ipc.encode_value(b"abc") == (b"abc", 0)
+    assert zero_copy_ipc.encode_value("abc") == (b"abc", 1)
+    data, kind = zero_copy_ipc.encode_value([1])
+    assert kind == 4 and data.startswith(b"\x80")
 
 
 class MyStr(str):
@@ -420,17 +422,24 @@ def test_open_creates_or_attaches(name):
     a.close()
 
 
-def test_codec_round_trip_and_rejects_foreign_bytes():
-    for k in ["s", b"b", 0, -1, 2**64, 1.5, None, (1, (2, "x")), ()]:
+def test_codec_round_trip_and_reads_foreign_bytes():
+    for k in ["s", "", b"b", b"", b"\x80", b"\xff", 0, -1, 2**64, 1.5,
+              None, (1, (2, "x")), (), "\udc80"]:
         assert zero_copy_ipc.decode_key(zero_copy_ipc.encode_key(k)) == k
     assert zero_copy_ipc.encode_key(1) == zero_copy_ipc.encode_key(1.0)
     assert zero_copy_ipc.encode_key(1) == zero_copy_ipc.encode_key(True)
-    for bad in [b"", b"zzz", b"i123", b"t\x05ab", b"I12x", b"n1"]:
-        with pytest.raises(ValueError):
-            zero_copy_ipc.decode_key(bad)
-    for bad in [b"", b"Q", b"I1", b"Nx", b"F12"]:
-        with pytest.raises(ValueError):
-            zero_copy_ipc.decode_value(bad)
+    # Foreign bytes never raise: UTF-8 is a str, a tagged encoding that does
+    # not parse or other bytes are bytes.
+    for text in [b"", b"zzz", b"i123", b"caf\xc3\xa9"]:
+        assert zero_copy_ipc.decode_key(text) == text.decode()
+    for other in [b"\xff", b"\xffzzz", b"\xffi123", b"\xfft\x05ab",
+                  b"\xffI12x", b"\xffn1", b"\x80abc", b"\xed\xa0\x80"]:
+        assert zero_copy_ipc.decode_key(other) == other
+    # A typed value whose bytes do not fit its type, or a reserved type,
+    # is its bytes.
+    for data, kind in [(b"", 2), (b"Q", 2), (b"F12", 3), (b"\xff", 1),
+                       (b"x", 5), (b"y", 255)]:
+        assert zero_copy_ipc.decode_value(data, kind) == data
 
 
 # --- edge cases found in review ---------------------------------------------
@@ -505,8 +514,8 @@ def test_nesting_limits(d):
         ok = (ok,)
     d[ok] = "deep"
     assert d[ok] == "deep" and list(d) == [ok]
-    # A hostile encoding from shared memory: refused, never a crash.
-    # 't' + varint(len) + inner, nested far past the limit.
+    # A hostile encoding from shared memory: read as the bytes it is, never
+    # a crash. 0xFF 't' + varint(len) + inner, nested far past the limit.
     inner = b"n"
     for _ in range(100000):
         n = len(inner)
@@ -518,8 +527,7 @@ def test_nesting_limits(d):
         inner = b"t" + bytes(varint) + inner
         if len(inner) > 1 << 20:
             break
-    with pytest.raises(ValueError):
-        zero_copy_ipc.decode_key(inner)
+    assert zero_copy_ipc.decode_key(b"\xff" + inner) == b"\xff" + inner
 
 
 def test_nan_keys(d):

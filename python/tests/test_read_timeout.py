@@ -91,12 +91,14 @@ READER = textwrap.dedent("""
 def test_read_of_a_stalled_entry_times_out_and_releases_the_gil(name):
     stall_writer = stall_writer_path()
     lock_timeout = 1.0
-    old, new = "x" * 1000, "y" * 500
+    # new is bytes: the stall writer stores untyped values (kBytes).
+    old, new = "x" * 1000, b"y" * 500
     with ZeroCopyDict.create(name, max_items=100, heap_size=1 << 20) as d:
         d["k"] = old
         d["other"] = 1
         writer = subprocess.Popen(
-            [stall_writer, name, encode_key("k"), encode_value(new)],
+            [stall_writer, name, encode_key("k"),
+             encode_value(new)[0]],
             stderr=subprocess.PIPE, text=False)
         try:
             wait_until_stopped(writer)
