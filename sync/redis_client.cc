@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
 namespace zcipc {
@@ -180,6 +181,70 @@ absl::StatusOr<std::string> RedisConnection::LoadScript(
   absl::StatusOr<Reply> r = Command({"SCRIPT", "LOAD", std::string(source)});
   if (!r.ok()) return r.status();
   return std::string(ReplyString(r->get()));
+}
+
+absl::StatusOr<Reply> RedisConnection::RawCommand(
+    const std::vector<std::string>& args) {
+  if (broken_) return ContextError();
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  ToArgv(args, &argv, &lens);
+  void* raw = redisCommandArgv(context_, static_cast<int>(args.size()),
+                               argv.data(), lens.data());
+  if (raw == nullptr) return ContextError();
+  return Reply(static_cast<redisReply*>(raw));
+}
+
+std::optional<RedisAddress> MovedTo(const redisReply* reply,
+                                    const RedisAddress& from) {
+  if (reply == nullptr || reply->type != REDIS_REPLY_ERROR) {
+    return std::nullopt;
+  }
+  // The error reply's words: MOVED <slot> <host>:<port> (Redis's protocol,
+  // not a message of ours).
+  std::vector<absl::string_view> words =
+      absl::StrSplit(ReplyString(reply), ' ', absl::SkipEmpty());
+  if (words.size() != 3 || words[0] != "MOVED") return std::nullopt;
+  const size_t colon = words[2].rfind(':');
+  int port = 0;
+  if (colon == absl::string_view::npos ||
+      !absl::SimpleAtoi(words[2].substr(colon + 1), &port) || port <= 0 ||
+      port > 65535) {
+    return std::nullopt;
+  }
+  RedisAddress to;
+  to.unix_socket = false;
+  to.host = std::string(words[2].substr(0, colon));
+  if (to.host.empty()) to.host = from.unix_socket ? "127.0.0.1" : from.host;
+  to.port = port;
+  to.db = 0;  // a cluster has database 0 only
+  return to;
+}
+
+absl::StatusOr<std::unique_ptr<RedisConnection>> ConnectToKeyOwner(
+    const RedisAddress& address, absl::Duration timeout,
+    const std::string& key) {
+  RedisAddress at = address;
+  for (int redirections = 0;; ++redirections) {
+    absl::StatusOr<std::unique_ptr<RedisConnection>> conn =
+        RedisConnection::Connect(at, timeout);
+    if (!conn.ok()) return conn.status();
+    absl::StatusOr<Reply> probe = (*conn)->RawCommand({"EXISTS", key});
+    if (!probe.ok()) return probe.status();
+    if ((*probe)->type != REDIS_REPLY_ERROR) return conn;
+    std::optional<RedisAddress> moved = MovedTo(probe->get(), at);
+    if (!moved.has_value()) {
+      return absl::UnavailableError(absl::StrCat("Redis ", at.ToString(),
+                                                 ": key ", key, ": ",
+                                                 ReplyString(probe->get())));
+    }
+    if (redirections == 5) {
+      return absl::UnavailableError(
+          absl::StrCat("Redis ", address.ToString(), ": key ", key,
+                       ": more than 5 MOVED redirections"));
+    }
+    at = *moved;
+  }
 }
 
 }  // namespace sync_internal

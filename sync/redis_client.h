@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,12 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 // The reply's bytes (string, status or error replies); empty otherwise.
 absl::string_view ReplyString(const redisReply* reply);
 
+// If `reply` is a Redis Cluster redirection ("MOVED <slot> <host>:<port>"),
+// the node it names (host empty in the reply: `from`'s host). Otherwise
+// nullopt.
+std::optional<RedisAddress> MovedTo(const redisReply* reply,
+                                    const RedisAddress& from);
+
 class RedisConnection {
  public:
   // Connects (and SELECTs the db). Unavailable if Redis cannot be reached
@@ -72,6 +79,11 @@ class RedisConnection {
 
   bool broken() const { return broken_; }
 
+  // Sends one command and returns Redis's reply as it is, an error reply
+  // included (Command turns that into a Status). Unavailable when the
+  // connection failed.
+  absl::StatusOr<Reply> RawCommand(const std::vector<std::string>& args);
+
  private:
   explicit RedisConnection(redisContext* context, std::string where)
       : context_(context), where_(std::move(where)) {}
@@ -82,6 +94,18 @@ class RedisConnection {
   std::string where_;
   bool broken_ = false;
 };
+
+// Connects to the node that serves `key`: to `address`, then, while a
+// Redis Cluster node answers a probe of the key with MOVED, to the node it
+// names (at most 5 redirections). A standalone Redis serves every key: the
+// first connection is returned. With every key of a sync prefix in one hash
+// slot ({P}), one connection serves the whole session; a MOVED later (the
+// slot migrated) fails a command, and the session reconnects through here.
+// A cluster refusing the key for now (ASK, TRYAGAIN, CLUSTERDOWN) is
+// Unavailable: the caller retries with backoff.
+absl::StatusOr<std::unique_ptr<RedisConnection>> ConnectToKeyOwner(
+    const RedisAddress& address, absl::Duration timeout,
+    const std::string& key);
 
 }  // namespace sync_internal
 }  // namespace zcipc

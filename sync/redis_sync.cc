@@ -200,7 +200,8 @@ class RedisSync::Impl {
     absl::Duration backoff = kMinBackoff;
     while (!stop_.HasBeenNotified()) {
       absl::StatusOr<std::unique_ptr<RedisConnection>> conn =
-          RedisConnection::Connect(address_, kCommandTimeout);
+          sync_internal::ConnectToKeyOwner(address_, kCommandTimeout,
+                                           data_key_);
       absl::Status status = conn.status();
       if (status.ok()) {
         shas->clear();
