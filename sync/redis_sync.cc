@@ -106,6 +106,20 @@ struct Entry {
 };
 
 // A local change push has registered and pull has not yet passed.
+// A local value as push sends it. A counter (an int64-typed 8-byte value:
+// what Add stores, or a typed int Put, such as a Python int) travels as a
+// delta from the last value the sync saw, so that Adds on several machines
+// sum; any other value travels as itself, and the last in the stream wins
+// (docs/SYNC.md, "Conflicts").
+struct LocalValue {
+  std::string bytes;
+  bool counter = false;
+};
+
+bool IsCounter(absl::string_view bytes, ValueType type) {
+  return bytes.size() == 8 && type == ValueType::kInt64;
+}
+
 struct Pending {
   uint64_t seq = 0;
   bool in_stream = false;  // false: not yet acknowledged by Redis
@@ -341,27 +355,27 @@ class RedisSync::Impl {
   // Registers one key's current local value as a pending change and adds it
   // to `call`. `resync`: a full push (see "radd" in sync/scripts.h).
   void AddKeyLocked(PushCall* call, const std::string& key, uint64_t seq,
-                    const std::optional<std::string>& value, bool resync)
+                    const std::optional<LocalValue>& value, bool resync)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Pending p;
     p.seq = seq;
     if (!value.has_value()) {
       call->args.insert(call->args.end(), {"del", key, "", absl::StrCat(seq)});
       EraseBaseLocked(key);
-    } else if (value->size() == 8) {
+    } else if (value->counter) {
       // A counter: the delta from the last value the sync saw (0 when it saw
       // none: the key was absent or not 8 bytes long). A resync sends the
       // value too: Redis stores it if it has no counter under the key.
       auto base = bases_.find(key);
       const int64_t before = base == bases_.end() ? 0 : base->second;
-      const int64_t now = DecodeInt64(*value);
+      const int64_t now = DecodeInt64(value->bytes);
       p.is_add = true;
       p.delta = static_cast<int64_t>(static_cast<uint64_t>(now) -
                                      static_cast<uint64_t>(before));
       if (resync) {
-        call->args.insert(
-            call->args.end(),
-            {"radd", key, *value + EncodeInt64(p.delta), absl::StrCat(seq)});
+        call->args.insert(call->args.end(),
+                          {"radd", key, value->bytes + EncodeInt64(p.delta),
+                           absl::StrCat(seq)});
       } else {
         call->args.insert(call->args.end(), {"add", key, EncodeInt64(p.delta),
                                              absl::StrCat(seq)});
@@ -369,7 +383,7 @@ class RedisSync::Impl {
       SetBaseLocked(key, now);
     } else {
       call->args.insert(call->args.end(),
-                        {"put", key, *value, absl::StrCat(seq)});
+                        {"put", key, value->bytes, absl::StrCat(seq)});
       EraseBaseLocked(key);
     }
     call->keys.emplace_back(key, seq);
@@ -377,23 +391,26 @@ class RedisSync::Impl {
   }
 
   // The current value of `key` (nullopt if absent).
-  absl::StatusOr<std::optional<std::string>> CurrentValue(
+  absl::StatusOr<std::optional<LocalValue>> CurrentValue(
       const std::string& key) {
-    std::string value;
-    absl::Status s = dict_.Get(key, &value);
-    if (absl::IsNotFound(s)) return std::optional<std::string>();
+    LocalValue value;
+    ValueType type = ValueType::kBytes;
+    absl::Status s = dict_.Get(key, &value.bytes, &type);
+    if (absl::IsNotFound(s)) return std::optional<LocalValue>();
     if (!s.ok()) return s;
-    return std::optional<std::string>(std::move(value));
+    value.counter = IsCounter(value.bytes, type);
+    return std::optional<LocalValue>(std::move(value));
   }
 
   // Pushes every local entry as a put; the position becomes the ChangeSeq()
   // read before the scan.
   absl::Status FullPush(RedisConnection* conn, const std::string& sha) {
     const uint64_t start = dict_.ChangeSeq();
-    std::vector<std::pair<std::string, std::string>> entries;
-    absl::Status s =
-        dict_.ForEach([&](absl::string_view k, absl::string_view v) {
-          entries.emplace_back(std::string(k), std::string(v));
+    std::vector<std::pair<std::string, std::optional<LocalValue>>> entries;
+    absl::Status s = dict_.ForEachTyped(
+        [&](absl::string_view k, absl::string_view v, ValueType type) {
+          entries.emplace_back(std::string(k),
+                               LocalValue{std::string(v), IsCounter(v, type)});
         });
     if (!s.ok()) return s;
     std::deque<PushCall> calls;
@@ -429,7 +446,7 @@ class RedisSync::Impl {
       keys.swap(forced_keys_);
       calls.push_back(NewCall(sha));
       for (const std::string& k : keys) {
-        absl::StatusOr<std::optional<std::string>> v = CurrentValue(k);
+        absl::StatusOr<std::optional<LocalValue>> v = CurrentValue(k);
         if (!v.ok()) return v.status();
         if (!v->has_value()) continue;  // erased meanwhile: that change follows
         if (calls.back().keys.size() >= kChangesPerScript) {
@@ -524,7 +541,7 @@ class RedisSync::Impl {
         for (const auto& [seq, key] : changes) {
           auto it = last_of_key.find(key);
           if (it == last_of_key.end() || it->second != seq) continue;
-          absl::StatusOr<std::optional<std::string>> v = CurrentValue(key);
+          absl::StatusOr<std::optional<LocalValue>> v = CurrentValue(key);
           if (!v.ok()) return v.status();
           if (calls.back().keys.size() >= kChangesPerScript) {
             calls.push_back(NewCall(sha));
@@ -717,7 +734,10 @@ class RedisSync::Impl {
             set_base();
             continue;
           }
-          w = batch.Put(e.key, target);
+          // A counter stays an int64 here too (so this machine's Adds and
+          // pushes treat it as one); other values arrive as bytes.
+          w = batch.Put(e.key, target,
+                        is_add ? ValueType::kInt64 : ValueType::kBytes);
           if (w.ok()) set_base();
         }
         if (w.ok()) {

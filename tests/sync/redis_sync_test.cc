@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -240,6 +241,32 @@ TEST_F(SyncTest, TwoDictsInOneProcessConverge) {
   SyncStats st = syncs_[0]->GetStats();
   EXPECT_GT(st.pushed, 0u);
   EXPECT_TRUE(st.connected);
+}
+
+// Only int64-typed values are counters: two machines that Put 8 raw bytes
+// under one key converge to one of the two values (the last in the
+// stream), not to a sum of "deltas"; an Add on a third key still sums.
+TEST_F(SyncTest, EightRawBytesAreAValueNotACounter) {
+  ZeroCopyDict a = NewDict();
+  ZeroCopyDict b = NewDict();
+  StartInProcess(a);
+  StartInProcess(b);
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(a.Put("eight", absl::StrCat("AAAAAAA", round % 10)).ok());
+    ASSERT_TRUE(b.Put("eight", absl::StrCat("BBBBBBB", round % 10)).ok());
+    ASSERT_TRUE(a.Add("sum", 1).ok());
+    ASSERT_TRUE(b.Add("sum", 2).ok());
+  }
+  ASSERT_TRUE(Converged({&a, &b}));
+  std::string v;
+  ASSERT_TRUE(a.Get("eight", &v).ok());
+  EXPECT_TRUE(v.rfind("AAAAAAA", 0) == 0 || v.rfind("BBBBBBB", 0) == 0)
+      << "'eight' holds '" << absl::CHexEscape(v) << "'";
+  ASSERT_TRUE(a.Get("sum", &v).ok());
+  ASSERT_EQ(v.size(), 8u);
+  int64_t sum = 0;
+  memcpy(&sum, v.data(), 8);
+  EXPECT_EQ(sum, 60);
 }
 
 // Ping-pong on one counter: each Add waits for the other machine to see
