@@ -577,7 +577,8 @@ class RedisSync::Impl {
         // position: forget them (pull must not wait on them forever).
         std::unique_lock<std::mutex> lock(mu_);
         push_connected_ = false;
-        // Pull waits until push has read the unconfirmed changes again.
+        // Pull waits (ApplyEntries) until the next session has read Redis's
+        // position and set the frontier from it.
         frontier_ = cursor_;
         for (auto it = pending_.begin(); it != pending_.end();) {
           auto& v = it->second;
@@ -636,6 +637,15 @@ class RedisSync::Impl {
   // every local change. Returns the number applied (stored or erased).
   absl::Status ApplyEntries(const std::vector<Entry>& entries, bool snapshot) {
     std::unique_lock<std::mutex> lock(mu_);
+    // Between two push sessions the changes push sent without an answer may
+    // or may not be in Redis (the next session learns which from {P}:pos):
+    // taken as unread local changes, they would make pull skip later entries
+    // of their keys for good, as the new session does not send again what
+    // Redis ran. So pull applies nothing until push has a session again.
+    while (push_enabled_ && !push_connected_) {
+      if (stop_.HasBeenNotified()) return absl::CancelledError("stopped");
+      frontier_cv_.wait_for(lock, std::chrono::milliseconds(20));
+    }
     uint64_t applied = 0, skipped = 0;
     uint64_t first = 0;
     absl::Status status = dict_.Write([&](Batch& batch) -> absl::Status {

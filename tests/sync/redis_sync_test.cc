@@ -8,16 +8,22 @@
 
 #include "zcipc/redis_sync.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -55,6 +61,134 @@ Map DictContents(const ZeroCopyDict& d) {
   EXPECT_TRUE(s.ok()) << s;
   return m;
 }
+
+int ConnectUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (fd >= 0 &&
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A unix-socket proxy in front of the test's redis-server that can cut a
+// sync's push off while its pull keeps working: with HoldPush(true) the
+// replies to push connections (those that started a push session: the
+// session script is the only EVAL the sync sends) are withheld, so a push
+// call runs in Redis but push never learns it, and new push sessions are
+// refused (the connection is closed).
+//
+// Thread safety: HoldPush may be called from any thread.
+class PushCuttingProxy {
+ public:
+  PushCuttingProxy(std::string redis_socket, std::string path)
+      : redis_socket_(std::move(redis_socket)), path_(std::move(path)) {
+    unlink(path_.c_str());
+    listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
+    EXPECT_EQ(
+        bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(listen_fd_, 64), 0);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~PushCuttingProxy() {
+    stop_ = true;
+    thread_.join();
+    for (const Pair& p : pairs_) {
+      close(p.client);
+      close(p.server);
+    }
+    close(listen_fd_);
+    unlink(path_.c_str());
+  }
+  std::string url() const { return "unix://" + path_; }
+  void HoldPush(bool hold) { hold_ = hold; }
+
+ private:
+  struct Pair {
+    int client;
+    int server;
+    bool push = false;
+    bool dead = false;
+  };
+
+  void Run() {
+    while (!stop_) {
+      std::vector<pollfd> fds = {{listen_fd_, POLLIN, 0}};
+      for (const Pair& p : pairs_) {
+        fds.push_back({p.client, POLLIN, 0});
+        fds.push_back({p.server, POLLIN, 0});
+      }
+      if (poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        int s = c >= 0 ? ConnectUnix(redis_socket_) : -1;
+        if (c >= 0 && s >= 0) {
+          pairs_.push_back({c, s});
+        } else if (c >= 0) {
+          close(c);
+        }
+      }
+      char buf[65536];
+      for (size_t i = 0; i + 1 < fds.size() && i / 2 < pairs_.size(); ++i) {
+        Pair& p = pairs_[i / 2];
+        const pollfd& f = fds[i + 1];
+        if (p.dead || f.revents == 0) continue;
+        const bool from_client = i % 2 == 0;
+        ssize_t n = read(f.fd, buf, sizeof(buf));
+        if (n <= 0) {
+          p.dead = true;
+          continue;
+        }
+        if (from_client) {
+          if (absl::string_view(buf, n).find("$4\r\nEVAL\r\n") !=
+              absl::string_view::npos) {
+            p.push = true;
+            if (hold_) {  // a new push session: refused
+              p.dead = true;
+              continue;
+            }
+          }
+          WriteAll(p.server, buf, n);
+        } else if (!(p.push && hold_)) {
+          WriteAll(p.client, buf, n);
+        }
+      }
+      std::vector<Pair> alive;
+      for (const Pair& p : pairs_) {
+        if (p.dead) {
+          close(p.client);
+          close(p.server);
+        } else {
+          alive.push_back(p);
+        }
+      }
+      pairs_.swap(alive);
+    }
+  }
+
+  static void WriteAll(int fd, const char* buf, ssize_t n) {
+    while (n > 0) {
+      ssize_t w = write(fd, buf, n);
+      if (w <= 0) return;
+      buf += w;
+      n -= w;
+    }
+  }
+
+  std::string redis_socket_, path_;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> hold_{false};
+  std::vector<Pair> pairs_;  // the proxy thread's
+  std::thread thread_;
+};
 
 class SyncTest : public ::testing::Test {
  protected:
@@ -310,6 +444,51 @@ TEST_F(SyncTest, ThreeSyncProcessesConverge) {
   }
   ASSERT_TRUE(Converged({&dicts[0], &dicts[1], &dicts[2]}));
   for (const ZeroCopyDict& d : dicts) ExpectCounters(d, totals);
+}
+
+// A push call that Redis ran but whose reply push never got: until push's
+// next session reads {P}:pos, pull must not take that change for a local
+// one push has yet to send (it would skip later entries of the key for
+// good, as the new session does not send again what Redis ran).
+TEST_F(SyncTest, PushCallRunWithoutReplyDoesNotHideLaterEntries) {
+  PushCuttingProxy proxy(server_.socket_path(),
+                         server_.socket_path() + ".proxy");
+  ZeroCopyDict a = NewDict();
+  ZeroCopyDict b = NewDict();
+  ASSERT_TRUE(a.Put("k", "old").ok());
+  SyncOptions oa = MakeOptions(a.name());
+  oa.redis_url = proxy.url();
+  absl::StatusOr<std::unique_ptr<RedisSync>> sa =
+      RedisSync::Start(a.name(), oa);
+  ASSERT_TRUE(sa.ok()) << sa.status();
+  syncs_.push_back(*std::move(sa));
+  StartInProcess(b);
+  ASSERT_TRUE(Converged({&a, &b}));
+
+  proxy.HoldPush(true);
+  ASSERT_TRUE(a.Erase("k").ok());  // runs in Redis; push gets no reply
+  absl::Time deadline = absl::Now() + kConverge;
+  while (RedisContents().count("k") > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(RedisContents().count("k"), 0u);
+  // Push's command times out (2 s) and its new sessions are refused.
+  while (syncs_[0]->GetStats().connected && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_FALSE(syncs_[0]->GetStats().connected);
+  ASSERT_TRUE(b.Put("k", "new").ok());  // a later entry of the same key
+  while (RedisContents()["k"] != "new" && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  // Give a's pull time to read both entries while push is cut off.
+  absl::SleepFor(absl::Seconds(1));
+  proxy.HoldPush(false);
+  ASSERT_TRUE(Converged({&a, &b}));
+  std::string v;
+  ASSERT_TRUE(a.Get("k", &v).ok());
+  EXPECT_EQ(v, "new");
+  syncs_.clear();  // before the proxy goes
 }
 
 TEST_F(SyncTest, KilledSyncRestartsAndConverges) {
