@@ -142,7 +142,10 @@ class CtypesTest(unittest.TestCase):
         last_latest = last_counter = reads = python_adds = 0
         while True:
             done = d.get(b"writer-done")[0] == OK
-            if not done and writer.poll() is not None:
+            # The writer may set writer-done and exit between the two
+            # checks: look at writer-done again once it has exited.
+            if (not done and writer.poll() is not None and
+                    d.get(b"writer-done")[0] != OK):
                 self.fail("the C++ writer exited %d before it finished" %
                           writer.returncode)
             rc, latest = d.get(b"latest")
