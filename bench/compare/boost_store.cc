@@ -1,6 +1,6 @@
 // Boost.Interprocess: a managed_shared_memory segment holding a
-// boost::interprocess::map<string, string> (an ordered tree, as the issue
-// asks) under an interprocess_sharable_mutex: gets take it shared, writes
+// boost::interprocess::map<string, string> (an ordered tree, the usual
+// Boost.Interprocess container) under an interprocess_sharable_mutex: gets take it shared, writes
 // exclusive. The batched variant holds the lock once per batch.
 
 #include <boost/interprocess/allocators/allocator.hpp>
