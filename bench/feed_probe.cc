@@ -33,20 +33,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/probe_flags.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace {
 
-const char* Flag(int argc, char** argv, const char* name, const char* def) {
-  size_t n = strlen(name);
-  for (int i = 1; i < argc; ++i) {
-    if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, n) == 0 &&
-        argv[i][2 + n] == '=') {
-      return argv[i] + 3 + n;
-    }
-  }
-  return def;
-}
+using ::zcipc_bench::Flag;
 
 // This thread's CPU time in ns: unlike wall-clock time, it leaves out the
 // time the probe spends descheduled by other work on a shared machine.

@@ -39,6 +39,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "bench/probe_flags.h"
 #include "tools/proc/proc.h"
 #include "zcipc/zero_copy_dict.h"
 
@@ -49,16 +50,7 @@ using ::zcipc_proc::SharedArray;
 using ::zcipc_proc::UniqueName;
 using ::zcipc_proc::WaitChild;
 
-const char* Flag(int argc, char** argv, const char* name, const char* def) {
-  size_t n = strlen(name);
-  for (int i = 1; i < argc; ++i) {
-    if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, n) == 0 &&
-        argv[i][2 + n] == '=') {
-      return argv[i] + 3 + n;
-    }
-  }
-  return def;
-}
+using ::zcipc_bench::Flag;
 
 uint64_t NowNanos() {
   struct timespec ts;

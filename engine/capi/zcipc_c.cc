@@ -212,6 +212,46 @@ int Open(absl::string_view function, OpenFn open, const char* name,
 }  // namespace
 }  // namespace zcipc
 
+namespace zcipc {
+namespace {
+
+// zcipc_get and zcipc_get_typed: one lock-free copy into buf (type may be
+// NULL).
+int GetInto(absl::string_view fn, zcipc_dict* dict, const void* key,
+            size_t key_len, void* buf, size_t buf_len, size_t* value_len,
+            int* type) {
+  return Guarded(fn, [&]() -> int {
+    absl::string_view k;
+    if (dict == nullptr) return InvalidArgument(fn, "dict is NULL");
+    if (!ToView(key, key_len, &k)) return BadRange(fn, "key", key_len);
+    if (buf == nullptr && buf_len != 0) return BadRange(fn, "buf", buf_len);
+    if (value_len == nullptr) return InvalidArgument(fn, "value_len is NULL");
+    size_t len = 0;
+    ValueType t = ValueType::kBytes;
+    // ReadTyped may run the function again if a writer raced; the last
+    // run, the one before OK, saw the consistent value.
+    absl::Status s =
+        dict->dict.ReadTyped(k, [&](absl::string_view v, ValueType vt) {
+          len = v.size();
+          t = vt;
+          if (len <= buf_len && len > 0) std::memcpy(buf, v.data(), len);
+        });
+    if (!s.ok()) return Result(s, dict, "Get", k);
+    *value_len = len;
+    if (type != nullptr) *type = static_cast<int>(t);
+    if (len > buf_len) {
+      return Fail(absl::StatusCode::kOutOfRange, ErrorKind::kUnspecified,
+                  "dict '", dict->dict.name(), "': Get: the value of key '",
+                  ShowKey(k), "' is ", len, " bytes, larger than the buffer (",
+                  buf_len, " bytes)");
+    }
+    return ZCIPC_OK;
+  });
+}
+
+}  // namespace
+}  // namespace zcipc
+
 extern "C" {
 
 void zcipc_options_init(zcipc_options* options) {
@@ -267,34 +307,8 @@ int zcipc_put(zcipc_dict* dict, const void* key, size_t key_len,
 
 int zcipc_get(zcipc_dict* dict, const void* key, size_t key_len, void* buf,
               size_t buf_len, size_t* value_len) {
-  constexpr absl::string_view kFn = "zcipc_get";
-  return zcipc::Guarded(kFn, [&]() -> int {
-    absl::string_view k;
-    if (dict == nullptr) return zcipc::InvalidArgument(kFn, "dict is NULL");
-    if (!zcipc::ToView(key, key_len, &k))
-      return zcipc::BadRange(kFn, "key", key_len);
-    if (buf == nullptr && buf_len != 0)
-      return zcipc::BadRange(kFn, "buf", buf_len);
-    if (value_len == nullptr)
-      return zcipc::InvalidArgument(kFn, "value_len is NULL");
-    size_t len = 0;
-    // Read may run the function again if a writer raced; the last run, the
-    // one before OK, saw the consistent value.
-    absl::Status s = dict->dict.Read(k, [&](absl::string_view v) {
-      len = v.size();
-      if (len <= buf_len && len > 0) std::memcpy(buf, v.data(), len);
-    });
-    if (!s.ok()) return zcipc::Result(s, dict, "Get", k);
-    *value_len = len;
-    if (len > buf_len) {
-      return zcipc::Fail(
-          absl::StatusCode::kOutOfRange, zcipc::ErrorKind::kUnspecified,
-          "dict '", dict->dict.name(), "': Get: the value of key '",
-          zcipc::ShowKey(k), "' is ", len, " bytes, larger than the buffer (",
-          buf_len, " bytes)");
-    }
-    return ZCIPC_OK;
-  });
+  return zcipc::GetInto("zcipc_get", dict, key, key_len, buf, buf_len,
+                        value_len, nullptr);
 }
 
 int zcipc_read(zcipc_dict* dict, const void* key, size_t key_len,
@@ -412,37 +426,8 @@ int zcipc_put_typed(zcipc_dict* dict, const void* key, size_t key_len,
 
 int zcipc_get_typed(zcipc_dict* dict, const void* key, size_t key_len,
                     void* buf, size_t buf_len, size_t* value_len, int* type) {
-  constexpr absl::string_view kFn = "zcipc_get_typed";
-  return zcipc::Guarded(kFn, [&]() -> int {
-    absl::string_view k;
-    if (dict == nullptr) return zcipc::InvalidArgument(kFn, "dict is NULL");
-    if (value_len == nullptr)
-      return zcipc::InvalidArgument(kFn, "value_len is NULL");
-    if (!zcipc::ToView(key, key_len, &k))
-      return zcipc::BadRange(kFn, "key", key_len);
-    if (buf == nullptr && buf_len != 0)
-      return zcipc::BadRange(kFn, "buf", buf_len);
-    size_t len = 0;
-    bool fits = false;
-    zcipc::ValueType t = zcipc::ValueType::kBytes;
-    absl::Status s =
-        dict->dict.ReadTyped(k, [&](absl::string_view v, zcipc::ValueType vt) {
-          len = v.size();
-          t = vt;
-          fits = len <= buf_len;
-          if (fits && len != 0) memcpy(buf, v.data(), len);
-        });
-    if (!s.ok()) return zcipc::Result(s, dict, "Get", k);
-    *value_len = len;
-    if (type != nullptr) *type = static_cast<int>(t);
-    if (!fits) {
-      return zcipc::Fail(absl::StatusCode::kOutOfRange,
-                         zcipc::ErrorKind::kUnspecified, "dict '",
-                         dict->dict.name(), "': ", kFn, ": the value is ", len,
-                         " bytes, the buffer ", buf_len);
-    }
-    return ZCIPC_OK;
-  });
+  return zcipc::GetInto("zcipc_get_typed", dict, key, key_len, buf, buf_len,
+                        value_len, type);
 }
 
 uint64_t zcipc_change_seq(const zcipc_dict* dict) {

@@ -54,23 +54,25 @@ ChangeLog::ChangeLog(char* base, const layout::Geometry& geometry,
       mark_count_(geometry.change_log_marks),
       header_(header) {}
 
+bool ChangeLog::ParseMeta(uint64_t meta, uint64_t pos, Record* rec) const {
+  rec->kind = static_cast<int>((meta >> 32) & 0xff);
+  rec->key_len = meta & 0xffffffffu;
+  rec->size =
+      rec->kind == kKindGap ? kHeaderBytes : kHeaderBytes + Pad8(rec->key_len);
+  return (meta >> 56) == kMetaTag &&
+         ((meta >> 40) & 0xffff) == PositionBits(pos) &&
+         (rec->kind == kKindPut || rec->kind == kKindErase ||
+          rec->kind == kKindGap) &&
+         rec->key_len <= kMaxKeySize && rec->size <= ring_bytes_;
+}
+
 ChangeLog::Fetched ChangeLog::Fetch(uint64_t pos, uint64_t head, Record* rec,
                                     std::string* key) const {
   bool valid = (pos & 7) == 0 && pos < head && head - pos >= kHeaderBytes;
   if (valid) {
-    const uint64_t seq = relaxed::Load64(At(pos));
-    const uint64_t meta = relaxed::Load64(At(pos + 8));
-    rec->seq = seq;
-    rec->kind = static_cast<int>((meta >> 32) & 0xff);
-    rec->key_len = meta & 0xffffffffu;
-    rec->size = rec->kind == kKindGap ? kHeaderBytes
-                                      : kHeaderBytes + Pad8(rec->key_len);
-    valid = (meta >> 56) == kMetaTag &&
-            ((meta >> 40) & 0xffff) == PositionBits(pos) && seq != 0 &&
-            (rec->kind == kKindPut || rec->kind == kKindErase ||
-             rec->kind == kKindGap) &&
-            rec->key_len <= kMaxKeySize && rec->size <= ring_bytes_ &&
-            rec->size <= head - pos;
+    rec->seq = relaxed::Load64(At(pos));
+    valid = ParseMeta(relaxed::Load64(At(pos + 8)), pos, rec) &&
+            rec->seq != 0 && rec->size <= head - pos;
     if (valid && key != nullptr && rec->kind != kKindGap) {
       // The key may wrap the ring's end: at most two pieces, each starting
       // 8-aligned and readable to its next multiple of 8.
@@ -121,23 +123,13 @@ void ChangeLog::EvictUntil(uint64_t end) {
   while (goal - tail > ring_bytes_ && tail < head) {
     // Only the writer changes the ring: the record's meta word suffices
     // (its tag, kind and length bound the step; readers validate the rest).
-    const uint64_t meta = relaxed::Load64(At(tail + 8));
-    const uint64_t key_len = meta & 0xffffffffu;
-    const int kind = static_cast<int>((meta >> 32) & 0xff);
-    uint64_t size = ~uint64_t{0};  // invalid unless set below
-    if ((meta >> 56) == kMetaTag &&
-        ((meta >> 40) & 0xffff) == PositionBits(tail)) {
-      if (kind == kKindPut || kind == kKindErase) {
-        size = kHeaderBytes + Pad8(key_len);
-      } else if (kind == kKindGap) {
-        size = kHeaderBytes;
-      }
-    }
-    if (key_len > kMaxKeySize || size > head - tail) {
+    Record rec;
+    if (!ParseMeta(relaxed::Load64(At(tail + 8)), tail, &rec) ||
+        rec.size > head - tail) {
       tail = head;  // corrupt: drop what is left (readers resync)
       break;
     }
-    tail += size;
+    tail += rec.size;
   }
   if (end - tail > ring_bytes_) tail = head;  // (only if corrupt)
   if (tail == old_tail) return;
@@ -253,9 +245,9 @@ absl::Status ChangeLog::CheckLocked() const {
     }
     for (; next_mark < marks.size() && marks[next_mark] <= pos; ++next_mark) {
       if (marks[next_mark] != pos) {
-        return internal::CorruptError(absl::StrCat(
-            "a change log checkpoint mark points at position ",
-            marks[next_mark], ", inside a record"));
+        return internal::CorruptError(
+            absl::StrCat("a change log checkpoint mark points at position ",
+                         marks[next_mark], ", inside a record"));
       }
     }
     if (last != 0 && rec.seq != last + 1) {

@@ -144,6 +144,11 @@ class ChangeLog {
         pos, std::memory_order_relaxed);
   }
 
+  // Decodes a record's meta word for a record at `pos` into *rec (kind,
+  // key_len, size); false unless the tag, the position bits, the kind and
+  // the lengths are possible. The one validation of a record's shape,
+  // shared by readers (Fetch) and the writer's eviction.
+  bool ParseMeta(uint64_t meta, uint64_t pos, Record* rec) const;
   // Copies the record at `pos` (and its key into *key when key != nullptr
   // and it has one) and validates it against `head` and the current tail.
   Fetched Fetch(uint64_t pos, uint64_t head, Record* rec,
