@@ -123,6 +123,8 @@ class DictImpl {
   uint64_t Size() const {
     return header_->size.load(std::memory_order_relaxed);
   }
+  // grow.cc: ZeroCopyDict::Reserve.
+  absl::Status Reserve(uint64_t max_items, uint64_t heap_size);
   Stats GetStats() const;
   AllocatorStats GetAllocatorStats();
   absl::Status Check();

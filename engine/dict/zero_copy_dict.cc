@@ -300,6 +300,11 @@ AllocatorStats ZeroCopyDict::GetAllocatorStats() const {
   return impl_ ? impl_->GetAllocatorStats() : AllocatorStats();
 }
 
+absl::Status ZeroCopyDict::Reserve(uint64_t max_items, uint64_t heap_size) {
+  if (!impl_) return MovedFrom();
+  return impl_->Reserve(max_items, heap_size);
+}
+
 absl::Status ZeroCopyDict::Check() const {
   if (!impl_) return MovedFrom();
   return impl_->Check();

@@ -30,17 +30,35 @@ inline constexpr char kProjectVersion[] = "2.0.0";
 inline constexpr uint64_t kMaxItems = 1ull << 32;
 inline constexpr uint64_t kMinHeapSize = 4096;
 inline constexpr uint64_t kMaxHeapSize = 1ull << 40;
+// The upper bound of Options::max_segment_size.
+inline constexpr uint64_t kMaxSegmentSize = 1ull << 42;
 
 // How to size a new dict and how long to wait for the writer lock.
 struct Options {
-  // Entries the table must hold. The slot table is the smallest power of two
-  // that keeps max_items at a load factor <= 0.75. Inserting past max_items
-  // is ResourceExhausted. Used by Create; Attach reads the dict's own.
+  // Entries the table holds at first (its initial capacity). The slot table
+  // is the smallest power of two that keeps max_items at a load factor
+  // <= 0.75. Inserting past the capacity grows the dict (auto_grow) or is
+  // ResourceExhausted. Used by Create; Attach reads the dict's own.
   uint64_t max_items = 10000;
-  // Bytes for keys and values (the allocator's heap). Each entry is one
-  // block of 24 header bytes + the key and the value each padded to 8 bytes,
-  // rounded up to 16 bytes (at least 32).
+  // Bytes for keys and values at first (the allocator's heap). Each entry is
+  // one block of 24 header bytes + the key and the value each padded to 8
+  // bytes, rounded up to 16 bytes (at least 32).
   uint64_t heap_size = 100ull << 20;
+  // When a write finds the table or the heap full, grow the dict (the table
+  // doubles, the heap grows by what the write needs and at least an eighth
+  // of its size) and succeed, rather than answer ResourceExhausted. Readers
+  // in every process keep reading, lock-free, while it grows
+  // (docs/DESIGN.md, "Online growth"). A setting of this handle: each
+  // handle's writes follow their own.
+  bool auto_grow = true;
+  // The largest the segment may become by growing (bytes). Every process
+  // reserves this much address space for the dict when it maps it, so that
+  // growth never moves the mapping. 0 (the default) means the size of the
+  // file system that holds the dict (/dev/shm) when the dict is created:
+  // the dict could never grow past it anyway, and reserving address space
+  // costs no memory. Rounded up to at least the initial segment; at most
+  // kMaxSegmentSize. Used by Create; Attach reads the dict's own.
+  uint64_t max_segment_size = 0;
   // How long a writer waits for the writer lock before DeadlineExceeded;
   // also how long a lock-free read waits for an entry that a live but
   // stopped writer (SIGSTOP, a debugger) left half-written before it gives
@@ -91,13 +109,13 @@ struct Change {
 struct Stats {
   std::string name;
   uint32_t format_version = 0;
-  uint64_t segment_size = 0;   // bytes of the shared-memory segment
-  uint64_t max_items = 0;      // the hard limit on live entries
-  uint64_t slot_count = 0;     // slots in the index (a power of two)
+  uint64_t segment_size = 0;   // bytes of the shared-memory segment now
+  uint64_t max_items = 0;      // the capacity now: live entries before growth
+  uint64_t slot_count = 0;     // slots in the index now (a power of two)
   uint64_t size = 0;           // live entries
   uint64_t tombstones = 0;     // erased slots not yet purged
   double load_factor = 0;      // size / slot_count
-  uint64_t heap_size = 0;      // bytes of the heap
+  uint64_t heap_size = 0;      // bytes of the heap now
   uint64_t heap_used = 0;      // bytes in allocated blocks (with headers)
   uint64_t heap_free = 0;      // bytes in free blocks
   uint64_t writes_total = 0;   // completed writes since creation
@@ -115,6 +133,12 @@ struct Stats {
   // bound rescued. 0 unless the wake-up protocol is broken (or a writer
   // stalled exactly at the bound).
   uint64_t change_wait_rescues = 0;
+  // Growth (docs/DESIGN.md, "Online growth"): how often the table or the
+  // heap grew since creation, the bound on the segment's size, and whether
+  // the table is being migrated to a larger one now.
+  uint64_t grows_total = 0;
+  uint64_t max_segment_size = 0;
+  bool growing = false;
 };
 
 // One size class of the allocator (a TLSF second-level list).

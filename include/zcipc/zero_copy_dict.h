@@ -269,6 +269,13 @@ class ZeroCopyDict {
   absl::StatusOr<uint64_t> ReadChanges(
       uint64_t since, absl::FunctionRef<void(const Change&)> fn) const;
 
+  // Grows the dict now to hold at least max_items entries and heap_size
+  // bytes of heap (never shrinks: smaller figures than the current capacity
+  // change nothing). Readers keep reading meanwhile; the writer lock is
+  // held while the table migrates. ResourceExhausted when that would pass
+  // the dict's max_segment_size. Works whatever Options::auto_grow says.
+  absl::Status Reserve(uint64_t max_items, uint64_t heap_size);
+
   Stats GetStats() const;
   // Walks the free lists under the writer lock (see AllocatorStats::exact).
   AllocatorStats GetAllocatorStats() const;
