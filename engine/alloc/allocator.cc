@@ -151,6 +151,7 @@ void Allocator::Format() {
   ctl_->used_blocks.store(0, std::memory_order_relaxed);
   WriteFree(lo_, hi_ - lo_);
   InsertFree(lo_, hi_ - lo_).IgnoreError();  // the lists were just emptied
+  ctl_->tail_free = lo_;
 }
 
 uint64_t Allocator::FindFit(uint64_t size) const {
@@ -197,14 +198,18 @@ absl::StatusOr<uint64_t> Allocator::Allocate(uint64_t size) {
   }
   absl::Status s = RemoveFree(b, bsize);
   if (!s.ok()) return s;
+  const bool tail = b + bsize == hi_;
   if (bsize - size >= kMinBlock) {
     // Split: the tail stays free; the block after it keeps kPrevFreeBit.
     WriteFree(b + size, bsize - size);
     s = InsertFree(b + size, bsize - size);
     if (!s.ok()) return s;
     bsize = size;
+    if (tail) ctl_->tail_free = b + size;
   } else if (b + bsize < hi_) {
     Store(b + bsize, Load(b + bsize) & ~kPrevFreeBit);
+  } else {
+    ctl_->tail_free = 0;
   }
   Store(b, bsize);  // allocated; the block before is allocated (invariant 2)
   layout::AddUnderLock(ctl_->used_bytes, bsize);
@@ -249,8 +254,51 @@ absl::Status Allocator::Free(uint64_t offset) {
   WriteFree(start, total);
   if (start + total < hi_) {
     Store(start + total, Load(start + total) | kPrevFreeBit);
+  } else {
+    ctl_->tail_free = start;
   }
   return InsertFree(start, total);
+}
+
+absl::Status Allocator::Extend(uint64_t new_end) {
+  if (new_end <= hi_ || (new_end - hi_) % kAlign != 0 ||
+      new_end - hi_ < kMinBlock) {
+    return Corrupt("heap extension to", new_end);
+  }
+  uint64_t start = hi_;
+  const uint64_t t = ctl_->tail_free;
+  if (t != 0) {
+    // The free block that ends the heap joins the new bytes (invariant 2).
+    if (!ValidOffset(t) || Load(t) != ((hi_ - t) | kFreeBit) ||
+        Load(hi_ - 8) != hi_ - t) {
+      return Corrupt("last free block", t);
+    }
+    absl::Status s = RemoveFree(t, hi_ - t);
+    if (!s.ok()) return s;
+    start = t;
+  }
+  hi_ = new_end;
+  WriteFree(start, new_end - start);
+  ctl_->tail_free = start;
+  return InsertFree(start, new_end - start);
+}
+
+absl::StatusOr<uint64_t> Allocator::ExtendAllocated(uint64_t new_end) {
+  if (new_end <= hi_ || (new_end - hi_) % kAlign != 0 ||
+      new_end - hi_ < kMinBlock) {
+    return Corrupt("heap extension to", new_end);
+  }
+  const uint64_t b = hi_;
+  const uint64_t t = ctl_->tail_free;
+  if (t != 0 && (!ValidOffset(t) || Load(t) != ((hi_ - t) | kFreeBit))) {
+    return Corrupt("last free block", t);
+  }
+  hi_ = new_end;
+  Store(b, (new_end - b) | (t != 0 ? kPrevFreeBit : 0));
+  ctl_->tail_free = 0;
+  layout::AddUnderLock(ctl_->used_bytes, new_end - b);
+  layout::AddUnderLock(ctl_->used_blocks, 1);
+  return b;
 }
 
 absl::Status Allocator::Rebuild(std::vector<Block> used) {
@@ -291,7 +339,11 @@ absl::Status Allocator::Rebuild(std::vector<Block> used) {
     used_bytes += b.size;
     cursor = b.offset + b.size;
   }
-  if (cursor < hi_) fill_gap(hi_);
+  ctl_->tail_free = 0;
+  if (cursor < hi_) {
+    ctl_->tail_free = cursor;
+    fill_gap(hi_);
+  }
   ctl_->used_bytes.store(used_bytes, std::memory_order_relaxed);
   ctl_->used_blocks.store(used.size(), std::memory_order_relaxed);
   return absl::OkStatus();
@@ -301,8 +353,9 @@ absl::Status Allocator::Check(std::vector<Block>* allocated) const {
   allocated->clear();
   uint64_t free_blocks = 0, free_bytes = 0, used_bytes = 0;
   bool prev_free = false;
-  uint64_t b = lo_;
+  uint64_t b = lo_, last = lo_;
   while (b < hi_) {
+    last = b;
     uint64_t tag = Load(b);
     uint64_t size = tag & ~kTagFlags;
     if (size < kMinBlock || size % kAlign != 0 || size > hi_ - b) {
@@ -325,6 +378,10 @@ absl::Status Allocator::Check(std::vector<Block>* allocated) const {
     b += size;
   }
   if (b != hi_) return Corrupt("blocks overrun the heap end", b);
+  if (ctl_->tail_free != (prev_free ? last : 0)) {
+    return Corrupt("the last-free-block word disagrees with the blocks",
+                   ctl_->tail_free);
+  }
   if (free_bytes != ctl_->free_bytes.load(std::memory_order_relaxed) ||
       free_blocks != ctl_->free_blocks.load(std::memory_order_relaxed) ||
       used_bytes != ctl_->used_bytes.load(std::memory_order_relaxed) ||

@@ -50,6 +50,7 @@ namespace alloc {
 inline constexpr uint64_t kFreeBit = 1;
 inline constexpr uint64_t kPrevFreeBit = 2;
 inline constexpr uint64_t kTagFlags = layout::kAlign - 1;
+inline constexpr uint64_t kTagSize = 8;
 
 // A block: its offset in the segment and its true size.
 struct Block {
@@ -74,8 +75,24 @@ class Allocator {
   // ResourceExhausted (empty message) when no free block fits, or DataLoss.
   absl::StatusOr<uint64_t> Allocate(uint64_t size);
 
+  // Whether Allocate(size) would find a block (no change).
+  bool HasFit(uint64_t size) const { return size <= hi_ - lo_ && FindFit(size) != 0; }
+
   // Frees an allocated block, coalescing with free neighbours.
   absl::Status Free(uint64_t offset);
+
+  // Growth (docs/DESIGN.md, "Online growth"): the heap's end moves from
+  // end() to new_end. Extend makes the new bytes free (one block with the
+  // free block before them, if any); ExtendAllocated makes them one
+  // allocated block and returns its offset (the old end). The caller has
+  // made the file long enough and records the new end in the header.
+  absl::Status Extend(uint64_t new_end);
+  absl::StatusOr<uint64_t> ExtendAllocated(uint64_t new_end);
+  // Another process grew the heap: adopt its end (never shrinks).
+  void SetEnd(uint64_t end) {
+    if (end > hi_) hi_ = end;
+  }
+  uint64_t end() const { return hi_; }
 
   // The true size of the allocated block at `offset`, or 0 when `offset` is
   // not the start of a plausible allocated block (bounds, alignment, flags).

@@ -78,9 +78,21 @@ absl::Status DictImpl::CheckLocked() const {
                      header_->tombstones.load(), " tombstones; the table has ",
                      live, " and ", tombstones));
   }
-  if (live > geometry_.max_items || live >= n) {
+  if ((live > Capacity() && !index_.migrating()) || live >= n) {
     return internal::CorruptError(
-        absl::StrCat(live, " live entries exceed ", geometry_.max_items));
+        absl::StrCat(live, " live entries exceed ", Capacity()));
+  }
+  // Growth: the table's block, and a table being built (docs/DESIGN.md,
+  // "Online growth").
+  const uint64_t table_block = header_->table_block.load();
+  if (table_block != 0) {
+    used.push_back({table_block, alloc_.AllocatedSize(table_block)});
+  }
+  const uint64_t migrate_block = header_->migrate_block.load();
+  if (migrate_block != 0) {
+    used.push_back({migrate_block, alloc_.AllocatedSize(migrate_block)});
+    absl::Status s = CheckMigrationLocked();
+    if (!s.ok()) return s;
   }
   std::vector<alloc::Block> allocated;
   absl::Status s = alloc_.Check(&allocated);
@@ -103,6 +115,60 @@ absl::Status DictImpl::CheckLocked() const {
     }
   }
   return changes_.CheckLocked();
+}
+
+absl::Status DictImpl::CheckMigrationLocked() const {
+  const layout::Header& h = *header_;
+  const uint64_t word = h.migrate_table.load();
+  const uint64_t block = h.migrate_block.load();
+  const uint64_t size = alloc_.AllocatedSize(block);
+  const uint64_t offset = layout::TableOffset(word);
+  const uint64_t bytes = sizeof(layout::Slot) << layout::TableLog(word);
+  if (word == 0 || !index_.migrating() || size == 0 || offset < block + 8 ||
+      offset + bytes > block + size) {
+    return internal::CorruptError(
+        absl::StrCat("the table being built (0x", absl::Hex(word),
+                     ") is not inside its block ", block));
+  }
+  const uint64_t copied = h.migrate_copied.load();
+  if (copied == 0) return absl::OkStatus();
+  if (h.migrate_zeroed.load() != bytes || copied > index_.slot_count()) {
+    return internal::CorruptError("the migration's progress is inconsistent");
+  }
+  // The new table holds exactly the live entries of old slots [0, copied).
+  const auto* slots = reinterpret_cast<const layout::Slot*>(base_ + offset);
+  const uint64_t mask = (bytes / sizeof(layout::Slot)) - 1;
+  uint64_t expected = 0, found = 0, tombstones = 0;
+  for (uint64_t i = 0; i < copied; ++i) {
+    const uint64_t b = index_.slot(i).block.load(std::memory_order_relaxed);
+    if (b <= layout::kTombstoneBlock) continue;
+    ++expected;
+    const uint64_t hash = index_.slot(i).hash.load(std::memory_order_relaxed);
+    uint64_t j = hash & mask, probes = 0;
+    while (probes <= mask &&
+           slots[j].block.load(std::memory_order_relaxed) != b &&
+           slots[j].block.load(std::memory_order_relaxed) !=
+               layout::kEmptyBlock) {
+      j = (j + 1) & mask;
+      ++probes;
+    }
+    if (probes > mask || slots[j].block.load(std::memory_order_relaxed) != b) {
+      return internal::CorruptError(absl::StrCat(
+          "old slot ", i, " was copied but the new table lacks its entry"));
+    }
+  }
+  for (uint64_t j = 0; j <= mask; ++j) {
+    const uint64_t b = slots[j].block.load(std::memory_order_relaxed);
+    if (b == layout::kTombstoneBlock) ++tombstones;
+    if (b > layout::kTombstoneBlock) ++found;
+  }
+  if (found != expected || tombstones != h.migrate_tombstones.load()) {
+    return internal::CorruptError(absl::StrCat(
+        "the new table holds ", found, " entries and ", tombstones,
+        " tombstones; expected ", expected, " and ",
+        h.migrate_tombstones.load()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace internal

@@ -28,17 +28,21 @@ DictImpl::DictImpl(std::string name, const Options& options, char* base,
       geometry_(geometry),
       header_(reinterpret_cast<layout::Header*>(base)),
       journal_(base + layout::kJournalOffset),
-      index_(base, geometry, header_),
+      index_(base, geometry, header_, fd),
       alloc_(base, &header_->allocator, geometry.heap_offset,
-             geometry.heap_size),
+             header_->heap_size_now.load(std::memory_order_acquire)),
       changes_(base, geometry, header_),
       lock_(fd, header_,
             reinterpret_cast<layout::Registration*>(base +
                                                     layout::kRegistryOffset)),
       read_timeout_nanos_(static_cast<uint64_t>(std::max<int64_t>(
-          0, absl::ToInt64Nanoseconds(options.lock_timeout)))) {}
+          0, absl::ToInt64Nanoseconds(options.lock_timeout)))),
+      fd_(fd),
+      view_epoch_(header_->grow_epoch.load(std::memory_order_acquire)) {
+  index_.RefreshBounds();  // the heap as it is now, if it grew
+}
 
-DictImpl::~DictImpl() { platform::Unmap(base_, geometry_.segment_size); }
+DictImpl::~DictImpl() { platform::Unmap(base_, geometry_.max_segment_size); }
 
 std::string DictImpl::Where(absl::string_view op) const {
   return Context(name_, op);
@@ -57,9 +61,9 @@ absl::Status DictImpl::KeyTooLong(uint64_t size) {
 }
 
 absl::Status DictImpl::TableFull() const {
-  return Error(
-      absl::StatusCode::kResourceExhausted, ErrorKind::kTableFull,
-      absl::StrCat("table full (max_items ", geometry_.max_items, ")"));
+  return Error(absl::StatusCode::kResourceExhausted, ErrorKind::kTableFull,
+               absl::StrCat("table full (max_items ", Capacity(),
+                            options_.auto_grow ? ")" : "; auto_grow is off)"));
 }
 
 absl::Status DictImpl::HeapFull(uint64_t needed) const {
@@ -67,7 +71,8 @@ absl::Status DictImpl::HeapFull(uint64_t needed) const {
                absl::StrCat("heap full: no free block of ", needed, " bytes (",
                             header_->allocator.free_bytes.load(
                                 std::memory_order_relaxed),
-                            " bytes free of ", geometry_.heap_size, ")"));
+                            " bytes free of ", HeapSizeNow(),
+                            options_.auto_grow ? ")" : "; auto_grow is off)"));
 }
 
 absl::Status DictImpl::ReadTimeout() const {
@@ -94,6 +99,22 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   s = layout::ComputeGeometry(options.max_items, options.heap_size,
                               options.change_log_bytes, &g);
   if (!s.ok()) return WithContext(ctx, s);
+  if (options.max_segment_size > kMaxSegmentSize) {
+    return WithContext(
+        ctx, Error(absl::StatusCode::kInvalidArgument, ErrorKind::kBadOptions,
+                   absl::StrCat("max_segment_size ", options.max_segment_size,
+                                " out of range [0, ", kMaxSegmentSize, "]")));
+  }
+  {
+    // The default bound: what the file system holding the dict can hold.
+    uint64_t bound = options.max_segment_size != 0
+                         ? options.max_segment_size
+                         : platform::FileSystemSize(platform::kShmDir);
+    bound = std::min(bound, kMaxSegmentSize);
+    bound = (bound + layout::kPageSize - 1) / layout::kPageSize *
+            layout::kPageSize;
+    g.max_segment_size = std::max(bound, g.segment_size);
+  }
   const std::string shm = layout::ShmName(name);
   auto exists = [&] {
     return WithContext(
@@ -110,7 +131,7 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   if (!temp.ok()) return WithContext(ctx, temp.status());
   char* base = nullptr;
   auto fail = [&](absl::Status st) {
-    if (base != nullptr) platform::Unmap(base, g.segment_size);
+    if (base != nullptr) platform::Unmap(base, g.max_segment_size);
     platform::Close(temp->fd);
     platform::ShmDiscardTemp(*temp);
     return WithContext(ctx, std::move(st));
@@ -118,7 +139,7 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   s = platform::ResizeAndReserve(temp->fd, g.segment_size, "reserve segment");
   if (!s.ok()) return fail(s);
   absl::StatusOr<char*> mapped =
-      platform::MapShared(temp->fd, g.segment_size, "mmap");
+      platform::MapShared(temp->fd, g.max_segment_size, "mmap");
   if (!mapped.ok()) return fail(mapped.status());
   base = *mapped;
 
@@ -138,13 +159,18 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   h->change_log_bytes = g.change_log_bytes;
   h->change_log_offset = g.change_log_offset;
   h->created_unix_nanos = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  h->max_segment_size = g.max_segment_size;
+  h->table.store(layout::TableWord(g.slots_offset, g.slot_count),
+                 std::memory_order_relaxed);
+  h->capacity.store(g.max_items, std::memory_order_relaxed);
+  h->heap_size_now.store(g.heap_size, std::memory_order_relaxed);
   alloc::Allocator(base, &h->allocator, g.heap_offset, g.heap_size).Format();
   h->magic.store(layout::kMagic, std::memory_order_release);
 
   s = platform::ShmPublish(*temp, shm, "link into place");
   if (absl::IsAlreadyExists(s)) {
     // Lost a race with another creator. The temporary name is gone.
-    platform::Unmap(base, g.segment_size);
+    platform::Unmap(base, g.max_segment_size);
     platform::Close(temp->fd);
     return exists();
   }
@@ -157,9 +183,9 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   absl::StatusOr<int> named = platform::ShmOpen(shm, "");
   if (named.ok() && platform::SameFile(*named, fd)) {
     absl::StatusOr<char*> remapped =
-        platform::MapShared(*named, g.segment_size, "mmap");
+        platform::MapShared(*named, g.max_segment_size, "mmap");
     if (remapped.ok()) {
-      platform::Unmap(base, g.segment_size);
+      platform::Unmap(base, g.max_segment_size);
       platform::Close(fd);
       base = *remapped;
       fd = *named;
@@ -225,6 +251,23 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
   layout::Geometry g;
   s = layout::ValidateHeader(header, size, &g);
   if (!s.ok()) return fail(Prefixed(path, std::move(s)));
+  // Map it again with room to grow (docs/DESIGN.md, "Online growth").
+  absl::StatusOr<char*> reserved =
+      platform::MapShared(*fd, g.max_segment_size, "mmap");
+  if (!reserved.ok()) return fail(reserved.status());
+  platform::Unmap(base, size);
+  base = *reserved;
+  size = g.max_segment_size;
+  // The header again, in the mapping that stays: the dict may have grown
+  // meanwhile.
+  fsize = platform::FileSize(*fd, "fstat");
+  if (!fsize.ok()) return fail(fsize.status());
+  s = layout::ValidateHeader(*reinterpret_cast<layout::Header*>(base),
+                             *fsize, &g);
+  if (!s.ok()) return fail(Prefixed(path, std::move(s)));
+  if (g.max_segment_size != size) {
+    return fail(CorruptError("max_segment_size changed"));
+  }
   return std::unique_ptr<DictImpl>(
       new DictImpl(std::string(name), options, base, g, *fd));
 }
@@ -232,12 +275,34 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
 absl::Status DictImpl::Lock() {
   absl::Status s = lock_.Lock(options_.lock_timeout);
   if (ABSL_PREDICT_FALSE(!s.ok())) return s;
+  if (ABSL_PREDICT_FALSE(header_->grow_epoch.load(std::memory_order_acquire) !=
+                         view_epoch_)) {
+    // The dict grew (or a repair changed it) since this handle last wrote.
+    s = RefreshView();
+    if (!s.ok()) {
+      lock_.Unlock();
+      return s;
+    }
+  }
   if (ABSL_PREDICT_FALSE(header_->intent.op.load(std::memory_order_acquire) !=
                          static_cast<uint64_t>(layout::Op::kNone))) {
     s = Repair();
     if (!s.ok()) {
       lock_.Unlock();
       return Prefixed("repair", std::move(s));
+    }
+  }
+  if (ABSL_PREDICT_FALSE(index_.migrating())) {
+    // Each write moves the migration to a larger table on by one step.
+    bool done;
+    s = MigrateStep(kZeroStep, kCopyStep, &done);
+    if (!s.ok()) {
+      if (absl::IsResourceExhausted(s)) {
+        AbandonMigration();  // no room to build it: the old table serves
+      } else {
+        lock_.Unlock();
+        return s;
+      }
     }
   }
   return absl::OkStatus();
@@ -283,16 +348,48 @@ absl::Status DictImpl::GetLocked(absl::string_view key, std::string* value) {
 
 absl::Status DictImpl::StoreSlow(const Located& at, absl::string_view key,
                                  absl::string_view value, ValueType type) {
-  if (value.size() > geometry_.heap_size) return HeapFull(value.size());
+  if (value.size() > geometry_.max_segment_size) return HeapFull(value.size());
+  absl::Status s;
   if (at.found()) {
-    return Relocate(at.slot, at.block, at.hash, key, value, type);
+    s = Relocate(at.slot, at.block, at.hash, key, value, type);
+  } else {
+    Located again;
+    const Located* where = &at;
+    if (Size() >= Capacity() || index_.migrating()) {
+      bool retable = false;
+      s = MakeRoomForInsert(&retable);
+      if (!s.ok()) return s;
+      if (retable) {
+        // The table changed: where the key goes changed too.
+        s = LocateHashed(key, at.hash, &again);
+        if (!s.ok()) return s;
+        where = &again;
+      }
+    }
+    if (where->insert_at == ~uint64_t{0}) {
+      return Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
+                   "no free slot below max_items");
+    }
+    s = Insert(where->insert_at, where->hash, key, value, type);
+    if (ABSL_PREDICT_TRUE(s.ok()) || !options_.auto_grow ||
+        GetErrorKind(s) != ErrorKind::kHeapFull) {
+      return s;
+    }
+    // The heap is full: grow it, then insert where the key would go (the
+    // table is unchanged).
+    s = GrowHeap(alloc::Allocator::BlockSizeFor(
+        index::EntryPayload(key.size(), value.size())));
+    if (!s.ok()) return s;
+    return Insert(where->insert_at, where->hash, key, value, type);
   }
-  if (Size() >= geometry_.max_items) return TableFull();
-  if (at.insert_at == ~uint64_t{0}) {
-    return Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
-                 "no free slot below max_items");
+  if (ABSL_PREDICT_TRUE(s.ok()) || !options_.auto_grow ||
+      GetErrorKind(s) != ErrorKind::kHeapFull) {
+    return s;
   }
-  return Insert(at.insert_at, at.hash, key, value, type);
+  s = GrowHeap(alloc::Allocator::BlockSizeFor(
+      index::EntryPayload(key.size(), value.size())));
+  if (!s.ok()) return s;
+  return Relocate(at.slot, at.block, at.hash, key, value, type);
 }
 
 absl::Status DictImpl::PutLocked(absl::string_view key, absl::string_view value,
@@ -415,13 +512,21 @@ absl::Status DictImpl::ForEach(
       if (!s.ok()) return Annotate("ForEach", std::move(s));
       continue;
     }
+    index::Table table;
+    if (!index_.LoadTable(&table)) {
+      if (!seqlock::Unchanged(header_->table_seq, ts)) continue;
+      return Annotate("ForEach",
+                      CorruptError("the table word is out of bounds"));
+    }
     bool restart = false;
-    for (uint64_t i = 0; i < index_.slot_count() && !restart;) {
-      const layout::Slot& slot = index_.slot(i);
+    for (uint64_t i = 0; i < table.slot_count() && !restart;) {
+      const layout::Slot& slot = table.slot(i);
       uint64_t s1 = seqlock::ReadBegin(slot.seq);
       if (seqlock::IsWriting(s1)) {
         absl::Status s = backoff.Wait();
         if (!s.ok()) return Annotate("ForEach", std::move(s));
+        // A table replaced meanwhile may hold anything: start again.
+        restart = !seqlock::Unchanged(header_->table_seq, ts);
         continue;
       }
       uint64_t block = slot.block.load(std::memory_order_relaxed);
@@ -447,6 +552,7 @@ absl::Status DictImpl::ForEach(
         continue;
       }
       if (!parsed) {
+        if (index_.RefreshBounds()) continue;  // the heap grew
         return Annotate(
             "ForEach",
             Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
@@ -464,14 +570,17 @@ Stats DictImpl::GetStats() const {
   Stats st;
   st.name = name_;
   st.format_version = header_->version;
-  st.segment_size = geometry_.segment_size;
-  st.max_items = geometry_.max_items;
-  st.slot_count = geometry_.slot_count;
+  const uint64_t heap_now = HeapSizeNow();
+  st.segment_size = std::max(geometry_.segment_size,
+                             geometry_.heap_offset + heap_now);
+  st.max_items = Capacity();
+  st.slot_count = uint64_t{1} << layout::TableLog(header_->table.load(
+                      std::memory_order_relaxed));
   st.size = header_->size.load(std::memory_order_relaxed);
   st.tombstones = header_->tombstones.load(std::memory_order_relaxed);
   st.load_factor =
       static_cast<double>(st.size) / static_cast<double>(st.slot_count);
-  st.heap_size = geometry_.heap_size;
+  st.heap_size = heap_now;
   st.heap_used = header_->allocator.used_bytes.load(std::memory_order_relaxed);
   st.heap_free = header_->allocator.free_bytes.load(std::memory_order_relaxed);
   st.writes_total = header_->writes_total.load(std::memory_order_relaxed);
@@ -483,6 +592,9 @@ Stats DictImpl::GetStats() const {
   st.writer_pid = header_->lock_owner_pid.load(std::memory_order_relaxed);
   st.read_retries = read_retries_.load(std::memory_order_relaxed);
   st.change_wait_rescues = wait_rescues_.load(std::memory_order_relaxed);
+  st.grows_total = header_->grows_total.load(std::memory_order_relaxed);
+  st.max_segment_size = geometry_.max_segment_size;
+  st.growing = header_->migrate_table.load(std::memory_order_relaxed) != 0;
   return st;
 }
 
@@ -490,7 +602,7 @@ AllocatorStats DictImpl::GetAllocatorStats() {
   WriteGuard guard(this);
   if (guard.status().ok()) return alloc_.Stats();
   AllocatorStats st;
-  st.heap_size = geometry_.heap_size;
+  st.heap_size = HeapSizeNow();
   const layout::AllocatorControl& c = header_->allocator;
   st.used_blocks = c.used_blocks.load(std::memory_order_relaxed);
   st.used_bytes = c.used_bytes.load(std::memory_order_relaxed);

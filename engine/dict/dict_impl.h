@@ -181,6 +181,7 @@ class DictImpl {
 
   // --- check.cc ---
   absl::Status CheckLocked() const;
+  absl::Status CheckMigrationLocked() const;
 
   // Where a key is, or would go (lock held). Filled by Locate; no default
   // initialisers (the write path's hot struct): Locate sets every field a
@@ -253,6 +254,42 @@ class DictImpl {
   void WriteEntry(uint64_t block, absl::string_view key,
                   absl::string_view value, ValueType type);
 
+  // --- grow.cc (docs/DESIGN.md, "Online growth"). Lock held. ---
+  // The heap grows by doubling, but by at most this much at once (the
+  // pages are reserved inside the write that grows it), or by what one
+  // block needs.
+  static constexpr uint64_t kMaxHeapStep = 32ull << 20;
+  // A migration's work per write: bytes of the new table zeroed, then old
+  // slots copied.
+  static constexpr uint64_t kZeroStep = 32ull << 10;
+  static constexpr uint64_t kCopyStep = 64;
+  uint64_t Capacity() const;
+  uint64_t HeapSizeNow() const;
+  // Records a growth step in the intent (no change number) and bumps the
+  // growth epoch, so that every writer reloads its view afterwards.
+  void BeginGrowIntent(layout::Op op, uint64_t arg, uint64_t old_block,
+                       uint64_t new_block, uint64_t word);
+  // Reloads the heap's end, the table and the migration from the header
+  // (another process grew the dict, or a repair changed them).
+  absl::Status RefreshView();
+  // ResourceExhausted: growing by `needed` bytes passes max_segment_size.
+  absl::Status SegmentFull(absl::string_view what, uint64_t needed) const;
+  // Extends the heap so that a block of `needed` bytes fits.
+  absl::Status GrowHeap(uint64_t needed);
+  // Allocates and records a table of new_slots slots to migrate to.
+  absl::Status StartMigration(uint64_t new_slots);
+  // One step of the migration: zero up to zero_bytes of the new table, or
+  // copy up to copy_slots old slots, or switch tables (*done).
+  absl::Status MigrateStep(uint64_t zero_bytes, uint64_t copy_slots,
+                           bool* done);
+  absl::Status FinishMigration();
+  void SwitchTable();
+  void AbandonMigration();
+  // Before an insert: grows the table if it is full (auto_grow), finishing
+  // a migration at once if the old table is nearly full (*retable: the
+  // table changed, locate the key again).
+  absl::Status MakeRoomForInsert(bool* retable);
+
   std::string name_;
   Options options_;
   char* base_;
@@ -266,6 +303,9 @@ class DictImpl {
   mutable lock::WriterLock lock_;
   mutable std::atomic<uint64_t> read_retries_{0};
   mutable std::atomic<uint64_t> wait_rescues_{0};
+  int fd_;  // the segment's file (owned by lock_)
+  // The growth epoch this handle's writer view matches (lock held).
+  uint64_t view_epoch_ = 0;
   uint64_t read_timeout_nanos_;  // options_.lock_timeout, for Backoff
 };
 

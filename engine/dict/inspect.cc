@@ -29,6 +29,10 @@ const char* OpName(uint64_t op) {
       return "purge";
     case layout::Op::kRepair:
       return "repair";
+    case layout::Op::kGrowHeap:
+      return "grow-heap";
+    case layout::Op::kGrowTable:
+      return "grow-table";
     default:
       return "unknown";
   }
@@ -58,7 +62,7 @@ absl::StatusOr<Inspection> DictImpl::Inspect() const {
   in.build_fingerprint = layout::LayoutFingerprint();
   in.header_size = h.header_size;
   in.journal_offset = h.journal_offset;
-  in.slots_offset = geometry_.slots_offset;
+  in.slots_offset = layout::TableOffset(h.table.load(std::memory_order_acquire));
   in.heap_offset = geometry_.heap_offset;
   in.created_unix_nanos = h.created_unix_nanos;
   in.table_seq = h.table_seq.load(std::memory_order_acquire);
@@ -73,12 +77,17 @@ absl::StatusOr<Inspection> DictImpl::Inspect() const {
 
   // Hit probes: distance of each live entry from its home slot. Miss probes:
   // from every home slot, the slots read up to the first empty one.
-  const uint64_t n = index_.slot_count(), mask = n - 1;
+  // Lock-free, like a reader: the table in use now.
+  index::Table table;
+  if (!index_.LoadTable(&table)) {
+    return Annotate("Inspect", CorruptError("the table word is out of bounds"));
+  }
+  const uint64_t n = table.slot_count(), mask = n - 1;
   ProbeStats& p = in.probes;
   uint64_t live = 0, total = 0;
   uint64_t first_empty = n;
   for (uint64_t i = 0; i < n; ++i) {
-    const layout::Slot& slot = index_.slot(i);
+    const layout::Slot& slot = table.slot(i);
     uint64_t block = slot.block.load(std::memory_order_relaxed);
     if (block == layout::kEmptyBlock) {
       if (first_empty == n) first_empty = i;
@@ -101,7 +110,7 @@ absl::StatusOr<Inspection> DictImpl::Inspect() const {
     uint64_t run = 0, miss_total = 0;
     for (uint64_t k = 0; k < n; ++k) {
       uint64_t i = (first_empty - k) & mask;
-      bool empty = index_.slot(i).block.load(std::memory_order_relaxed) ==
+      bool empty = table.slot(i).block.load(std::memory_order_relaxed) ==
                    layout::kEmptyBlock;
       run = empty ? 1 : run + 1;
       p.max_miss = std::max(p.max_miss, run);

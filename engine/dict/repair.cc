@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
+#include "engine/platform/platform.h"
 #include "engine/status/status.h"
 
 namespace zcipc {
@@ -18,8 +19,16 @@ absl::Status DictImpl::RebuildIndexFromHeap() {
   std::vector<alloc::Block> blocks;
   absl::Status s = alloc_.Check(&blocks);
   if (!s.ok()) return s;
-  if (blocks.size() > geometry_.max_items ||
-      blocks.size() >= index_.slot_count()) {
+  // The heap also holds the table (and a table being built): not entries.
+  const uint64_t table_block = header_->table_block.load();
+  const uint64_t migrate_block = header_->migrate_block.load();
+  blocks.erase(std::remove_if(blocks.begin(), blocks.end(),
+                              [&](const alloc::Block& b) {
+                                return b.offset == table_block ||
+                                       b.offset == migrate_block;
+                              }),
+               blocks.end());
+  if (blocks.size() >= index_.slot_count()) {
     return internal::CorruptError(
         absl::StrCat(blocks.size(), " allocated blocks exceed max_items"));
   }
@@ -55,6 +64,20 @@ absl::Status DictImpl::RebuildAllocatorFromSlots() {
     }
     used.push_back({l.block, size});
   }
+  // A grown table is a block of the heap.
+  const uint64_t table_block = header_->table_block.load();
+  if (table_block != 0) {
+    const uint64_t size = alloc_.AllocatedSize(table_block);
+    const uint64_t table = header_->table.load();
+    if (size == 0 || layout::TableOffset(table) < table_block + 8 ||
+        layout::TableOffset(table) +
+                (sizeof(layout::Slot) << layout::TableLog(table)) >
+            table_block + size) {
+      return internal::CorruptError(absl::StrCat(
+          "the table's block ", table_block, " does not hold the table"));
+    }
+    used.push_back({table_block, size});
+  }
   s = alloc_.Rebuild(std::move(used));
   if (!s.ok()) return s;
   uint64_t tombstones = 0;
@@ -70,6 +93,10 @@ absl::Status DictImpl::RebuildAllocatorFromSlots() {
 }
 
 absl::Status DictImpl::Repair() {
+  if (header_->grow_epoch.load(std::memory_order_acquire) != view_epoch_) {
+    absl::Status s = RefreshView();
+    if (!s.ok()) return s;
+  }
   layout::Intent& in = header_->intent;
   auto op = static_cast<Op>(in.op.load(std::memory_order_acquire));
   uint64_t phase = in.phase.load(std::memory_order_acquire);
@@ -139,6 +166,20 @@ absl::Status DictImpl::Repair() {
     }
     case Op::kRepair:
       break;  // the op-specific step finished; the rest follows
+    case Op::kGrowHeap:
+      // The heap's size in the header is the truth (the file is at least
+      // that long); the allocator is rebuilt over it below.
+      break;
+    case Op::kGrowTable: {
+      // Published: the switch happened when the table word is the new one;
+      // then the new block is the table's. Otherwise the new table is
+      // dropped (the allocator rebuild frees its block).
+      const uint64_t word = hash;
+      if (word != 0 && header_->table.load() == word) {
+        header_->table_block.store(new_block, std::memory_order_relaxed);
+      }
+      break;
+    }
     default:
       return internal::CorruptError(absl::StrCat(
           "intent record holds unknown op ", static_cast<uint64_t>(op)));
@@ -177,6 +218,36 @@ absl::Status DictImpl::Repair() {
   if (op == Op::kNone && closed == 0) return absl::OkStatus();
   if (op == Op::kNone) {
     layout::AddUnderLock(header_->repairs_total, 1);
+  }
+  // A migration in progress is dropped (the next insert past capacity
+  // starts another): its table may miss what the dead writer did.
+  if (index_.migrating() || header_->migrate_table.load() != 0 ||
+      header_->migrate_block.load() != 0) {
+    const uint64_t word = header_->migrate_table.load();
+    const uint64_t zeroed = header_->migrate_zeroed.load();
+    if (word != 0 && layout::TableInBounds(word, geometry_.heap_offset,
+                                           alloc_.end())) {
+      const uint64_t bytes = sizeof(layout::Slot) << layout::TableLog(word);
+      if (zeroed < bytes) {
+        // Its unzeroed pages may be unreserved (docs/DESIGN.md).
+        platform::ReserveRange(fd_, layout::TableOffset(word) + zeroed,
+                               bytes - zeroed, "reserve an abandoned table")
+            .IgnoreError();
+      }
+    }
+    index_.EndMigration();
+    header_->migrate_table.store(0, std::memory_order_relaxed);
+    header_->migrate_block.store(0, std::memory_order_relaxed);
+  }
+  {
+    // Capacity follows from the table in use.
+    const uint64_t table = header_->table.load();
+    header_->capacity.store(
+        header_->table_block.load() == 0
+            ? geometry_.max_items
+            : layout::CapacityOf(uint64_t{1} << layout::TableLog(table)),
+        std::memory_order_relaxed);
+    index_.SetWriterTable(table);
   }
   absl::Status s = RebuildAllocatorFromSlots();
   if (!s.ok()) return s;

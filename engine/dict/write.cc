@@ -200,7 +200,10 @@ absl::Status DictImpl::EraseSlot(uint64_t slot, uint64_t block,
   layout::AddUnderLock(header_->tombstones, 1);
   uint64_t tombstones = header_->tombstones.load(std::memory_order_relaxed);
   EndIntent();
-  if (tombstones > geometry_.slot_count / layout::kPurgeDivisor) {
+  // No purge while a larger table is being built: the migration leaves
+  // the tombstones behind anyway.
+  if (tombstones > index_.slot_count() / layout::kPurgeDivisor &&
+      !index_.migrating()) {
     return Purge();
   }
   return absl::OkStatus();

@@ -34,12 +34,101 @@ absl::Status Index::Corrupt(uint64_t block) {
                                       block, " whose header is out of bounds"));
 }
 
-void Index::Publish(uint64_t i, uint64_t hash, uint64_t block) {
-  layout::Slot& slot = slots_[i];
-  seqlock::WriteBegin(slot.seq);
-  slot.hash.store(hash, std::memory_order_relaxed);
-  slot.block.store(block, std::memory_order_relaxed);
-  seqlock::WriteEnd(slot.seq);
+absl::Status Index::CorruptTable() {
+  return internal::Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
+                         "index corrupt: the table word is out of bounds");
+}
+
+bool Index::RefreshBounds() const {
+  uint64_t now = header_->heap_size_now.load(std::memory_order_acquire);
+  if (now > heap_max_ - heap_lo_) now = heap_max_ - heap_lo_;
+  uint64_t hi = (heap_lo_ + now) & ~uint64_t{15};
+  uint64_t cur = heap_hi_.load(std::memory_order_relaxed);
+  if (hi <= cur) return false;
+  // The header is trusted only as far as the file reaches: touching a page
+  // past its end would fault (SIGBUS). The writer grows the file before it
+  // publishes the heap's new size, so a true size always passes.
+  absl::StatusOr<uint64_t> file = platform::FileSize(fd_, "fstat");
+  if (!file.ok()) return false;
+  if (hi > *file) hi = *file & ~uint64_t{15};
+  while (hi > cur) {
+    if (heap_hi_.compare_exchange_weak(cur, hi, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Index::ValidateTable(uint64_t word) const {
+  if (!layout::TableInBounds(word, table_lo_, heap_end())) {
+    RefreshBounds();
+    if (!layout::TableInBounds(word, table_lo_, heap_end())) return false;
+  }
+  valid_table_.store(word, std::memory_order_relaxed);
+  return true;
+}
+
+void Index::InsertNew(uint64_t hash, uint64_t block) {
+  uint64_t j = hash & new_mask_;
+  for (uint64_t probes = 0; probes <= new_mask_; ++probes) {
+    layout::Slot& s = new_slots_[j];
+    if (s.block.load(std::memory_order_relaxed) == layout::kEmptyBlock) {
+      s.hash.store(hash, std::memory_order_relaxed);
+      s.block.store(block, std::memory_order_relaxed);
+      return;
+    }
+    j = (j + 1) & new_mask_;
+  }
+  mirror_ok_ = false;  // no empty slot: cannot happen in a consistent dict
+}
+
+void Index::Mirror(uint64_t i, uint64_t old_block, uint64_t hash,
+                   uint64_t block) {
+  if (i >= header_->migrate_copied.load(std::memory_order_relaxed)) return;
+  const bool was_live = old_block > layout::kTombstoneBlock;
+  const bool live = block > layout::kTombstoneBlock;
+  if (!was_live) {
+    if (live) InsertNew(hash, block);
+    return;
+  }
+  // The key is in the new table under its old block: find it there.
+  uint64_t j = hash & new_mask_;
+  for (uint64_t probes = 0; probes <= new_mask_; ++probes) {
+    layout::Slot& s = new_slots_[j];
+    const uint64_t b = s.block.load(std::memory_order_relaxed);
+    if (b == old_block) {
+      s.hash.store(hash, std::memory_order_relaxed);
+      s.block.store(live ? block : layout::kTombstoneBlock,
+                    std::memory_order_relaxed);
+      if (!live) layout::AddUnderLock(header_->migrate_tombstones, 1);
+      return;
+    }
+    if (b == layout::kEmptyBlock) break;
+    j = (j + 1) & new_mask_;
+  }
+  mirror_ok_ = false;
+}
+
+void Index::CopySlots(uint64_t from, uint64_t to) {
+  for (uint64_t i = from; i < to && i <= mask_; ++i) {
+    const layout::Slot& s = slots_[i];
+    const uint64_t block = s.block.load(std::memory_order_relaxed);
+    if (block > layout::kTombstoneBlock) {
+      InsertNew(s.hash.load(std::memory_order_relaxed), block);
+    }
+  }
+}
+
+void Index::SwitchTo(uint64_t word) {
+  header_->table.store(word, std::memory_order_release);
+  const uint64_t ts = header_->table_seq.load(std::memory_order_relaxed);
+  header_->table_seq.store(ts + 2, std::memory_order_release);
+  // Nothing the caller writes next (into the old table's memory, once it
+  // is freed) may become visible before the new table_seq.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  SetWriterTable(word);
+  valid_table_.store(word, std::memory_order_relaxed);
+  EndMigration();
 }
 
 absl::Status Index::CollectLive(std::vector<Live>* live) const {

@@ -24,6 +24,12 @@
 //      against the geometry before use (ParseEntry), so a torn read retries
 //      instead of faulting.
 
+//   7. The table in use is the one the header's `table` word names (its
+//      offset and size). Growth (docs/DESIGN.md, "Online growth") builds a
+//      larger table beside it, then stores the new word and moves table_seq
+//      on by 2 before the old table's memory is reused: a lookup that read
+//      the old word fails its table_seq validation and starts again.
+
 #ifndef ZCIPC_ENGINE_INDEX_INDEX_H_
 #define ZCIPC_ENGINE_INDEX_INDEX_H_
 
@@ -117,20 +123,61 @@ class Backoff {
   uint64_t retries_ = 0;
 };
 
+// A table as one lookup sees it: its slots and mask.
+struct Table {
+  const layout::Slot* slots;
+  uint64_t mask;
+  uint64_t slot_count() const { return mask + 1; }
+  const layout::Slot& slot(uint64_t i) const { return slots[i]; }
+};
+
 class Index {
  public:
-  Index(char* base, const layout::Geometry& g, layout::Header* header)
+  // `fd` is the segment's file: a reader checks a grown heap's end against
+  // the file's real size before it trusts it.
+  Index(char* base, const layout::Geometry& g, layout::Header* header, int fd)
       : base_(base),
         header_(header),
-        slots_(reinterpret_cast<layout::Slot*>(base + g.slots_offset)),
-        mask_(g.slot_count - 1),
+        fd_(fd),
+        table_lo_(g.slots_offset),
         heap_lo_(g.heap_offset),
-        heap_hi_(g.heap_offset + g.heap_size),
-        heap_last_block_(g.heap_size - layout::kMinBlock) {}
+        heap_max_(g.max_segment_size),
+        heap_hi_(g.heap_offset + g.heap_size) {
+    SetWriterTable(header->table.load(std::memory_order_acquire));
+    valid_table_.store(header->table.load(std::memory_order_acquire),
+                       std::memory_order_relaxed);
+  }
 
+  // --- Writer's view (lock held): the table in use. ---
   uint64_t slot_count() const { return mask_ + 1; }
   layout::Slot& slot(uint64_t i) { return slots_[i]; }
   const layout::Slot& slot(uint64_t i) const { return slots_[i]; }
+  // Adopts the table `word` names as the writer's table (the caller has
+  // checked it is in bounds).
+  void SetWriterTable(uint64_t word) {
+    slots_ = reinterpret_cast<layout::Slot*>(base_ + layout::TableOffset(word));
+    mask_ = (uint64_t{1} << layout::TableLog(word)) - 1;
+  }
+
+  // --- Reader's view (lock-free). ---
+  // The table in use now (load table_seq first and validate it after).
+  // False when the header's word is out of bounds even after RefreshBounds
+  // (corruption).
+  bool LoadTable(Table* t) const {
+    const uint64_t word = header_->table.load(std::memory_order_acquire);
+    if (ABSL_PREDICT_FALSE(word != valid_table_.load(std::memory_order_relaxed))) {
+      if (!ValidateTable(word)) return false;
+    }
+    t->slots = reinterpret_cast<const layout::Slot*>(base_ +
+                                                     layout::TableOffset(word));
+    t->mask = (uint64_t{1} << layout::TableLog(word)) - 1;
+    return true;
+  }
+  // The heap grew (or is corrupt): reloads its end from the header, trusted
+  // only as far as the file reaches. True when this process's bound moved.
+  bool RefreshBounds() const;
+  // The heap's end as this process knows it.
+  uint64_t heap_end() const { return heap_hi_.load(std::memory_order_relaxed); }
 
   // Starts loading the second and third cache lines of the entry block at
   // `block` (the first is loaded at once by ParseEntry). An entry with a
@@ -140,7 +187,7 @@ class Index {
   // is a cache miss, that is a second miss in series. A prefetch never
   // faults; it is issued only for an offset inside the heap all the same.
   void PrefetchEntry(uint64_t block) const {
-    if (block - heap_lo_ < heap_hi_ - heap_lo_) {
+    if (block - heap_lo_ < heap_end() - heap_lo_) {
       const char* p = base_ + block;
       __builtin_prefetch(p + layout::kCacheLineSize);
       __builtin_prefetch(p + 2 * layout::kCacheLineSize);
@@ -150,10 +197,12 @@ class Index {
   // Parses the entry block at `block`: false if any offset or length is out
   // of bounds (a torn read or corruption). Loads are relaxed atomics.
   bool ParseEntry(uint64_t block, Entry* e) const {
-    // block in [heap_lo_, heap_hi_ - kMinBlock] and 16-aligned: one
+    const uint64_t heap_hi = heap_end();
+    // block in [heap_lo_, heap_hi - kMinBlock] and 16-aligned: one
     // unsigned compare (a block below heap_lo_ wraps around to a huge
     // difference; the heap is at least kMinHeapSize > kMinBlock bytes).
-    if (((block - heap_lo_) > heap_last_block_) | ((block & 15) != 0)) {
+    if (((block - heap_lo_) > heap_hi - heap_lo_ - layout::kMinBlock) |
+        ((block & 15) != 0)) {
       return false;
     }
     const char* p = base_ + block;
@@ -162,7 +211,7 @@ class Index {
     uint64_t value_len = relaxed::Load64(p + layout::kEntryValueLenOffset);
     const uint64_t key_word = relaxed::Load64(p + layout::kEntryKeyLenOffset);
     const uint64_t key_len = key_word & layout::kEntryKeyLenMask;
-    if ((tag & 1) != 0 || size < layout::kMinBlock || size > heap_hi_ - block ||
+    if ((tag & 1) != 0 || size < layout::kMinBlock || size > heap_hi - block ||
         key_len > kMaxKeySize || (key_word >> 40) != 0) {
       return false;
     }
@@ -194,21 +243,31 @@ class Index {
         if (!s.ok()) return s;
         continue;
       }
-      uint64_t i = hash & mask_;
+      Table t;
+      if (ABSL_PREDICT_FALSE(!LoadTable(&t))) {
+        if (!seqlock::Unchanged(header_->table_seq, ts)) {
+          backoff.Retry();
+          continue;
+        }
+        return CorruptTable();
+      }
+      uint64_t i = hash & t.mask;
       bool restart = false;
-      for (uint64_t probes = 0; probes <= mask_ && !restart;) {
-        const layout::Slot& slot = slots_[i];
+      for (uint64_t probes = 0; probes <= t.mask && !restart;) {
+        const layout::Slot& slot = t.slots[i];
         uint64_t s1 = seqlock::ReadBegin(slot.seq);
         if (seqlock::IsWriting(s1)) {
           absl::Status s = backoff.Wait();
           if (!s.ok()) return s;
+          // A table replaced meanwhile may hold anything: start again.
+          restart = !seqlock::Unchanged(header_->table_seq, ts);
           continue;  // the same slot again
         }
         uint64_t block = slot.block.load(std::memory_order_relaxed);
         if (block == layout::kEmptyBlock) break;
         if (block == layout::kTombstoneBlock ||
             slot.hash.load(std::memory_order_relaxed) != hash) {
-          i = (i + 1) & mask_;
+          i = (i + 1) & t.mask;
           ++probes;
           continue;
         }
@@ -227,9 +286,17 @@ class Index {
           restart = true;
           continue;
         }
-        if (!parsed) return Corrupt(block);
+        if (ABSL_PREDICT_FALSE(!parsed)) {
+          // A block in a heap grown since this process last looked, or
+          // corruption.
+          if (RefreshBounds()) {
+            restart = true;
+            continue;
+          }
+          return Corrupt(block);
+        }
         if (match) return absl::OkStatus();
-        i = (i + 1) & mask_;
+        i = (i + 1) & t.mask;
         ++probes;
       }
       if (restart) continue;
@@ -284,8 +351,18 @@ class Index {
     return absl::OkStatus();
   }
 
-  // Writes `hash` and `block` into slot i under its seqlock.
-  void Publish(uint64_t i, uint64_t hash, uint64_t block);
+  // Writes `hash` and `block` into slot i under its seqlock (and into the
+  // table being built, during a migration, once slot i was copied).
+  void Publish(uint64_t i, uint64_t hash, uint64_t block) {
+    layout::Slot& slot = slots_[i];
+    if (ABSL_PREDICT_FALSE(new_slots_ != nullptr)) {
+      Mirror(i, slot.block.load(std::memory_order_relaxed), hash, block);
+    }
+    seqlock::WriteBegin(slot.seq);
+    slot.hash.store(hash, std::memory_order_relaxed);
+    slot.block.store(block, std::memory_order_relaxed);
+    seqlock::WriteEnd(slot.seq);
+  }
 
   // Every live slot's block, and its hash. DataLoss if a live slot's block
   // does not parse, or if no slot is free.
@@ -306,16 +383,51 @@ class Index {
   // Makes every odd slot sequence even (repair, under the lock).
   uint64_t CloseOpenSlots();
 
+  // --- Migration to a larger table (engine/dict/grow.cc drives it). ---
+  // The table being built: `word` names it (zeroed, in bounds). From here
+  // on Publish keeps it equal to the old table's slots [0, copied).
+  void BeginMigration(uint64_t word) {
+    new_slots_ = reinterpret_cast<layout::Slot*>(base_ + layout::TableOffset(word));
+    new_mask_ = (uint64_t{1} << layout::TableLog(word)) - 1;
+    mirror_ok_ = true;
+  }
+  void EndMigration() { new_slots_ = nullptr; }
+  bool migrating() const { return new_slots_ != nullptr; }
+  // Copies the live old slots [from, to) into the new table (the caller
+  // then records `to` as copied).
+  void CopySlots(uint64_t from, uint64_t to);
+  // False once a mirrored change found the two tables disagreeing: the
+  // migration must be abandoned (corruption; Check() says where).
+  bool mirror_ok() const { return mirror_ok_; }
+  // Makes the new table the one in use: stores its word, then moves
+  // table_seq on by 2, then fences, so that a reader of the old table that
+  // sees its memory reused fails validation. The old table is the caller's
+  // to free.
+  void SwitchTo(uint64_t word);
+
  private:
   static absl::Status Corrupt(uint64_t block);
+  static absl::Status CorruptTable();
+  bool ValidateTable(uint64_t word) const;
+  void Mirror(uint64_t i, uint64_t old_block, uint64_t hash, uint64_t block);
+  void InsertNew(uint64_t hash, uint64_t block);
 
   char* base_;
   layout::Header* header_;
-  layout::Slot* slots_;
-  uint64_t mask_;
+  int fd_;
+  uint64_t table_lo_;  // the initial slot region: no table starts before it
   uint64_t heap_lo_;
-  uint64_t heap_hi_;
-  uint64_t heap_last_block_;  // heap_size - kMinBlock
+  uint64_t heap_max_;  // the heap never ends past this (max_segment_size)
+  // This process's bound on the heap's end (only grows), and the last
+  // table word found in bounds; shared by its threads.
+  mutable std::atomic<uint64_t> heap_hi_;
+  mutable std::atomic<uint64_t> valid_table_;
+  // The writer's table and, during a migration, the table being built.
+  layout::Slot* slots_ = nullptr;
+  uint64_t mask_ = 0;
+  layout::Slot* new_slots_ = nullptr;
+  uint64_t new_mask_ = 0;
+  bool mirror_ok_ = true;
 };
 
 }  // namespace index

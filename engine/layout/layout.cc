@@ -54,6 +54,12 @@ constexpr uint64_t ComputeFingerprint() {
                      uint64_t{offsetof(Header, intent)},
                      uint64_t{offsetof(Header, change_seq)},
                      uint64_t{offsetof(Header, allocator)},
+                     uint64_t{offsetof(Header, table)},
+                     uint64_t{offsetof(Header, max_segment_size)},
+                     uint64_t{offsetof(Header, grow_epoch)},
+                     uint64_t{offsetof(Header, capacity)},
+                     uint64_t{offsetof(Header, migrate_tombstones)},
+                     kTableAlign,
                      uint64_t{sizeof(void*)}}) {
     h = Mix(h, v);
   }
@@ -163,10 +169,30 @@ absl::Status ValidateHeader(const Header& header, uint64_t file_size,
     return internal::CorruptError(
         absl::StrCat("header region offsets are inconsistent"));
   }
-  if (file_size != header.segment_size) {
+  // Growth: the bound, the heap now and the table in use.
+  const uint64_t max_segment = header.max_segment_size;
+  if (max_segment < g.segment_size || max_segment > kMaxSegmentSize ||
+      max_segment % kPageSize != 0) {
+    return internal::CorruptError(absl::StrCat(
+        "max_segment_size ", max_segment, " is corrupt (the segment was ",
+        g.segment_size, " bytes at creation)"));
+  }
+  g.max_segment_size = max_segment;
+  const uint64_t heap_now = header.heap_size_now.load(std::memory_order_acquire);
+  if (heap_now < g.heap_size || heap_now > max_segment - g.heap_offset) {
+    return internal::CorruptError(absl::StrCat(
+        "heap size ", heap_now, " is out of range [", g.heap_size, ", ",
+        max_segment - g.heap_offset, "]"));
+  }
+  if (file_size < g.heap_offset + heap_now) {
+    return internal::CorruptError(absl::StrCat(
+        "segment is ", file_size, " bytes, its heap ends at ",
+        g.heap_offset + heap_now, " (truncated or corrupt)"));
+  }
+  const uint64_t table = header.table.load(std::memory_order_acquire);
+  if (!TableInBounds(table, g.slots_offset, g.heap_offset + heap_now)) {
     return internal::CorruptError(
-        absl::StrCat("segment is ", file_size, " bytes, header says ",
-                     header.segment_size, " (truncated or corrupt)"));
+        absl::StrCat("table word 0x", absl::Hex(table), " is out of bounds"));
   }
   *geometry = g;
   return absl::OkStatus();

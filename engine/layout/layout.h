@@ -12,11 +12,21 @@
 //   | Change log (optional)    |  checkpoint marks, then the ring of change
 //   |                          |  records (engine/changes/change_log.h)
 //   +--------------------------+ slots_offset (page aligned)
-//   | Slot[slot_count]         |  the index: 32-byte slots, 2 per cache line
+//   | Slot[slot_count]         |  the initial index: 32-byte slots, 2 per
+//   |                          |  cache line
 //   +--------------------------+ heap_offset (page aligned)
 //   | Heap (heap_size bytes)   |  blocks: one per entry, key and value inside
-//   +--------------------------+ segment_size
+//   +--------------------------+ segment_size (at creation)
+//   | Grown heap               |  the heap after growth; a grown index is a
+//   |                          |  block of the heap
+//   +--------------------------+ heap_offset + heap_size_now
 //
+// Growth (docs/DESIGN.md, "Online growth"). The identity fields describe the
+// segment as created. The heap only ever grows at the file's end; every
+// process maps max_segment_size bytes up front, so growth never moves a
+// mapping. The index in use is named by the `table` word (its offset and
+// size), next to table_seq; a larger index is built in a heap block while
+// the old one serves, then replaces it with one store.
 // Everything is addressed by offsets from the segment start, never pointers,
 // so every process may map the segment anywhere. All shared structs are
 // standard-layout with fixed sizes and offsets (static_asserts below), and
@@ -161,6 +171,10 @@ enum class Op : uint64_t {
   kErase = 4,          // `slot` becomes a tombstone, `old_block` freed
   kPurge = 5,          // the whole index is being rebuilt
   kRepair = 6,         // a repair past its op-specific step
+  kGrowHeap = 7,       // the heap is extended to `slot` bytes
+  kGrowTable = 8,      // a new table: allocated (phase kStarted) or
+                       // replacing the old one (kPublished); new_block is
+                       // its block, hash its table word
 };
 
 // Phases: kStarted -> kStaged (the new bytes are complete: the new block
@@ -195,7 +209,8 @@ struct AllocatorControl {
   uint64_t fl_bitmap;
   uint64_t sl_bitmap[kFLCount];
   uint64_t heads[kFLCount][kSLCount];  // heap offsets of free blocks, 0 = none
-  uint64_t reserved[4];
+  uint64_t tail_free;  // the last block's offset when it is free, else 0
+  uint64_t reserved[3];
 };
 
 struct alignas(kCacheLineSize) Header {
@@ -215,10 +230,13 @@ struct alignas(kCacheLineSize) Header {
   uint64_t created_unix_nanos;
   uint64_t change_log_bytes;   // the change log's ring (0: no log)
   uint64_t change_log_offset;  // where the log's region starts
-  uint64_t identity_reserved[3];
+  uint64_t max_segment_size;   // the bound on growth; the mapping's size
+  uint64_t identity_reserved[2];
 
-  // The table-level seqlock, read by every lookup. Line 2, alone.
+  // The table-level seqlock and the table in use (TableWord: its offset and
+  // slot count), both read by every lookup. Line 2.
   alignas(kCacheLineSize) std::atomic<uint64_t> table_seq;
+  std::atomic<uint64_t> table;
 
   // Counters, written under the lock, read lock-free. Line 3.
   alignas(kCacheLineSize) std::atomic<uint64_t> size;
@@ -233,6 +251,9 @@ struct alignas(kCacheLineSize) Header {
   alignas(kCacheLineSize) std::atomic<uint32_t> lock_word;
   uint32_t lock_reserved;
   std::atomic<int64_t> lock_owner_pid;  // for display only, never trusted
+  // Bumped by every change of the geometry (growth), so that a writer in
+  // another process knows to reload its view after taking the lock.
+  std::atomic<uint64_t> grow_epoch;
 
   // Line 5.
   alignas(kCacheLineSize) Intent intent;
@@ -252,7 +273,27 @@ struct alignas(kCacheLineSize) Header {
   std::atomic<uint64_t> log_head;
   std::atomic<uint64_t> log_tail;
 
-  // Lines 7+.
+  // Growth (docs/DESIGN.md, "Online growth"). Written under the lock, read
+  // lock-free (bounds-checked) by readers and GetStats. Line 7.
+  // capacity: entries before the next growth (max_items now).
+  // heap_size_now: the heap is [heap_offset, heap_offset + heap_size_now);
+  // the file is at least that long before it says so. table_block: the
+  // heap block that holds the table (0: the initial slot region).
+  alignas(kCacheLineSize) std::atomic<uint64_t> capacity;
+  std::atomic<uint64_t> heap_size_now;
+  std::atomic<uint64_t> table_block;
+  std::atomic<uint64_t> grows_total;
+  // A migration to a larger table (0: none): its table word and block, how
+  // many bytes of it are zeroed, how many old slots are copied into it, and
+  // how many tombstones it holds.
+  std::atomic<uint64_t> migrate_table;
+  std::atomic<uint64_t> migrate_block;
+  std::atomic<uint64_t> migrate_zeroed;
+  std::atomic<uint64_t> migrate_copied;
+  // Line 8.
+  alignas(kCacheLineSize) std::atomic<uint64_t> migrate_tombstones;
+
+  // Lines 9+.
   alignas(kCacheLineSize) AllocatorControl allocator;
 };
 
@@ -264,7 +305,7 @@ static_assert(offsetof(Slot, seq) == 0 && offsetof(Slot, hash) == 8 &&
               "Slot offsets");
 static_assert(sizeof(Intent) == 64, "Intent size");
 static_assert(sizeof(AllocatorControl) ==
-                  8 * (4 + 1 + kFLCount + kFLCount * kSLCount + 4),
+                  8 * (4 + 1 + kFLCount + kFLCount * kSLCount + 1 + 3),
               "AllocatorControl size");
 static_assert(std::is_standard_layout<Header>::value, "Header layout");
 static_assert(offsetof(Header, magic) == 0, "magic first");
@@ -277,7 +318,8 @@ static_assert(offsetof(Header, size) == 3 * kCacheLineSize, "counters");
 static_assert(offsetof(Header, lock_word) == 4 * kCacheLineSize, "lock");
 static_assert(offsetof(Header, intent) == 5 * kCacheLineSize, "intent");
 static_assert(offsetof(Header, change_seq) == 6 * kCacheLineSize, "changes");
-static_assert(offsetof(Header, allocator) == 7 * kCacheLineSize, "allocator");
+static_assert(offsetof(Header, capacity) == 7 * kCacheLineSize, "growth");
+static_assert(offsetof(Header, allocator) == 9 * kCacheLineSize, "allocator");
 static_assert(std::atomic<uint64_t>::is_always_lock_free &&
                   std::atomic<uint32_t>::is_always_lock_free &&
                   std::atomic<int64_t>::is_always_lock_free,
@@ -310,9 +352,32 @@ inline constexpr uint64_t kRegistryBytes =
 // The fingerprint of this build's layout.
 uint64_t LayoutFingerprint();
 
+// The table word (Header::table, Header::migrate_table): a table's offset
+// (a multiple of 64) with log2 of its slot count in the low 6 bits.
+inline constexpr uint64_t kTableAlign = 64;
+inline constexpr uint64_t kMaxTableLog = 40;
+inline uint64_t TableWord(uint64_t offset, uint64_t slot_count) {
+  return offset | static_cast<uint64_t>(__builtin_ctzll(slot_count));
+}
+inline uint64_t TableOffset(uint64_t word) { return word & ~(kTableAlign - 1); }
+inline uint64_t TableLog(uint64_t word) { return word & (kTableAlign - 1); }
+// Whether a table word names a table inside [lo, hi): aligned, at least 2
+// slots, at most 2^kMaxTableLog.
+inline bool TableInBounds(uint64_t word, uint64_t lo, uint64_t hi) {
+  const uint64_t log = TableLog(word), offset = TableOffset(word);
+  if (log < 1 || log > kMaxTableLog || offset < lo || offset > hi) return false;
+  return (uint64_t{32} << log) <= hi - offset;
+}
+// The capacity of a table of `slot_count` slots (load factor 3/4).
+inline uint64_t CapacityOf(uint64_t slot_count) {
+  return slot_count * kMaxLoadNum / kMaxLoadDen;
+}
+
 // Where everything is, computed from max_items and heap_size alone (so an
 // attacher recomputes it and compares, rather than trusting the header).
 struct Geometry {
+  // As created (the identity fields); growth changes the header's
+  // capacity, heap_size_now and table instead.
   uint64_t max_items = 0;
   uint64_t slot_count = 0;
   uint64_t slots_offset = 0;
@@ -325,6 +390,9 @@ struct Geometry {
   uint64_t change_log_offset = 0;
   uint64_t change_log_marks = 0;
   uint64_t change_log_ring_offset = 0;
+  // The bound on growth: the segment never passes it, and every process
+  // maps this much.
+  uint64_t max_segment_size = 0;
 };
 
 // The change log's checkpoint stride: record `seq` with seq % kMarkStride
@@ -344,8 +412,9 @@ inline absl::Status ComputeGeometry(uint64_t max_items, uint64_t heap_size,
 }
 
 // Validates a mapped header against the file's real size: FailedPrecondition
-// for another version or fingerprint, DataLoss for a bad magic or geometry.
-// On success fills *geometry from the header.
+// for another version or fingerprint, DataLoss for a bad magic or geometry
+// (the identity, the heap's size now, the table word). On success fills
+// *geometry from the header.
 absl::Status ValidateHeader(const Header& header, uint64_t file_size,
                             Geometry* geometry);
 

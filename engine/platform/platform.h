@@ -82,6 +82,16 @@ std::vector<std::string> ListShm(absl::string_view prefix);
 // the mapping later cannot SIGBUS for lack of space in /dev/shm.
 absl::Status ResizeAndReserve(int fd, uint64_t size, absl::string_view context);
 absl::StatusOr<uint64_t> FileSize(int fd, absl::string_view context);
+// Makes the file at least `size` bytes long (ftruncate; never shrinks it).
+// The new bytes read as zeros; their pages are not reserved.
+absl::Status GrowFile(int fd, uint64_t size, absl::string_view context);
+// Reserves the pages of [offset, offset + length) (posix_fallocate), so
+// that touching them cannot fault for lack of space: ResourceExhausted
+// (ENOSPC) when the file system is full.
+absl::Status ReserveRange(int fd, uint64_t offset, uint64_t length,
+                          absl::string_view context);
+// The size in bytes of the file system that holds `dir` (0 if unknown).
+uint64_t FileSystemSize(const char* dir);
 // Whether two descriptors refer to the same file (device and inode).
 bool SameFile(int fd1, int fd2);
 // Opens the same file again, through /proc/self/fd: a new open file

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,6 +199,39 @@ absl::Status ResizeAndReserve(int fd, uint64_t size,
   return absl::OkStatus();
 }
 
+absl::Status GrowFile(int fd, uint64_t size, absl::string_view context) {
+  if (size > static_cast<uint64_t>(LLONG_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(context, ": segment size ", size, " too large"));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, context);
+  if (static_cast<uint64_t>(st.st_size) >= size) return absl::OkStatus();
+  if (RetryEintr([&] { return ftruncate(fd, static_cast<off_t>(size)); }) !=
+      0) {
+    return ErrnoStatus(errno, context);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReserveRange(int fd, uint64_t offset, uint64_t length,
+                          absl::string_view context) {
+  if (length == 0) return absl::OkStatus();
+  int err;
+  do {
+    err = posix_fallocate(fd, static_cast<off_t>(offset),
+                          static_cast<off_t>(length));
+  } while (err == EINTR);
+  if (err != 0 && err != EOPNOTSUPP) return ErrnoStatus(err, context);
+  return absl::OkStatus();
+}
+
+uint64_t FileSystemSize(const char* dir) {
+  struct statvfs vfs;
+  if (statvfs(dir, &vfs) != 0) return 0;
+  return static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+}
+
 absl::StatusOr<uint64_t> FileSize(int fd, absl::string_view context) {
   struct stat st;
   if (fstat(fd, &st) != 0) return ErrnoStatus(errno, context);
@@ -223,7 +257,11 @@ void Close(int fd) {
 
 absl::StatusOr<char*> MapShared(int fd, uint64_t size,
                                 absl::string_view context) {
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  // The mapping may be longer than the file (a dict reserves room to
+  // grow): pages past the file's end are never touched (the engine checks
+  // every offset against the heap's end, which the file always reaches).
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_NORESERVE, fd, 0);
   if (p == MAP_FAILED) return ErrnoStatus(errno, context);
   return static_cast<char*>(p);
 }

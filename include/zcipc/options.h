@@ -21,7 +21,7 @@ inline constexpr uint64_t kMaxKeySize = 64 * 1024;
 inline constexpr size_t kMaxNameLength = 200;
 // The on-segment format version this build reads and writes (the one
 // definition: the engine's layout uses it too).
-inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kFormatVersion = 4;
 // The project's release, as `zcipc --version` and the Python package's
 // __version__ print it.
 inline constexpr char kProjectVersion[] = "2.0.0";

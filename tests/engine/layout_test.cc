@@ -66,6 +66,9 @@ class HeaderTest : public ::testing::Test {
     h_->heap_offset = g_.heap_offset;
     h_->heap_size = g_.heap_size;
     h_->journal_offset = kJournalOffset;
+    h_->max_segment_size = g_.segment_size * 4;
+    h_->heap_size_now.store(g_.heap_size);
+    h_->table.store(TableWord(g_.slots_offset, g_.slot_count));
     h_->magic.store(kMagic);
   }
   absl::Status Validate() {
@@ -98,6 +101,29 @@ TEST_F(HeaderTest, EachFieldIsChecked) {
   Geometry out;
   EXPECT_TRUE(
       absl::IsDataLoss(ValidateHeader(*h_, g_.segment_size - 4096, &out)));
+  // Growth: the bound, the heap now, the table word.
+  SetUp();
+  h_->max_segment_size = g_.segment_size - 4096;
+  EXPECT_TRUE(absl::IsDataLoss(Validate()));
+  SetUp();
+  h_->max_segment_size = kMaxSegmentSize * 2;
+  EXPECT_TRUE(absl::IsDataLoss(Validate()));
+  SetUp();
+  h_->heap_size_now.store(g_.heap_size - 16);
+  EXPECT_TRUE(absl::IsDataLoss(Validate()));
+  SetUp();
+  h_->heap_size_now.store(g_.heap_size + 4096);  // past the file's end
+  EXPECT_TRUE(absl::IsDataLoss(Validate()));
+  EXPECT_TRUE(ValidateHeader(*h_, g_.segment_size + 4096, &out).ok());
+  SetUp();
+  h_->table.store(TableWord(g_.slots_offset - 4096, g_.slot_count));
+  EXPECT_TRUE(absl::IsDataLoss(Validate()));
+  SetUp();
+  h_->table.store(TableWord(g_.slots_offset, g_.slot_count * 1024));
+  EXPECT_TRUE(absl::IsDataLoss(Validate()));
+  SetUp();
+  h_->table.store(g_.slots_offset);  // log 0: one slot
+  EXPECT_TRUE(absl::IsDataLoss(Validate()));
 }
 
 TEST(EntryTest, ParseRejectsEveryOutOfBoundsField) {
@@ -106,7 +132,7 @@ TEST(EntryTest, ParseRejectsEveryOutOfBoundsField) {
   std::unique_ptr<uint64_t[]> mem(new uint64_t[g.segment_size / 8]());
   char* base = reinterpret_cast<char*>(mem.get());
   auto* header = new (base) Header;
-  index::Index idx(base, g, header);
+  index::Index idx(base, g, header, /*fd=*/-1);
   uint64_t b = g.heap_offset;
   auto put = [&](uint64_t off, uint64_t v) { memcpy(base + b + off, &v, 8); };
   put(0, 64);  // tag: allocated, 64 bytes
