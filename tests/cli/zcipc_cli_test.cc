@@ -242,12 +242,14 @@ TEST(CliInspect, LsListsDictsAndIgnoresForeignFiles) {
     found_a = true;
     std::vector<absl::string_view> cols =
         absl::StrSplit(line, ' ', absl::SkipEmpty());
-    // NAME ITEMS MAX HEAP-USED(2) HEAP-SIZE(2) SEGMENT(2) VERSION WRITER
-    ASSERT_EQ(cols.size(), 11u) << line;
+    // NAME ITEMS MAX HEAP-USED(2) HEAP-SIZE(2) SEGMENT(2) GROWS VERSION
+    // WRITER
+    ASSERT_EQ(cols.size(), 12u) << line;
     EXPECT_EQ(cols[1], "2");
     EXPECT_EQ(cols[2], "100");
-    EXPECT_EQ(cols[9], absl::StrCat(zcipc::kFormatVersion));
-    EXPECT_EQ(cols[10], "-");
+    EXPECT_EQ(cols[9], "0");  // it never grew
+    EXPECT_EQ(cols[10], absl::StrCat(zcipc::kFormatVersion));
+    EXPECT_EQ(cols[11], "-");
   }
   EXPECT_TRUE(found_a) << r.out;
   EXPECT_THAT(r.out, HasSubstr(b.name()));
