@@ -226,11 +226,13 @@ const std::vector<Command>& Commands() {
        "bad line, or a dump with fewer or more entries than its header and "
        "end line say, changes nothing (exit 1). A NAME that does not exist "
        "is created (with --max-items and --heap-size if given, else the "
-       "dumped dict's sizes; its change log has --change-log-bytes) and is "
-       "removed again if the entries do not fit: all or nothing. For an "
-       "existing NAME, --max-items, --heap-size and --change-log-bytes are "
-       "usage errors.",
-       {"max_items", "heap_size", "change_log_bytes", "lock_timeout"},
+       "dumped dict's sizes; its change log has --change-log-bytes), grows "
+       "as the entries go in, and is removed again if they do not fit "
+       "(past --max-segment-size): all or nothing. For an existing NAME, "
+       "--max-items, --heap-size, --change-log-bytes and --max-segment-size "
+       "are usage errors.",
+       {"max_items", "heap_size", "change_log_bytes", "max_segment_size",
+        "lock_timeout"},
        1,
        1,
        RunLoad},

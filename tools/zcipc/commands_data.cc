@@ -148,7 +148,9 @@ int RunPut(const Invocation& inv) {
     if (!value.ok()) return Fail(inv, value.status());
   }
   // Attach before reading stdin: a missing dict fails at once, and the heap
-  // size bounds how much of stdin is worth reading.
+  // size bounds how much of stdin is read (a dict grows on a write, but a
+  // value larger than its whole heap is refused here rather than read
+  // without end: `zcipc grow --heap-size` makes room for it first).
   absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
   if (!dict.ok()) return Fail(inv, dict.status());
   if (inv.args.size() == 2) {
@@ -166,7 +168,8 @@ int RunPut(const Invocation& inv) {
                       "the value on stdin is larger than the heap of "
                       "dict \"",
                       name, "\" (", FormatBytes(heap_size), ", ", heap_size,
-                      " bytes), so it cannot fit; stopped reading")));
+                      " bytes); stopped reading (zcipc grow ", name,
+                      " --heap-size=SIZE makes room for it first)")));
     }
     if (!input.ok()) return Fail(inv, input.status());
     value = Decode(*input, encoding);

@@ -215,10 +215,10 @@ std::string GrowthText(const Stats& s) {
   return absl::StrCat(
       FormatCount(s.grows_total), s.grows_total == 1 ? " grow" : " grows",
       " so far", s.growing ? "; growing now (the table is being migrated)" : "",
-      "; the segment may grow to ",
       s.max_segment_size == 0
-          ? std::string("an unknown size")
-          : absl::StrCat(FormatBytes(s.max_segment_size), " (",
+          ? std::string("; no bound on the segment's size is recorded")
+          : absl::StrCat("; the segment may grow to ",
+                         FormatBytes(s.max_segment_size), " (",
                          FormatCount(s.max_segment_size), " B)"));
 }
 
