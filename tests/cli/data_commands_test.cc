@@ -312,16 +312,16 @@ TEST(Load, ANewDictIsAllOrNothing) {
   // first writes succeed (growing it), a later one fails, and the dict this
   // load created is removed.
   std::string input =
-      "{\"zcipc_dump\":2,\"name\":\"x\",\"items\":3,\"max_items\":100,"
+      "{\"zcipc_dump\":2,\"name\":\"x\",\"items\":5,\"max_items\":100,"
       "\"heap_size\":4096}\n";
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 5; ++i) {
     Json line{{"key", absl::StrCat("k", i)},
-              {"value", std::string(400 << 10, 'v')}};
+              {"value", std::string(1 << 20, 'v')}};
     absl::StrAppend(&input, line.dump(), "\n");
   }
-  absl::StrAppend(&input, "{\"end\":true,\"items\":3}\n");
+  absl::StrAppend(&input, "{\"end\":true,\"items\":5}\n");
   Result r = Zcipc(
-      {"load", b.name(), "--change-log-bytes=0", "--max-segment-size=1MiB"},
+      {"load", b.name(), "--change-log-bytes=0", "--max-segment-size=2MiB"},
       input);
   EXPECT_EXIT_CODE(r, 1);
   EXPECT_THAT(r.err, HasSubstr("resource exhausted"));
