@@ -591,13 +591,18 @@ TEST(CliDumpLoad, BadInputChangesNothing) {
     EXPECT_THAT(r.err, HasSubstr(message));
     EXPECT_NE(access(SegmentPath(n).c_str(), F_OK), 0) << "dict was created";
   }
-  // A dict too small for the dump: exit 1, says how far it got.
-  ASSERT_EQ(
-      Zcipc({"create", n, "--max-items=2", "--heap-size=64KiB"}).exit_code, 0);
+  // A dict that cannot grow enough for the dump (its segment is bounded):
+  // exit 1, says how far it got.
+  ASSERT_EQ(Zcipc({"create", n, "--max-items=2", "--heap-size=64KiB",
+                   "--change-log-bytes=0", "--max-segment-size=1MiB"})
+                .exit_code,
+            0);
   std::string three;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 2; ++i) {
     absl::StrAppend(&three, "{\"key\":\"k", i, "\",\"value\":\"v\"}\n");
   }
+  absl::StrAppend(&three, "{\"key\":\"k2\",\"value\":\"",
+                  std::string(4 << 20, 'v'), "\"}\n");
   Result r = Zcipc({"load", n}, three);
   EXPECT_EXIT_CODE(r, 1);
   EXPECT_THAT(r.err, HasSubstr("2 of 3 entries loaded"));
