@@ -341,9 +341,9 @@ int RunLoad(const Invocation& inv) {
     return Fail(inv, dict.status());
   }
   const bool exists = dict.ok();
-  if (exists && (FlagWasGiven("max_items") || FlagWasGiven("heap_size") ||
-                 FlagWasGiven("change_log_bytes") ||
-                 FlagWasGiven("max_segment_size"))) {
+  if (exists &&
+      (FlagWasGiven("max_items") || FlagWasGiven("heap_size") ||
+       FlagWasGiven("change_log_bytes") || FlagWasGiven("max_segment_size"))) {
     return UsageError(
         inv, absl::StrCat("dict \"", name,
                           "\" exists: --max-items, --heap-size, "
