@@ -190,11 +190,30 @@ int ToOptions(absl::string_view function, const zcipc_options* options,
   return ZCIPC_OK;
 }
 
+// The C++ Options for `options` with the growth settings (NULL: the
+// defaults).
+int ToOptions(absl::string_view function, const zcipc_options_ex* options,
+              Options* out) {
+  if (options == nullptr) {
+    *out = Options();
+    return ZCIPC_OK;
+  }
+  const zcipc_options base{options->max_items, options->heap_size,
+                           options->lock_timeout_ms};
+  int rc = ToOptions(function, &base, out);
+  if (rc != ZCIPC_OK) return rc;
+  out->max_segment_size = options->max_segment_size;
+  out->auto_grow = options->auto_grow != 0;
+  return ZCIPC_OK;
+}
+
 using OpenFn = absl::StatusOr<ZeroCopyDict> (*)(absl::string_view,
                                                 const Options&);
 
+// zcipc_create and the other openers, with zcipc_options or zcipc_options_ex.
+template <typename OptionsStruct>
 int Open(absl::string_view function, OpenFn open, const char* name,
-         const zcipc_options* options, zcipc_dict** out) {
+         const OptionsStruct* options, zcipc_dict** out) {
   return Guarded(function, [&]() -> int {
     if (out == nullptr) return InvalidArgument(function, "out is NULL");
     *out = nullptr;
@@ -469,6 +488,49 @@ int zcipc_read_changes(zcipc_dict* dict, uint64_t since,
     if (!r.ok()) return zcipc::Result(r.status());
     if (last != nullptr) *last = *r;
     return ZCIPC_OK;
+  });
+}
+
+void zcipc_options_ex_init(zcipc_options_ex* options) {
+  if (options == nullptr) return;
+  const zcipc::Options defaults;
+  options->max_items = defaults.max_items;
+  options->heap_size = defaults.heap_size;
+  options->lock_timeout_ms = absl::ToInt64Milliseconds(defaults.lock_timeout);
+  options->max_segment_size = defaults.max_segment_size;
+  options->auto_grow = defaults.auto_grow ? 1 : 0;
+}
+
+int zcipc_create_ex(const char* name, const zcipc_options_ex* options,
+                    zcipc_dict** out) {
+  return zcipc::Open("zcipc_create_ex", &zcipc::ZeroCopyDict::Create, name,
+                     options, out);
+}
+
+int zcipc_attach_ex(const char* name, const zcipc_options_ex* options,
+                    zcipc_dict** out) {
+  return zcipc::Open("zcipc_attach_ex", &zcipc::ZeroCopyDict::Attach, name,
+                     options, out);
+}
+
+int zcipc_open_or_create_ex(const char* name, const zcipc_options_ex* options,
+                            zcipc_dict** out) {
+  return zcipc::Open("zcipc_open_or_create_ex",
+                     &zcipc::ZeroCopyDict::OpenOrCreate, name, options, out);
+}
+
+int zcipc_reserve(zcipc_dict* dict, uint64_t max_items, uint64_t heap_size) {
+  constexpr absl::string_view kFn = "zcipc_reserve";
+  return zcipc::Guarded(kFn, [&]() -> int {
+    if (dict == nullptr) return zcipc::InvalidArgument(kFn, "dict is NULL");
+    // 0 keeps a figure: ask for the capacity now (Reserve never shrinks, so
+    // a figure that grew meanwhile stays too).
+    if (max_items == 0 || heap_size == 0) {
+      const zcipc::Stats now = dict->dict.GetStats();
+      if (max_items == 0) max_items = now.max_items;
+      if (heap_size == 0) heap_size = now.heap_size;
+    }
+    return zcipc::Result(dict->dict.Reserve(max_items, heap_size));
   });
 }
 

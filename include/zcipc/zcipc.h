@@ -151,6 +151,14 @@ int zcipc_get_typed(zcipc_dict* dict, const void* key, size_t key_len, void* buf
 uint64_t zcipc_change_seq(const zcipc_dict* dict);
 int zcipc_wait_for_change(zcipc_dict* dict, uint64_t since, int64_t timeout_ms, uint64_t* seq);
 int zcipc_read_changes(zcipc_dict* dict, uint64_t since, void (*fn)(uint64_t seq, int kind, const void* key, size_t key_len, void* ctx), void* ctx, uint64_t* last);
+
+/* Online growth: zcipc_options with the growth settings (zcipc_options stays as it is), and growing now. */
+typedef struct { uint64_t max_items; uint64_t heap_size; int64_t lock_timeout_ms; uint64_t max_segment_size; int auto_grow; } zcipc_options_ex;
+void zcipc_options_ex_init(zcipc_options_ex* options);  /* the C++ defaults */
+int zcipc_create_ex(const char* name, const zcipc_options_ex* options, zcipc_dict** out);
+int zcipc_attach_ex(const char* name, const zcipc_options_ex* options, zcipc_dict** out);
+int zcipc_open_or_create_ex(const char* name, const zcipc_options_ex* options, zcipc_dict** out);
+int zcipc_reserve(zcipc_dict* dict, uint64_t max_items, uint64_t heap_size);
 #if defined(__GNUC__) || defined(__clang__)
 #pragma GCC visibility pop
 #endif
@@ -160,9 +168,11 @@ int zcipc_read_changes(zcipc_dict* dict, uint64_t since, void (*fn)(uint64_t seq
  *
  * zcipc_options_init: sets *options to the C++ defaults (zcipc::Options:
  *   10000 items, 100 MiB of heap, a 10 s lock timeout). NULL: does nothing.
- *   max_items and heap_size size a new dict (attach uses the dict's own);
- *   lock_timeout_ms bounds the wait for the writer lock and for an entry a
- *   stopped writer left half-written (negative: ZCIPC_INVALID_ARGUMENT).
+ *   max_items and heap_size size a new dict at first (attach uses the
+ *   dict's own); lock_timeout_ms bounds the wait for the writer lock and for
+ *   an entry a stopped writer left half-written (negative:
+ *   ZCIPC_INVALID_ARGUMENT). A handle opened with zcipc_options (or NULL)
+ *   grows the dict when a write finds it full (auto_grow 1, below).
  *
  * zcipc_create, zcipc_attach, zcipc_open_or_create: on ZCIPC_OK, *out is a
  *   new handle to release with zcipc_close; on failure *out is NULL (when
@@ -176,9 +186,10 @@ int zcipc_read_changes(zcipc_dict* dict, uint64_t since, void (*fn)(uint64_t seq
  * zcipc_unlink: removes the name; open handles keep working.
  *   ZCIPC_NOT_FOUND if absent.
  *
- * zcipc_put: inserts or replaces. ZCIPC_RESOURCE_EXHAUSTED
- *   (ZCIPC_KIND_TABLE_FULL or ZCIPC_KIND_HEAP_FULL) leaves the dict as it
- *   was; a key over 64 KiB is ZCIPC_INVALID_ARGUMENT.
+ * zcipc_put: inserts or replaces, growing a full dict (see
+ *   zcipc_create_ex). ZCIPC_RESOURCE_EXHAUSTED (ZCIPC_KIND_TABLE_FULL or
+ *   ZCIPC_KIND_HEAP_FULL: with auto_grow 0, or at max_segment_size) leaves
+ *   the dict as it was; a key over 64 KiB is ZCIPC_INVALID_ARGUMENT.
  *
  * zcipc_get: lock-free copy into buf. On ZCIPC_OK and ZCIPC_OUT_OF_RANGE
  *   *value_len is the value's length (buf may be NULL with buf_len 0 to ask
@@ -235,6 +246,28 @@ int zcipc_read_changes(zcipc_dict* dict, uint64_t since, void (*fn)(uint64_t seq
  *   after `since` is no longer in the dict's change log: rescan with
  *   zcipc_for_each and go on from the zcipc_change_seq read before it.
  *   ZCIPC_FAILED_PRECONDITION if the dict has no change log.
+ *
+ * zcipc_options_ex_init: sets *options to the C++ defaults: those of
+ *   zcipc_options_init, max_segment_size 0 and auto_grow 1. NULL: does
+ *   nothing.
+ * zcipc_create_ex, zcipc_attach_ex, zcipc_open_or_create_ex: as zcipc_create,
+ *   zcipc_attach and zcipc_open_or_create, with the growth settings
+ *   (zcipc::Options::auto_grow and max_segment_size; options NULL: the
+ *   defaults). auto_grow (a setting of the handle: each handle's writes
+ *   follow their own): non-zero, a write that finds the table or the heap
+ *   full grows the dict (the table doubles, the heap grows by what the
+ *   write needs and at least an eighth) while readers in every process go
+ *   on reading; 0, it fails ZCIPC_RESOURCE_EXHAUSTED (ZCIPC_KIND_TABLE_FULL
+ *   or ZCIPC_KIND_HEAP_FULL) as before. max_segment_size: the largest the
+ *   segment may become by growing, in bytes (0: the size of /dev/shm when
+ *   the dict is created; used by create, attach reads the dict's own). Past
+ *   it a write fails ZCIPC_RESOURCE_EXHAUSTED whatever auto_grow says.
+ * zcipc_reserve: grows the dict now to hold at least max_items entries and
+ *   heap_size bytes of keys and values (0 keeps that figure); never shrinks:
+ *   figures at or below the capacity change nothing (ZCIPC_OK). Works
+ *   whatever auto_grow says; takes the writer lock (ZCIPC_DEADLINE_EXCEEDED
+ *   after the lock timeout). ZCIPC_RESOURCE_EXHAUSTED when the dict would
+ *   pass its max_segment_size (nothing changes).
  */
 
 #ifdef __cplusplus

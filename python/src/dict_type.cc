@@ -8,8 +8,8 @@
 //   fast path; Get and Contains release it if they have to wait on an entry
 //   a writer is changing (ReleaseGilWhileReadWaits). Every call that may wait
 //   for the writer lock (Put, Erase, Update, Write, GetAllocatorStats, Check,
-//   Create, Attach) and every whole-dict walk (ForEach) releases it, so other
-//   Python threads run meanwhile.
+//   Reserve, Create, Attach) and every whole-dict walk (ForEach) releases it,
+//   so other Python threads run meanwhile.
 //
 // Thread safety: see dict_object.h.
 
@@ -123,15 +123,19 @@ PyObject* NewDict(PyTypeObject* type, PyObject* name, zcipc::ZeroCopyDict dict,
   return reinterpret_cast<PyObject*>(self);
 }
 
-// _create(name, max_items, heap_size, lock_timeout, change_log_bytes=None)
-// -> instance of cls (change_log_bytes None: the engine's default).
+// _create(name, max_items, heap_size, lock_timeout, change_log_bytes=None,
+// auto_grow=True, max_segment_size=0) -> instance of cls (change_log_bytes
+// None: the engine's default; max_segment_size 0: the size of /dev/shm).
 PyObject* DictCreate(PyObject* cls, PyObject* args) {
   PyObject* name;
   unsigned long long max_items, heap_size;
   double timeout;
   PyObject* change_log_bytes = Py_None;
-  if (!PyArg_ParseTuple(args, "UKKd|O:_create", &name, &max_items, &heap_size,
-                        &timeout, &change_log_bytes)) {
+  int auto_grow = 1;
+  unsigned long long max_segment_size = 0;
+  if (!PyArg_ParseTuple(args, "UKKd|OpK:_create", &name, &max_items, &heap_size,
+                        &timeout, &change_log_bytes, &auto_grow,
+                        &max_segment_size)) {
     return nullptr;
   }
   std::string name_str;
@@ -139,6 +143,8 @@ PyObject* DictCreate(PyObject* cls, PyObject* args) {
   zcipc::Options options;
   options.max_items = max_items;
   options.heap_size = heap_size;
+  options.auto_grow = auto_grow != 0;
+  options.max_segment_size = max_segment_size;
   if (change_log_bytes != Py_None) {
     unsigned long long bytes = PyLong_AsUnsignedLongLong(change_log_bytes);
     if (bytes == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
@@ -156,14 +162,18 @@ PyObject* DictCreate(PyObject* cls, PyObject* args) {
                  /*owner=*/true);
 }
 
-// _attach(name, lock_timeout) -> instance of cls
+// _attach(name, lock_timeout, auto_grow=True) -> instance of cls
 PyObject* DictAttach(PyObject* cls, PyObject* args) {
   PyObject* name;
   double timeout;
-  if (!PyArg_ParseTuple(args, "Ud:_attach", &name, &timeout)) return nullptr;
+  int auto_grow = 1;
+  if (!PyArg_ParseTuple(args, "Ud|p:_attach", &name, &timeout, &auto_grow)) {
+    return nullptr;
+  }
   std::string name_str;
   if (!NameArg(name, &name_str)) return nullptr;
   zcipc::Options options;
+  options.auto_grow = auto_grow != 0;
   if (!ParseTimeout(timeout, &options.lock_timeout)) return nullptr;
   absl::StatusOr<zcipc::ZeroCopyDict> dict = WithoutGil(
       [&] { return zcipc::ZeroCopyDict::Attach(name_str, options); });
@@ -454,7 +464,13 @@ PyObject* DictStats(PyObject* obj, PyObject*) {
       SetItem(r, "change_log_bytes",
               PyLong_FromUnsignedLongLong(st.change_log_bytes)) ||
       SetItem(r, "oldest_retained_change",
-              PyLong_FromUnsignedLongLong(st.oldest_retained_change))) {
+              PyLong_FromUnsignedLongLong(st.oldest_retained_change)) ||
+      // Growth: max_items, slot_count, heap_size and segment_size above are
+      // the capacity now.
+      SetItem(r, "grows_total", PyLong_FromUnsignedLongLong(st.grows_total)) ||
+      SetItem(r, "max_segment_size",
+              PyLong_FromUnsignedLongLong(st.max_segment_size)) ||
+      SetItem(r, "growing", PyBool_FromLong(st.growing))) {
     Py_DECREF(r);
     return nullptr;
   }
@@ -507,6 +523,22 @@ PyObject* DictGcStats(PyObject* obj, PyObject*) {
     return nullptr;
   }
   return r;
+}
+
+// _reserve(max_items, heap_size): ZeroCopyDict::Reserve with the GIL
+// released (it takes the writer lock while the table migrates).
+PyObject* DictReserve(PyObject* obj, PyObject* args) {
+  auto* self = reinterpret_cast<DictObject*>(obj);
+  unsigned long long max_items, heap_size;
+  if (!PyArg_ParseTuple(args, "KK:_reserve", &max_items, &heap_size)) {
+    return nullptr;
+  }
+  Handle handle = LiveHandle(self);
+  if (!handle) return nullptr;
+  absl::Status status =
+      WithoutGil([&] { return handle->Reserve(max_items, heap_size); });
+  if (!status.ok()) return Raise(self, status, nullptr);
+  Py_RETURN_NONE;
 }
 
 // check(): the engine's full integrity check; raises CorruptDictError.
@@ -694,9 +726,14 @@ const FastMethod kFastMethods[] = {
 PyMethodDef kDictMethods[] = {
     {"_create", reinterpret_cast<PyCFunction>(DictCreate),
      METH_VARARGS | METH_CLASS,
-     "_create(name, max_items, heap_size, lock_timeout): a new dict."},
+     "_create(name, max_items, heap_size, lock_timeout, change_log_bytes, "
+     "auto_grow, max_segment_size): a new dict."},
     {"_attach", reinterpret_cast<PyCFunction>(DictAttach),
-     METH_VARARGS | METH_CLASS, "_attach(name, lock_timeout): attach."},
+     METH_VARARGS | METH_CLASS,
+     "_attach(name, lock_timeout, auto_grow): attach."},
+    {"_reserve", DictReserve, METH_VARARGS,
+     "_reserve(max_items, heap_size): grows the dict now to at least these "
+     "(never shrinks)."},
     {"_close", DictClose, METH_NOARGS, "Unmaps (never removes the name)."},
     {"get", reinterpret_cast<PyCFunction>(DictGet), kMethFastcall,
      "get(key, default=None): the value, or default if absent (lock-free)."},

@@ -131,7 +131,8 @@ def test_attach_to_another_users_dict_is_permission_error(name):
 
 
 def test_table_full_and_heap_full(name):
-    with ZeroCopyDict.create(name, max_items=16, heap_size=1 << 20) as d:
+    with ZeroCopyDict.create(name, max_items=16, heap_size=1 << 20,
+                             auto_grow=False) as d:
         for i in range(16):
             d[i] = i
         with pytest.raises(TableFullError) as e:

@@ -313,7 +313,7 @@ def test_create_arguments(name):
         s = d.stats()
         assert s["slot_count"] == 50            # slot_count wins
         assert s["heap_size"] == 1024 * 1024    # raised to the minimum
-    with ZeroCopyDict.create(name, max_items=3) as d:
+    with ZeroCopyDict.create(name, max_items=3, auto_grow=False) as d:
         assert d.stats()["slot_count"] == 16
         for i in range(16):
             d[i] = i
@@ -336,7 +336,8 @@ def test_create_arguments(name):
 
 
 def test_heap_full_is_memory_error_and_changes_nothing(name):
-    with ZeroCopyDict.create(name, max_items=100, heap_size=1 << 20) as d:
+    with ZeroCopyDict.create(name, max_items=100, heap_size=1 << 20,
+                             auto_grow=False) as d:
         d["a"] = b"1" * 1000
         with pytest.raises(MemoryError) as e:
             d["b"] = b"2" * (2 << 20)

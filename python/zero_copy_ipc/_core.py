@@ -140,6 +140,13 @@ def _count(value, what, minimum):
     return max(value, minimum)
 
 
+def _flag(value, what):
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be True or False, not "
+                        f"{type(value).__name__}")
+    return value
+
+
 def _timeout(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"lock_timeout must be a number of seconds, not "
@@ -170,16 +177,21 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
     @classmethod
     def create(cls, name, max_items=10000, heap_size=100 * 1024 * 1024,
                slot_count=None, *, lock_timeout=DEFAULT_LOCK_TIMEOUT,
-               change_log_bytes=None):
+               change_log_bytes=None, auto_grow=True, max_segment_size=None):
         """Creates a new dict; this handle is its owner.
 
-        ``max_items`` entries fit (``slot_count`` is the original package's
-        newer spelling of the same number and wins when given); ``heap_size``
-        bytes hold the keys and values. Values below 16 items and 1 MiB are
-        raised to those minimums. ``change_log_bytes`` sizes the change log
-        that ``changes()`` reads (None: the engine's default, 1 MiB; 0: no
-        log; else 4096 to 2**32, rounded up to 4096). Raises FileExistsError
-        if the name exists (nothing is wiped), ValueError for a bad name or
+        ``max_items`` entries fit at first (``slot_count`` is the original
+        package's newer spelling of the same number and wins when given);
+        ``heap_size`` bytes hold the keys and values at first. Values below
+        16 items and 1 MiB are raised to those minimums. With ``auto_grow``
+        (the default) a write that finds the dict full grows it, while every
+        process keeps reading; with ``auto_grow=False`` it raises
+        TableFullError or MemoryError instead (a setting of this handle).
+        ``max_segment_size`` bounds the growth (bytes; None: the size of
+        /dev/shm now). ``change_log_bytes`` sizes the change log that
+        ``changes()`` reads (None: the engine's default, 1 MiB; 0: no log;
+        else 4096 to 2**32, rounded up to 4096). Raises FileExistsError if
+        the name exists (nothing is wiped), ValueError for a bad name or
         option.
         """
         items = _count(max_items if slot_count is None else slot_count,
@@ -188,35 +200,63 @@ class ZeroCopyDict(_zcipc.Dict, collections.abc.MutableMapping):
         heap = _count(heap_size, "heap_size", MIN_HEAP_SIZE)
         log = (None if change_log_bytes is None else
                _count(change_log_bytes, "change_log_bytes", 0))
-        d = cls._create(name, items, heap, _timeout(lock_timeout), log)
+        segment = (0 if max_segment_size is None else
+                   _count(max_segment_size, "max_segment_size", 0))
+        d = cls._create(name, items, heap, _timeout(lock_timeout), log,
+                        _flag(auto_grow, "auto_grow"), segment)
         d._identity = _segment_identity(name)
         with _owned_lock:
             _owned[(name, d._identity)] = os.getpid()
         return d
 
     @classmethod
-    def attach(cls, name, *, lock_timeout=DEFAULT_LOCK_TIMEOUT):
+    def attach(cls, name, *, lock_timeout=DEFAULT_LOCK_TIMEOUT,
+               auto_grow=True):
         """Attaches to an existing dict. FileNotFoundError if there is none;
         ValueError for an empty or bad name; CorruptDictError (a ValueError)
-        for shared memory that is not a valid dict."""
-        return cls._attach(name, _timeout(lock_timeout))
+        for shared memory that is not a valid dict. ``auto_grow``: as in
+        create(), for this handle's writes."""
+        return cls._attach(name, _timeout(lock_timeout),
+                           _flag(auto_grow, "auto_grow"))
 
     @classmethod
     def open(cls, name, max_items=10000, heap_size=100 * 1024 * 1024, *,
-             lock_timeout=DEFAULT_LOCK_TIMEOUT, change_log_bytes=None):
+             lock_timeout=DEFAULT_LOCK_TIMEOUT, change_log_bytes=None,
+             auto_grow=True, max_segment_size=None):
         """Attaches to ``name`` if it exists, else creates it (as owner;
-        the sizes, as create()'s, apply only then)."""
+        the sizes, as create()'s, apply only then; ``auto_grow`` applies to
+        this handle either way)."""
         while True:
             try:
-                return cls.attach(name, lock_timeout=lock_timeout)
+                return cls.attach(name, lock_timeout=lock_timeout,
+                                  auto_grow=auto_grow)
             except FileNotFoundError:
                 pass
             try:
                 return cls.create(name, max_items, heap_size,
                                   lock_timeout=lock_timeout,
-                                  change_log_bytes=change_log_bytes)
+                                  change_log_bytes=change_log_bytes,
+                                  auto_grow=auto_grow,
+                                  max_segment_size=max_segment_size)
             except FileExistsError:
                 continue  # another process created it meanwhile
+
+    def reserve(self, max_items=None, heap_size=None):
+        """Grows the dict now to hold at least ``max_items`` entries and
+        ``heap_size`` bytes of keys and values (None keeps that figure as it
+        is). Never shrinks: figures at or below the capacity change nothing.
+        Works whatever ``auto_grow`` says; other processes keep reading
+        meanwhile. MemoryError if the growth would pass the dict's
+        ``max_segment_size`` (``stats()`` shows the capacity and the
+        bound)."""
+        if max_items is None or heap_size is None:
+            now = self.stats()
+            if max_items is None:
+                max_items = now["max_items"]
+            if heap_size is None:
+                heap_size = now["heap_size"]
+        self._reserve(_count(max_items, "max_items", 0),
+                      _count(heap_size, "heap_size", 0))
 
     def close(self):
         """Unmaps the dict. On the owner (the creating handle, in the

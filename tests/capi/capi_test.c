@@ -300,12 +300,14 @@ static void TestForEach(zcipc_dict* d) {
 }
 
 static void TestFull(void) {
-  zcipc_options o;
-  zcipc_options_init(&o);
+  zcipc_options_ex o;
+  zcipc_options_ex_init(&o);
   o.max_items = 2;
   o.heap_size = 4096;
+  o.auto_grow = 0; /* full means full */
   zcipc_dict* d = NULL;
-  CHECK_OK(zcipc_create(name_a, &o, &d));
+  CHECK_OK(zcipc_create_ex(name_a, &o, &d));
+  if (d == NULL) return;
   CHECK_OK(zcipc_put(d, "a", 1, "1", 1));
   CHECK_OK(zcipc_put(d, "b", 1, "2", 1));
   CHECK_FAILS(zcipc_put(d, "c", 1, "3", 1), ZCIPC_RESOURCE_EXHAUSTED);
@@ -445,6 +447,135 @@ static void TestTypesAndChanges(zcipc_dict* d) {
               ZCIPC_INVALID_ARGUMENT);
 }
 
+static void TestOptionsEx(void) {
+  zcipc_options_ex o;
+  memset(&o, 0xff, sizeof o);
+  zcipc_options_ex_init(&o);
+  CHECK(o.max_items == 10000);
+  CHECK(o.heap_size == 100ull << 20);
+  CHECK(o.lock_timeout_ms == 10000);
+  CHECK(o.max_segment_size == 0);
+  CHECK(o.auto_grow == 1);
+  zcipc_options_ex_init(NULL); /* does nothing, does not crash */
+
+  zcipc_dict* d = (zcipc_dict*)&d;
+  CHECK_FAILS(zcipc_create_ex(NULL, &o, &d), ZCIPC_INVALID_ARGUMENT);
+  CHECK(d == NULL);
+  CHECK_FAILS(zcipc_create_ex(name_a, &o, NULL), ZCIPC_INVALID_ARGUMENT);
+  CHECK_FAILS(zcipc_attach_ex(NULL, NULL, &d), ZCIPC_INVALID_ARGUMENT);
+  CHECK_FAILS(zcipc_open_or_create_ex(name_a, NULL, NULL),
+              ZCIPC_INVALID_ARGUMENT);
+  zcipc_options_ex bad = o;
+  bad.lock_timeout_ms = -1;
+  CHECK_FAILS(zcipc_create_ex(name_a, &bad, &d), ZCIPC_INVALID_ARGUMENT);
+  CHECK(zcipc_last_error_kind() == ZCIPC_KIND_BAD_OPTIONS);
+  bad = o;
+  bad.max_items = 0;
+  CHECK_FAILS(zcipc_create_ex(name_a, &bad, &d), ZCIPC_INVALID_ARGUMENT);
+  CHECK(zcipc_last_error_kind() == ZCIPC_KIND_BAD_OPTIONS);
+  CHECK_FAILS(zcipc_attach_ex(name_a, &o, &d), ZCIPC_NOT_FOUND);
+  CHECK(d == NULL);
+
+  /* NULL options: the defaults. */
+  CHECK_OK(zcipc_open_or_create_ex(name_a, NULL, &d));
+  CHECK(d != NULL);
+  zcipc_close(d);
+  CHECK_OK(zcipc_unlink(name_a));
+  CHECK_FAILS(zcipc_reserve(NULL, 10, 10), ZCIPC_INVALID_ARGUMENT);
+}
+
+/* A dict opened with the defaults grows when full (auto_grow). */
+static void TestAutoGrow(void) {
+  zcipc_options o;
+  zcipc_options_init(&o);
+  o.max_items = 2;
+  o.heap_size = 4096;
+  zcipc_dict* d = NULL;
+  CHECK_OK(zcipc_create(name_a, &o, &d));
+  if (d == NULL) return;
+  static char value[200];
+  char key[16];
+  enum { kKeys = 200 }; /* far past 2 items and the 4 KiB heap */
+  int rc = ZCIPC_OK;    /* the first failure stops the loop */
+  for (int i = 0; rc == ZCIPC_OK && i < kKeys; ++i) {
+    snprintf(key, sizeof key, "g%d", i);
+    memset(value, 'a' + i % 26, sizeof value);
+    rc = zcipc_put(d, key, strlen(key), value, sizeof value);
+  }
+  CHECK(rc == ZCIPC_OK);
+  CHECK(zcipc_size(d) == kKeys);
+  /* Another handle (one that would not grow it) reads every entry. */
+  zcipc_options_ex fixed;
+  zcipc_options_ex_init(&fixed);
+  fixed.auto_grow = 0;
+  zcipc_dict* f = NULL;
+  CHECK_OK(zcipc_attach_ex(name_a, &fixed, &f));
+  char got[sizeof value];
+  size_t len = 0;
+  int same = 0;
+  for (int i = 0; f != NULL && i < kKeys; ++i) {
+    snprintf(key, sizeof key, "g%d", i);
+    memset(value, 'a' + i % 26, sizeof value);
+    same += zcipc_get(f, key, strlen(key), got, sizeof got, &len) == ZCIPC_OK &&
+            len == sizeof value && memcmp(got, value, len) == 0;
+  }
+  CHECK(same == kKeys);
+  zcipc_close(f);
+  zcipc_close(d);
+  CHECK_OK(zcipc_unlink(name_a));
+}
+
+/* zcipc_reserve on a handle that does not grow by itself: the room it
+ * makes is there, 0 keeps a figure, and it never shrinks. */
+static void TestReserve(void) {
+  zcipc_options_ex o;
+  zcipc_options_ex_init(&o);
+  o.max_items = 2;
+  o.heap_size = 4096;
+  o.auto_grow = 0;
+  zcipc_dict* d = NULL;
+  CHECK_OK(zcipc_create_ex(name_a, &o, &d));
+  if (d == NULL) return;
+  CHECK_OK(zcipc_put(d, "a", 1, "1", 1));
+  CHECK_OK(zcipc_put(d, "b", 1, "2", 1));
+  CHECK_FAILS(zcipc_put(d, "c", 1, "3", 1), ZCIPC_RESOURCE_EXHAUSTED);
+  CHECK(zcipc_last_error_kind() == ZCIPC_KIND_TABLE_FULL);
+
+  CHECK_OK(zcipc_reserve(d, 1000, 0)); /* the heap as it is */
+  char key[16];
+  int rc = ZCIPC_OK; /* the first failure stops the loop */
+  for (int i = 0; rc == ZCIPC_OK && i < 20; ++i) {
+    snprintf(key, sizeof key, "r%d", i);
+    rc = zcipc_put(d, key, strlen(key), "v", 1);
+  }
+  CHECK(rc == ZCIPC_OK);
+  static char value[8192];
+  CHECK_FAILS(zcipc_put(d, "big", 3, value, sizeof value),
+              ZCIPC_RESOURCE_EXHAUSTED);
+  CHECK(zcipc_last_error_kind() == ZCIPC_KIND_HEAP_FULL);
+
+  CHECK_OK(zcipc_reserve(d, 0, 1 << 20)); /* the items as they are */
+  CHECK_OK(zcipc_put(d, "big", 3, value, sizeof value));
+  CHECK_OK(zcipc_reserve(d, 1, 4096)); /* never shrinks */
+  CHECK_OK(zcipc_reserve(d, 0, 0));
+  size_t len = 0;
+  CHECK(zcipc_get(d, "big", 3, NULL, 0, &len) == ZCIPC_OUT_OF_RANGE);
+  CHECK(len == sizeof value);
+  CHECK(zcipc_size(d) == 23);
+
+  /* Past the dict's max_segment_size: nothing changes. */
+  zcipc_close(d);
+  CHECK_OK(zcipc_unlink(name_a));
+  o.max_segment_size = 4u << 20;
+  o.heap_size = 1 << 20;
+  CHECK_OK(zcipc_create_ex(name_a, &o, &d));
+  if (d == NULL) return;
+  CHECK_FAILS(zcipc_reserve(d, 0, 64u << 20), ZCIPC_RESOURCE_EXHAUSTED);
+  CHECK(strstr(zcipc_last_error(), name_a) != NULL);
+  zcipc_close(d);
+  CHECK_OK(zcipc_unlink(name_a));
+}
+
 /* 100,000 changes overrun the default 1 MiB log: the loss is reported. */
 static void TestChangesLost(void) {
   zcipc_dict* d = NULL;
@@ -492,6 +623,9 @@ int main(void) {
   }
   CHECK_OK(zcipc_unlink(name_b));
   TestFull();
+  TestOptionsEx();
+  TestAutoGrow();
+  TestReserve();
   TestChangesLost();
   TestThreadLocalError();
   TestThreadsShareAHandle();

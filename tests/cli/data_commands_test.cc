@@ -215,12 +215,15 @@ TEST(Load, CapacityFlagsForAnExistingDictAreUsageErrors) {
                 .exit_code,
             0);
   const std::string input = "{\"key\":\"a\",\"value\":\"1\"}\n";
-  for (const char* flag : {"--max-items=1000", "--heap-size=1MiB"}) {
+  for (const char* flag :
+       {"--max-items=1000", "--heap-size=1MiB", "--change-log-bytes=8KiB",
+        "--max-segment-size=1GiB"}) {
     SCOPED_TRACE(flag);
     Result r = Zcipc({"load", b.name(), flag}, input);
     EXPECT_EXIT_CODE(r, 2);
     EXPECT_THAT(r.err, HasSubstr("exists"));
-    EXPECT_THAT(r.err, HasSubstr("cannot change"));
+    EXPECT_THAT(r.err, HasSubstr("size a dict that load creates"));
+    EXPECT_THAT(r.err, HasSubstr("zcipc grow"));
     EXPECT_EXIT_CODE(Zcipc({"get", b.name(), "a"}), 1);
   }
   EXPECT_EXIT_CODE(Zcipc({"load", b.name()}, input), 0);
@@ -282,32 +285,44 @@ TEST(Load, SummaryCountsDuplicateKeys) {
                                 ": 1 key, 2 duplicate keys overwritten\n"));
 }
 
-TEST(Load, ANewDictIsAllOrNothing) {
-  ScopedName b("cd-atomic");
-  // More distinct keys than the header's max_items: refused before creating.
+TEST(Load, ANewDictGrowsPastTheDumpedSizes) {
+  ScopedName b("cd-grow");
+  // More distinct keys than the header's max_items, more bytes than its
+  // heap: the new dict grows as they go in.
   std::string input =
       "{\"zcipc_dump\":2,\"name\":\"x\",\"items\":3,\"max_items\":2,"
-      "\"heap_size\":65536}\n";
-  for (int i = 0; i < 3; ++i) {
-    absl::StrAppend(&input, "{\"key\":\"k", i, "\",\"value\":\"v\"}\n");
-  }
-  absl::StrAppend(&input, "{\"end\":true,\"items\":3}\n");
-  Result r = Zcipc({"load", b.name()}, input);
-  EXPECT_EXIT_CODE(r, 1);
-  EXPECT_THAT(r.err, HasSubstr("max_items"));
-  EXPECT_FALSE(Exists(b.name()));
-
-  // Values that overflow the heap: the dict is created, the writes fail,
-  // and the dict this load created is removed.
-  input =
-      "{\"zcipc_dump\":2,\"name\":\"x\",\"items\":3,\"max_items\":100,"
       "\"heap_size\":4096}\n";
   for (int i = 0; i < 3; ++i) {
     Json line{{"key", absl::StrCat("k", i)}, {"value", std::string(1500, 'v')}};
     absl::StrAppend(&input, line.dump(), "\n");
   }
   absl::StrAppend(&input, "{\"end\":true,\"items\":3}\n");
-  r = Zcipc({"load", b.name()}, input);
+  Result r = Zcipc({"load", b.name()}, input);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("loaded 3 entries"));
+  Json stat = Json::parse(Zcipc({"stat", b.name(), "--json"}).out);
+  EXPECT_EQ(stat["occupancy"]["items"], 3);
+  EXPECT_GE(stat["growth"]["grows_total"].get<uint64_t>(), 2u);
+  EXPECT_EQ(Zcipc({"get", b.name(), "k2"}).out, std::string(1500, 'v') + "\n");
+}
+
+TEST(Load, ANewDictIsAllOrNothing) {
+  ScopedName b("cd-atomic");
+  // Values that pass the dict's largest segment: the dict is created, the
+  // first writes succeed (growing it), a later one fails, and the dict this
+  // load created is removed.
+  std::string input =
+      "{\"zcipc_dump\":2,\"name\":\"x\",\"items\":5,\"max_items\":100,"
+      "\"heap_size\":4096}\n";
+  for (int i = 0; i < 5; ++i) {
+    Json line{{"key", absl::StrCat("k", i)},
+              {"value", std::string(1 << 20, 'v')}};
+    absl::StrAppend(&input, line.dump(), "\n");
+  }
+  absl::StrAppend(&input, "{\"end\":true,\"items\":5}\n");
+  Result r = Zcipc(
+      {"load", b.name(), "--change-log-bytes=0", "--max-segment-size=2MiB"},
+      input);
   EXPECT_EXIT_CODE(r, 1);
   EXPECT_THAT(r.err, HasSubstr("resource exhausted"));
   EXPECT_THAT(r.err, HasSubstr("removed"));

@@ -242,12 +242,14 @@ TEST(CliInspect, LsListsDictsAndIgnoresForeignFiles) {
     found_a = true;
     std::vector<absl::string_view> cols =
         absl::StrSplit(line, ' ', absl::SkipEmpty());
-    // NAME ITEMS MAX HEAP-USED(2) HEAP-SIZE(2) SEGMENT(2) VERSION WRITER
-    ASSERT_EQ(cols.size(), 11u) << line;
+    // NAME ITEMS MAX HEAP-USED(2) HEAP-SIZE(2) SEGMENT(2) GROWS VERSION
+    // WRITER
+    ASSERT_EQ(cols.size(), 12u) << line;
     EXPECT_EQ(cols[1], "2");
     EXPECT_EQ(cols[2], "100");
-    EXPECT_EQ(cols[9], absl::StrCat(zcipc::kFormatVersion));
-    EXPECT_EQ(cols[10], "-");
+    EXPECT_EQ(cols[9], "0");  // it never grew
+    EXPECT_EQ(cols[10], absl::StrCat(zcipc::kFormatVersion));
+    EXPECT_EQ(cols[11], "-");
   }
   EXPECT_TRUE(found_a) << r.out;
   EXPECT_THAT(r.out, HasSubstr(b.name()));
@@ -589,13 +591,18 @@ TEST(CliDumpLoad, BadInputChangesNothing) {
     EXPECT_THAT(r.err, HasSubstr(message));
     EXPECT_NE(access(SegmentPath(n).c_str(), F_OK), 0) << "dict was created";
   }
-  // A dict too small for the dump: exit 1, says how far it got.
-  ASSERT_EQ(
-      Zcipc({"create", n, "--max-items=2", "--heap-size=64KiB"}).exit_code, 0);
+  // A dict that cannot grow enough for the dump (its segment is bounded):
+  // exit 1, says how far it got.
+  ASSERT_EQ(Zcipc({"create", n, "--max-items=2", "--heap-size=64KiB",
+                   "--change-log-bytes=0", "--max-segment-size=1MiB"})
+                .exit_code,
+            0);
   std::string three;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 2; ++i) {
     absl::StrAppend(&three, "{\"key\":\"k", i, "\",\"value\":\"v\"}\n");
   }
+  absl::StrAppend(&three, "{\"key\":\"k2\",\"value\":\"",
+                  std::string(4 << 20, 'v'), "\"}\n");
   Result r = Zcipc({"load", n}, three);
   EXPECT_EXIT_CODE(r, 1);
   EXPECT_THAT(r.err, HasSubstr("2 of 3 entries loaded"));

@@ -39,9 +39,12 @@ const std::vector<Command>& Commands() {
        "",
        "list every dict on this machine",
        "Lists every dict in /dev/shm (files zcipc.<name>; other files are "
-       "ignored): items, capacity (max items), heap used and size, segment "
-       "size, format version, and whether a writer holds the lock (with its "
-       "pid). A file that does not attach as a dict is listed with the "
+       "ignored): items, capacity (max items, now: a dict grows), heap used "
+       "and size, segment size, how often it grew (with \"growing\" while "
+       "its table is being migrated), format version, and whether a writer "
+       "holds the lock (with its pid); --json adds the slot count and the "
+       "largest the segment may grow to. A file that does not attach as a dict "
+       "is listed with the "
        "error; a counter that cannot be true (more items than max items, "
        "more heap used than the heap) is shown as CORRUPT.",
        {"json"},
@@ -52,7 +55,9 @@ const std::vector<Command>& Commands() {
        "NAME",
        "header, occupancy, probes, allocator, lock holder",
        "Prints the dict's header (format version, layout fingerprint, region "
-       "offsets), occupancy and tombstones, the probe-length histogram, the "
+       "offsets), occupancy and tombstones, its capacity now and its growth "
+       "(how often it grew, the largest its segment may become, whether its "
+       "table is being migrated), the probe-length histogram, the "
        "allocator's free lists per size class (read under the writer lock), "
        "the write, purge and repair counters, the change feed (the last "
        "change number, the oldest change the change log still holds, its "
@@ -164,13 +169,32 @@ const std::vector<Command>& Commands() {
        "NAME",
        "create a new dict",
        "Creates the dict NAME with room for --max-items entries and "
-       "--heap-size bytes of keys and values, and a change log (for watch "
-       "--follow) of --change-log-bytes. Exit 1 if it already exists "
-       "(nothing is wiped).",
-       {"max_items", "heap_size", "change_log_bytes"},
+       "--heap-size bytes of keys and values at first, and a change log (for "
+       "watch --follow) of --change-log-bytes. A write that finds the dict "
+       "full grows it (the table doubles, the heap grows by at least an "
+       "eighth), up to a segment of --max-segment-size bytes; zcipc grow "
+       "grows it ahead of time. Exit 1 if it already exists (nothing is "
+       "wiped).",
+       {"max_items", "heap_size", "change_log_bytes", "max_segment_size"},
        1,
        1,
        RunCreate},
+      {"grow",
+       "NAME",
+       "grow a dict now (--max-items, --heap-size)",
+       "Grows the dict NAME now to hold at least --max-items entries and "
+       "--heap-size bytes of keys and values (a flag left out keeps that "
+       "figure as it is; give at least one). A dict never shrinks: figures "
+       "at or below its capacity change nothing. Readers in every process "
+       "keep reading while it grows; writers wait for the writer lock (up to "
+       "--lock-timeout) while the table migrates. Prints the capacity "
+       "afterwards (--json: as an object). Exit 1 if the dict does not "
+       "exist or would pass its largest segment size (zcipc stat shows it; "
+       "set by create --max-segment-size), 2 for bad flags.",
+       {"max_items", "heap_size", "json", "lock_timeout"},
+       1,
+       1,
+       RunGrow},
       {"unlink",
        "NAME",
        "remove a dict's name",
@@ -202,11 +226,13 @@ const std::vector<Command>& Commands() {
        "bad line, or a dump with fewer or more entries than its header and "
        "end line say, changes nothing (exit 1). A NAME that does not exist "
        "is created (with --max-items and --heap-size if given, else the "
-       "dumped dict's sizes; its change log has --change-log-bytes) and is "
-       "removed again if the entries do not fit: all or nothing. For an "
-       "existing NAME, --max-items, --heap-size and --change-log-bytes are "
-       "usage errors.",
-       {"max_items", "heap_size", "change_log_bytes", "lock_timeout"},
+       "dumped dict's sizes; its change log has --change-log-bytes), grows "
+       "as the entries go in, and is removed again if they do not fit "
+       "(past --max-segment-size): all or nothing. For an existing NAME, "
+       "--max-items, --heap-size, --change-log-bytes and --max-segment-size "
+       "are usage errors.",
+       {"max_items", "heap_size", "change_log_bytes", "max_segment_size",
+        "lock_timeout"},
        1,
        1,
        RunLoad},
@@ -502,6 +528,7 @@ Options OptionsFromFlags() {
   options.max_items = absl::GetFlag(FLAGS_max_items);
   options.heap_size = absl::GetFlag(FLAGS_heap_size).bytes;
   options.change_log_bytes = absl::GetFlag(FLAGS_change_log_bytes).bytes;
+  options.max_segment_size = absl::GetFlag(FLAGS_max_segment_size).bytes;
   return options;
 }
 

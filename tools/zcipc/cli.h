@@ -6,6 +6,7 @@
 //   zcipc check NAME              integrity check (exit 1 with a report)
 //   zcipc watch NAME [--follow]   live view, or every change as it happens
 //   zcipc get|put|del|add ...     one key (binary-safe: --hex, --base64)
+//   zcipc create NAME; zcipc grow NAME --max-items=N --heap-size=S
 //   zcipc dump NAME > f; zcipc load NAME < f
 //   zcipc version                 (or --version) release and format version
 //
@@ -81,7 +82,8 @@ std::string Describe(const absl::Status& status);
 // Whether the flag (Abseil name, "max_items") was on the command line.
 bool FlagWasGiven(absl::string_view name);
 
-// Options from the flags --lock-timeout, --max-items and --heap-size.
+// Options from the flags --lock-timeout, --max-items, --heap-size,
+// --change-log-bytes and --max-segment-size.
 Options OptionsFromFlags();
 // Attaches with OptionsFromFlags(). A missing dict is NotFound with a
 // message that says so.
@@ -106,11 +108,12 @@ int RunPut(const Invocation& inv);
 int RunDel(const Invocation& inv);
 int RunAdd(const Invocation& inv);
 int RunCreate(const Invocation& inv);
+int RunGrow(const Invocation& inv);
 int RunUnlink(const Invocation& inv);
 int RunDump(const Invocation& inv);
 int RunLoad(const Invocation& inv);
 int RunBench(const Invocation& inv);
-int RunSync(const Invocation& inv);  // commands_sync.cc
+int RunSync(const Invocation& inv);     // commands_sync.cc
 int RunVersion(const Invocation& inv);  // in cli.cc
 
 // watch --follow (commands_follow.cc), run by RunWatch on the dict it

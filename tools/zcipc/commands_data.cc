@@ -1,4 +1,4 @@
-// get, put, del, add, create and unlink: one key or one dict at a time,
+// get, put, del, add, create, grow and unlink: one key or one dict at a time,
 // through the public API only.
 
 #include <unistd.h>
@@ -148,7 +148,9 @@ int RunPut(const Invocation& inv) {
     if (!value.ok()) return Fail(inv, value.status());
   }
   // Attach before reading stdin: a missing dict fails at once, and the heap
-  // size bounds how much of stdin is worth reading.
+  // size bounds how much of stdin is read (a dict grows on a write, but a
+  // value larger than its whole heap is refused here rather than read
+  // without end: `zcipc grow --heap-size` makes room for it first).
   absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
   if (!dict.ok()) return Fail(inv, dict.status());
   if (inv.args.size() == 2) {
@@ -166,7 +168,8 @@ int RunPut(const Invocation& inv) {
                       "the value on stdin is larger than the heap of "
                       "dict \"",
                       name, "\" (", FormatBytes(heap_size), ", ", heap_size,
-                      " bytes), so it cannot fit; stopped reading")));
+                      " bytes); stopped reading (zcipc grow ", name,
+                      " --heap-size=SIZE makes room for it first)")));
     }
     if (!input.ok()) return Fail(inv, input.status());
     value = Decode(*input, encoding);
@@ -240,14 +243,76 @@ int RunCreate(const Invocation& inv) {
   }
   if (!dict.ok()) return Fail(inv, dict.status());
   Stats s = dict->GetStats();
-  printf("created %s: %s items max (%s slots), %s heap, %s, %s segment\n",
+  printf("created %s: %s items max (%s slots), %s heap, %s, %s segment%s\n",
          name.c_str(), FormatCount(s.max_items).c_str(),
          FormatCount(s.slot_count).c_str(), FormatBytes(s.heap_size).c_str(),
          s.change_log_bytes == 0
              ? "no change log"
              : absl::StrCat(FormatBytes(s.change_log_bytes), " change log")
                    .c_str(),
-         FormatBytes(s.segment_size).c_str());
+         FormatBytes(s.segment_size).c_str(),
+         s.max_segment_size == 0
+             ? ""
+             : absl::StrCat(" (grows to at most ",
+                            FormatBytes(s.max_segment_size), ")")
+                   .c_str());
+  return kOk;
+}
+
+int RunGrow(const Invocation& inv) {
+  const std::string& name = inv.args[0];
+  const bool json = absl::GetFlag(FLAGS_json);
+  if (!FlagWasGiven("max_items") && !FlagWasGiven("heap_size")) {
+    return UsageError(inv,
+                      "nothing to grow: give --max-items=N, --heap-size=S or "
+                      "both (see zcipc grow --help)");
+  }
+  absl::StatusOr<ZeroCopyDict> dict = AttachDict(name);
+  if (!dict.ok()) return Fail(inv, dict.status());
+  const Stats before = dict->GetStats();
+  // A flag left out keeps the figure: ask for what the dict has now (Reserve
+  // never shrinks, so a figure that grew meanwhile stays too).
+  const uint64_t max_items = FlagWasGiven("max_items")
+                                 ? absl::GetFlag(FLAGS_max_items)
+                                 : before.max_items;
+  const uint64_t heap_size = FlagWasGiven("heap_size")
+                                 ? absl::GetFlag(FLAGS_heap_size).bytes
+                                 : before.heap_size;
+  // The engine's error names the dict and says why (its kind is kept).
+  absl::Status status = dict->Reserve(max_items, heap_size);
+  if (!status.ok()) return Fail(inv, status);
+  const Stats s = dict->GetStats();
+  const bool grew = s.grows_total != before.grows_total ||
+                    s.max_items != before.max_items ||
+                    s.heap_size != before.heap_size;
+  if (json) {
+    Json out{{"name", name},
+             {"grew", grew},
+             {"max_items", s.max_items},
+             {"slot_count", s.slot_count},
+             {"heap_size", s.heap_size},
+             {"segment_size", s.segment_size},
+             {"max_segment_size", s.max_segment_size},
+             {"grows_total", s.grows_total},
+             {"items", s.size},
+             {"heap_used", s.heap_used}};
+    printf("%s\n", out.dump(2).c_str());
+    return kOk;
+  }
+  // "grew d: ..." or "d unchanged (...): ...", then the capacity now.
+  const std::string head =
+      grew ? absl::StrCat("grew ", name)
+           : absl::StrCat(name, " unchanged (it is already that large)");
+  printf("%s: %s items max (%s slots), %s heap, %s segment%s; %s %s so far\n",
+         head.c_str(), FormatCount(s.max_items).c_str(),
+         FormatCount(s.slot_count).c_str(), FormatBytes(s.heap_size).c_str(),
+         FormatBytes(s.segment_size).c_str(),
+         s.max_segment_size == 0
+             ? ""
+             : absl::StrCat(" (at most ", FormatBytes(s.max_segment_size), ")")
+                   .c_str(),
+         FormatCount(s.grows_total).c_str(),
+         s.grows_total == 1 ? "grow" : "grows");
   return kOk;
 }
 

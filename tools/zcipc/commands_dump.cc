@@ -341,14 +341,16 @@ int RunLoad(const Invocation& inv) {
     return Fail(inv, dict.status());
   }
   const bool exists = dict.ok();
-  if (exists && (FlagWasGiven("max_items") || FlagWasGiven("heap_size") ||
-                 FlagWasGiven("change_log_bytes"))) {
+  if (exists &&
+      (FlagWasGiven("max_items") || FlagWasGiven("heap_size") ||
+       FlagWasGiven("change_log_bytes") || FlagWasGiven("max_segment_size"))) {
     return UsageError(
         inv, absl::StrCat("dict \"", name,
-                          "\" exists and its capacity cannot change: "
-                          "--max-items, --heap-size and --change-log-bytes "
-                          "size a dict that load creates (zcipc unlink ",
-                          name, " first to recreate it)"));
+                          "\" exists: --max-items, --heap-size, "
+                          "--change-log-bytes and --max-segment-size size a "
+                          "dict that load creates (zcipc grow ",
+                          name, " grows this one; zcipc unlink ", name,
+                          " first to recreate it)"));
   }
   if (isatty(STDIN_FILENO)) {
     fprintf(stderr,
@@ -373,11 +375,10 @@ int RunLoad(const Invocation& inv) {
   bool created = false;
   if (!exists) {
     // Size the new dict like the dumped one (or to fit the entries), unless
-    // the flags say otherwise.
+    // the flags say otherwise. Sizes that are too small are no error: the
+    // dict grows as the entries go in (up to --max-segment-size).
     Options options = OptionsFromFlags();
-    const char* max_items_from = "--max-items";
     if (!FlagWasGiven("max_items")) {
-      max_items_from = "the dump's header";
       options.max_items =
           dump->has_header
               ? dump->max_items
@@ -391,14 +392,6 @@ int RunLoad(const Invocation& inv) {
           dump->has_header ? dump->heap_size
                            : std::max<uint64_t>(options.heap_size,
                                                 heap_needed + heap_needed / 4);
-    }
-    if (entries.size() > options.max_items) {
-      fprintf(stderr,
-              "zcipc load: %s do not fit in a dict of max_items %s (from "
-              "%s); nothing was created\n",
-              Count(entries.size(), "distinct key", "distinct keys").c_str(),
-              FormatCount(options.max_items).c_str(), max_items_from);
-      return kFailed;
     }
     dict = ZeroCopyDict::Create(name, options);
     if (!dict.ok()) return Fail(inv, dict.status());

@@ -203,6 +203,35 @@ std::string ChangesText(const Stats& s) {
                       "; change log ", FormatBytes(s.change_log_bytes));
 }
 
+// How often the dict grew, for ls: "3", "3 (growing)".
+std::string GrowsText(const Stats& s) {
+  return absl::StrCat(FormatCount(s.grows_total),
+                      s.growing ? " (growing)" : "");
+}
+
+// The growth line of stat: how often it grew, whether its table is being
+// migrated now, and the largest its segment may become.
+std::string GrowthText(const Stats& s) {
+  return absl::StrCat(
+      FormatCount(s.grows_total), s.grows_total == 1 ? " grow" : " grows",
+      " so far", s.growing ? "; growing now (the table is being migrated)" : "",
+      s.max_segment_size == 0
+          ? std::string("; no bound on the segment's size is recorded")
+          : absl::StrCat("; the segment may grow to ",
+                         FormatBytes(s.max_segment_size), " (",
+                         FormatCount(s.max_segment_size), " B)"));
+}
+
+Json GrowthJson(const Stats& s) {
+  return Json{{"max_items", s.max_items},
+              {"slot_count", s.slot_count},
+              {"heap_size", s.heap_size},
+              {"segment_size", s.segment_size},
+              {"max_segment_size", s.max_segment_size},
+              {"grows_total", s.grows_total},
+              {"growing", s.growing}};
+}
+
 std::string CreatedText(uint64_t unix_nanos) {
   absl::Time created = absl::FromUnixNanos(static_cast<int64_t>(unix_nanos));
   absl::Duration age = absl::Trunc(absl::Now() - created, absl::Seconds(1));
@@ -234,8 +263,8 @@ int RunLs(const Invocation& inv) {
   const bool json = absl::GetFlag(FLAGS_json);
   Json list = Json::array();
   Table table({"NAME", "ITEMS", "MAX ITEMS", "HEAP USED", "HEAP SIZE",
-               "SEGMENT", "VERSION", "WRITER"},
-              {false, true, true, true, true, true, true, false});
+               "SEGMENT", "GROWS", "VERSION", "WRITER"},
+              {false, true, true, true, true, true, true, true, false});
   Options options;
   options.lock_timeout = kLsAttachTimeout;
   std::vector<std::string> names = ListDicts();
@@ -259,6 +288,10 @@ int RunLs(const Invocation& inv) {
                         {"heap_used", s.heap_used},
                         {"heap_size", s.heap_size},
                         {"segment_size", s.segment_size},
+                        {"slot_count", s.slot_count},
+                        {"max_segment_size", s.max_segment_size},
+                        {"grows_total", s.grows_total},
+                        {"growing", s.growing},
                         {"format_version", s.format_version},
                         {"lock", LockJson(*in)},
                         {"corrupt_counters", BadCountersJson(bad)}});
@@ -266,7 +299,7 @@ int RunLs(const Invocation& inv) {
         {name, IsBad(bad, "size") ? "CORRUPT" : FormatCount(s.size),
          FormatCount(s.max_items),
          IsBad(bad, "heap_used") ? "CORRUPT" : FormatBytes(s.heap_used),
-         FormatBytes(s.heap_size), FormatBytes(s.segment_size),
+         FormatBytes(s.heap_size), FormatBytes(s.segment_size), GrowsText(s),
          absl::StrCat(s.format_version), WriterText(*in)});
     if (!bad.empty()) {
       absl::StrAppend(&notes, name, ": ", BadCountersLine(bad), "\n");
@@ -333,6 +366,8 @@ int RunStat(const Invocation& inv) {
                            {"slot_count", s.slot_count},
                            {"load_factor", s.load_factor},
                            {"tombstones", s.tombstones}}},
+        // The capacity now (a dict grows) and its growth.
+        {"growth", GrowthJson(s)},
         {"probes", Json{{"histogram", p.histogram},
                         {"max", p.max},
                         {"mean", p.mean},
@@ -395,6 +430,7 @@ int RunStat(const Invocation& inv) {
                     IsBad(bad, "size")
                         ? ""
                         : absl::StrFormat("; load %.3f", s.load_factor)));
+  line("growth", GrowthText(s));
   line("probes",
        absl::StrFormat("hit: mean %.2f, max %d slots past home; miss: mean "
                        "%.2f, max %d slots read",

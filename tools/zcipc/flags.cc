@@ -29,10 +29,17 @@ ABSL_FLAG(std::string, type, "bytes",
 ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(10),
           "longest wait for the writer lock (and for a dict being created)");
 ABSL_FLAG(uint64_t, max_items, 10000,
-          "entries the new dict holds at most (a hard limit)");
+          "entries the dict holds: a new dict's capacity at first (it grows "
+          "past it when full), or for grow the capacity to grow to");
 ABSL_FLAG(zcipc::cli::ByteSize, heap_size, zcipc::cli::ByteSize{100ull << 20},
-          "bytes for keys and values: 4096, 64KiB, 64MiB, 1.5GB (K/M/G = "
-          "1024^n, KB/MB/GB = 1000^n)");
+          "bytes for keys and values (a new dict's heap at first, or for grow "
+          "the heap to grow to): 4096, 64KiB, 64MiB, 1.5GB (K/M/G = 1024^n, "
+          "KB/MB/GB = 1000^n)");
+ABSL_FLAG(zcipc::cli::ByteSize, max_segment_size, zcipc::cli::ByteSize{0},
+          "the largest the new dict's segment may become by growing, in the "
+          "syntax of --heap-size (0: the size of the file system /dev/shm "
+          "when the dict is created); every process that maps the dict "
+          "reserves this much address space (no memory)");
 ABSL_FLAG(zcipc::cli::ByteSize, change_log_bytes,
           zcipc::cli::ByteSize{zcipc::Options().change_log_bytes},
           "bytes of the new dict's change log, the ring that watch --follow "
@@ -86,6 +93,15 @@ const FlagRange kFlagRanges[] = {
      [] {
        uint64_t v = absl::GetFlag(FLAGS_heap_size).bytes;
        return v >= kMinHeapSize && v <= kMaxHeapSize;
+     }},
+    {"max_segment_size",
+     [] {
+       return absl::StrCat("0 (the size of /dev/shm) or a size up to ",
+                           kMaxSegmentSize, " bytes (",
+                           AbslUnparseFlag(ByteSize{kMaxSegmentSize}), ")");
+     },
+     [] {
+       return absl::GetFlag(FLAGS_max_segment_size).bytes <= kMaxSegmentSize;
      }},
     {"change_log_bytes",
      [] {

@@ -23,6 +23,7 @@ ABSL_DECLARE_FLAG(absl::Duration, lock_timeout);
 ABSL_DECLARE_FLAG(uint64_t, max_items);
 ABSL_DECLARE_FLAG(zcipc::cli::ByteSize, heap_size);
 ABSL_DECLARE_FLAG(zcipc::cli::ByteSize, change_log_bytes);
+ABSL_DECLARE_FLAG(zcipc::cli::ByteSize, max_segment_size);
 ABSL_DECLARE_FLAG(absl::Duration, interval);
 ABSL_DECLARE_FLAG(absl::Duration, idle_refresh);
 ABSL_DECLARE_FLAG(bool, follow);
