@@ -5,7 +5,8 @@
 //     XXH3 equals the slot's hash, and is reachable from the key's home slot
 //     without crossing an empty slot; no key is live twice;
 //   - the size and tombstone counters equal the counts in the table, and
-//     size <= max_items with at least one slot not live;
+//     at least one slot not live; a table being built holds exactly the
+//     copied part of the old one (CheckMigrationLocked);
 //   - the heap satisfies every allocator invariant (alloc::Allocator::Check)
 //     and its allocated blocks are exactly the blocks the live slots use.
 
@@ -78,9 +79,11 @@ absl::Status DictImpl::CheckLocked() const {
                      header_->tombstones.load(), " tombstones; the table has ",
                      live, " and ", tombstones));
   }
-  if ((live > Capacity() && !index_.migrating()) || live >= n) {
+  // Capacity is where growth starts, not a bound: inserts go on into the
+  // old table while a larger one is built (or after a repair dropped it).
+  if (live >= n) {
     return internal::CorruptError(
-        absl::StrCat(live, " live entries exceed ", Capacity()));
+        absl::StrCat(live, " live entries fill the table of ", n, " slots"));
   }
   // Growth: the table's block, and a table being built (docs/DESIGN.md,
   // "Online growth").

@@ -82,7 +82,9 @@ absl::Status DictImpl::RefreshView() {
   }
   index_.SetWriterTable(table);
   const uint64_t migrate = h.migrate_table.load(std::memory_order_relaxed);
-  if (migrate == 0) {
+  if (migrate == 0 || migrate == table) {
+    // (The second: a switch that died before clearing the record; the
+    // repair that follows clears it.)
     index_.EndMigration();
   } else {
     if (!layout::TableInBounds(migrate, geometry_.heap_offset, heap_end) ||
