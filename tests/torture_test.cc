@@ -52,6 +52,28 @@ TEST(TortureTest, KilledWritersLoseNoAcknowledgedWrite) {
   EXPECT_EQ(r->first_failure, "");
 }
 
+// The same with a dict that starts at 16 items and a 64 KiB heap and grows
+// throughout: writers die inside heap growth, table allocation, migration
+// steps and table switches too.
+TEST(TortureTest, KilledWritersDuringGrowthLoseNoAcknowledgedWrite) {
+  KillOptions o;
+  o.kills = 40;
+  o.readers = 2;
+  o.keys = 3000;
+  o.grow = true;
+  absl::StatusOr<KillResult> r = RunKills(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::cout << r->Summary() << "\n";
+  EXPECT_EQ(r->kills, 40u);
+  EXPECT_GT(r->grows, 5u);
+  EXPECT_EQ(r->integrity_failures, 0u);
+  EXPECT_EQ(r->lost_writes, 0u);
+  EXPECT_EQ(r->reader_torn, 0u);
+  EXPECT_EQ(r->reader_errors, 0u);
+  EXPECT_EQ(r->feed_mismatches, 0u);
+  EXPECT_EQ(r->first_failure, "");
+}
+
 // The same with a waiter process writing its own key throughout, so the
 // change log is checked while another process keeps appending to it.
 TEST(TortureTest, ChangeLogMatchesTheDictAfterKillsBesideAWriter) {

@@ -23,6 +23,7 @@ bazel test --config=tsan "$@" \
   //tests/engine:writer_lock_test //tests/engine:crash_points_test \
   //tests/engine:writer_lock_takeover_test //tests/regress:stalled_writer_test \
   //tests/engine:change_seq_test //tests/engine:change_log_test \
+  //tests/engine:grow_test \
   //tests/capi:capi_test //tests/sync:redis_sync_test
 
 # 4. CMake: build, install, consumers via find_package and pkg-config.

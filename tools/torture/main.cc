@@ -23,6 +23,8 @@ ABSL_FLAG(int, writers, 4, "writer processes (lock)");
 ABSL_FLAG(int, processes, 8, "counting processes (counters)");
 ABSL_FLAG(uint64_t, keys, 2000, "distinct keys (seqlock, kills)");
 ABSL_FLAG(int64_t, seconds, 10, "duration (seqlock)");
+ABSL_FLAG(bool, grow, false,
+          "kills: start the dict tiny, so that it grows throughout the run");
 ABSL_FLAG(uint64_t, kills, 100, "writer kills (kills)");
 ABSL_FLAG(int64_t, max_life_ms, 20, "longest writer life before its kill");
 ABSL_FLAG(uint64_t, puts, 20000, "puts per writer (lock)");
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
     o.seed = absl::GetFlag(FLAGS_seed);
     o.waiter = absl::GetFlag(FLAGS_waiter);
     o.change_log_bytes = absl::GetFlag(FLAGS_change_log_mib) << 20;
+    o.grow = absl::GetFlag(FLAGS_grow);
     absl::StatusOr<zt::KillResult> r = zt::RunKills(o);
     if (!r.ok())
       summary = r.status().ToString();

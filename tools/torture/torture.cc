@@ -547,12 +547,13 @@ FeedOutcome CheckFeed(const ZeroCopyDict& d, uint64_t ring_bytes,
 
 std::string KillResult::Summary() const {
   return absl::StrFormat(
-      "kills: %d kills, %d acknowledged ops, %d repairs, %d integrity "
-      "failures, %d lost acknowledged writes; readers: %d reads, %d torn, %d "
+      "kills: %d kills, %d acknowledged ops, %d repairs, %d growth steps, %d "
+      "integrity failures, %d lost acknowledged writes; readers: %d reads, %d torn, %d "
       "errors, worst stall %s; repair (attach + Check): worst %s, median "
       "%s; kill to reaped: p50 %s, p99 %s, max %s; change log: %d checks of "
       "%d replayed changes, %d mismatches, %d rounds over the ring%s%s",
-      kills, acked_ops, repairs, integrity_failures, lost_writes, reader_reads,
+      kills, acked_ops, repairs, grows, integrity_failures, lost_writes,
+      reader_reads,
       reader_torn, reader_errors, absl::FormatDuration(worst_reader_stall),
       absl::FormatDuration(worst_repair), absl::FormatDuration(median_repair),
       absl::FormatDuration(reap_p50), absl::FormatDuration(reap_p99),
@@ -579,6 +580,10 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   Options options = DictOptions(o.keys);
   options.heap_size = o.keys * (200 << 10) + (64 << 20);
   options.change_log_bytes = o.change_log_bytes;
+  if (o.grow) {
+    options.max_items = 16;
+    options.heap_size = 64 << 10;
+  }
   if (o.change_log_bytes == 0) {
     return absl::InvalidArgumentError(
         "kills: the change log check needs a change log (change_log_bytes "
@@ -740,6 +745,7 @@ absl::StatusOr<KillResult> RunKills(const KillOptions& o) {
   res.reader_errors = sh->errors;
   res.worst_reader_stall = absl::Nanoseconds(sh->worst_ns.load());
   res.repairs = d->GetStats().repairs_total;
+  res.grows = d->GetStats().grows_total;
   std::sort(repairs.begin(), repairs.end());
   if (!repairs.empty()) {
     res.worst_repair = repairs.back();

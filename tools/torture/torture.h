@@ -65,11 +65,16 @@ struct KillOptions {
   // ring retains at least 15/16 of its bytes) or the round is not checked
   // (KillResult::feed_wraps).
   uint64_t change_log_bytes = 16 << 20;
+  // Start the dict at 16 items and a 64 KiB heap, so that its table and
+  // heap grow again and again during the run (docs/DESIGN.md, "Online
+  // growth"): kills land inside growth steps and migrations too.
+  bool grow = false;
 };
 struct KillResult {
   uint64_t kills = 0;
   uint64_t acked_ops = 0;           // operations the writers acknowledged
   uint64_t repairs = 0;             // repairs the engine counted
+  uint64_t grows = 0;               // growth steps the dict completed
   uint64_t integrity_failures = 0;  // Check() not OK after a kill
   uint64_t lost_writes = 0;         // acknowledged writes missing afterwards
   uint64_t reader_reads = 0;
