@@ -61,8 +61,8 @@ struct Block {
 class Allocator {
  public:
   // `base` is the mapped segment; the heap is [heap_offset, +heap_size).
-  Allocator(char* base, layout::AllocatorControl* control,
-            uint64_t heap_offset, uint64_t heap_size);
+  Allocator(char* base, layout::AllocatorControl* control, uint64_t heap_offset,
+            uint64_t heap_size);
 
   // The block size that holds `payload` bytes after the tag: the payload
   // plus the tag, rounded up to kAlign, at least kMinBlock.
@@ -76,7 +76,9 @@ class Allocator {
   absl::StatusOr<uint64_t> Allocate(uint64_t size);
 
   // Whether Allocate(size) would find a block (no change).
-  bool HasFit(uint64_t size) const { return size <= hi_ - lo_ && FindFit(size) != 0; }
+  bool HasFit(uint64_t size) const {
+    return size <= hi_ - lo_ && FindFit(size) != 0;
+  }
 
   // Frees an allocated block, coalescing with free neighbours.
   absl::Status Free(uint64_t offset);

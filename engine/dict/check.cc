@@ -148,10 +148,9 @@ absl::Status DictImpl::CheckMigrationLocked() const {
     ++expected;
     const uint64_t hash = index_.slot(i).hash.load(std::memory_order_relaxed);
     uint64_t j = hash & mask, probes = 0;
-    while (probes <= mask &&
-           slots[j].block.load(std::memory_order_relaxed) != b &&
-           slots[j].block.load(std::memory_order_relaxed) !=
-               layout::kEmptyBlock) {
+    while (
+        probes <= mask && slots[j].block.load(std::memory_order_relaxed) != b &&
+        slots[j].block.load(std::memory_order_relaxed) != layout::kEmptyBlock) {
       j = (j + 1) & mask;
       ++probes;
     }
@@ -166,10 +165,10 @@ absl::Status DictImpl::CheckMigrationLocked() const {
     if (b > layout::kTombstoneBlock) ++found;
   }
   if (found != expected || tombstones != h.migrate_tombstones.load()) {
-    return internal::CorruptError(absl::StrCat(
-        "the new table holds ", found, " entries and ", tombstones,
-        " tombstones; expected ", expected, " and ",
-        h.migrate_tombstones.load()));
+    return internal::CorruptError(
+        absl::StrCat("the new table holds ", found, " entries and ", tombstones,
+                     " tombstones; expected ", expected, " and ",
+                     h.migrate_tombstones.load()));
   }
   return absl::OkStatus();
 }

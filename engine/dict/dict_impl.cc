@@ -111,8 +111,8 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
                          ? options.max_segment_size
                          : platform::FileSystemSize(platform::kShmDir);
     bound = std::min(bound, kMaxSegmentSize);
-    bound = (bound + layout::kPageSize - 1) / layout::kPageSize *
-            layout::kPageSize;
+    bound =
+        (bound + layout::kPageSize - 1) / layout::kPageSize * layout::kPageSize;
     g.max_segment_size = std::max(bound, g.segment_size);
   }
   const std::string shm = layout::ShmName(name);
@@ -262,8 +262,8 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
   // meanwhile.
   fsize = platform::FileSize(*fd, "fstat");
   if (!fsize.ok()) return fail(fsize.status());
-  s = layout::ValidateHeader(*reinterpret_cast<layout::Header*>(base),
-                             *fsize, &g);
+  s = layout::ValidateHeader(*reinterpret_cast<layout::Header*>(base), *fsize,
+                             &g);
   if (!s.ok()) return fail(Prefixed(path, std::move(s)));
   if (g.max_segment_size != size) {
     return fail(CorruptError("max_segment_size changed"));
@@ -571,11 +571,11 @@ Stats DictImpl::GetStats() const {
   st.name = name_;
   st.format_version = header_->version;
   const uint64_t heap_now = HeapSizeNow();
-  st.segment_size = std::max(geometry_.segment_size,
-                             geometry_.heap_offset + heap_now);
+  st.segment_size =
+      std::max(geometry_.segment_size, geometry_.heap_offset + heap_now);
   st.max_items = Capacity();
-  st.slot_count = uint64_t{1} << layout::TableLog(header_->table.load(
-                      std::memory_order_relaxed));
+  st.slot_count = uint64_t{1} << layout::TableLog(
+                      header_->table.load(std::memory_order_relaxed));
   st.size = header_->size.load(std::memory_order_relaxed);
   st.tombstones = header_->tombstones.load(std::memory_order_relaxed);
   st.load_factor =

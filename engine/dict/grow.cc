@@ -64,8 +64,7 @@ absl::Status DictImpl::RefreshView() {
   const uint64_t epoch = h.grow_epoch.load(std::memory_order_acquire);
   const uint64_t heap_now = h.heap_size_now.load(std::memory_order_acquire);
   const uint64_t heap_end = geometry_.heap_offset + heap_now;
-  if (heap_now < geometry_.heap_size ||
-      heap_end > geometry_.max_segment_size) {
+  if (heap_now < geometry_.heap_size || heap_end > geometry_.max_segment_size) {
     return CorruptError(absl::StrCat("heap size ", heap_now,
                                      " is out of range (growth record)"));
   }
@@ -89,9 +88,8 @@ absl::Status DictImpl::RefreshView() {
   } else {
     if (!layout::TableInBounds(migrate, geometry_.heap_offset, heap_end) ||
         layout::TableLog(migrate) <= layout::TableLog(table)) {
-      return CorruptError(absl::StrCat("migration table word 0x",
-                                       absl::Hex(migrate),
-                                       " is out of bounds"));
+      return CorruptError(absl::StrCat(
+          "migration table word 0x", absl::Hex(migrate), " is out of bounds"));
     }
     index_.BeginMigration(migrate);
   }
@@ -124,8 +122,8 @@ absl::Status DictImpl::GrowHeap(uint64_t needed) {
   // Double, but reserve at most kMaxHeapStep at once (reserving pages costs
   // about 0.1 ms per MiB, all of it inside one write), and always enough
   // for the block that asked.
-  uint64_t step = std::max(std::min(heap_now, kMaxHeapStep),
-                           needed + layout::kMinBlock);
+  uint64_t step =
+      std::max(std::min(heap_now, kMaxHeapStep), needed + layout::kMinBlock);
   uint64_t new_end = RoundUp(end + step, layout::kPageSize);
   if (new_end > geometry_.max_segment_size) {
     new_end = geometry_.max_segment_size;
@@ -159,10 +157,10 @@ absl::Status DictImpl::GrowHeap(uint64_t needed) {
 absl::Status DictImpl::StartMigration(uint64_t new_slots) {
   if (index_.migrating()) return absl::OkStatus();
   if (layout::CapacityOf(new_slots) > kMaxItems * 2) {
-    return Error(absl::StatusCode::kResourceExhausted, ErrorKind::kTableFull,
-                 absl::StrCat("table full: ", new_slots,
-                              " slots would pass the limit of ", kMaxItems,
-                              " items"));
+    return Error(
+        absl::StatusCode::kResourceExhausted, ErrorKind::kTableFull,
+        absl::StrCat("table full: ", new_slots,
+                     " slots would pass the limit of ", kMaxItems, " items"));
   }
   const uint64_t size = TableBlockSize(new_slots);
   BeginGrowIntent(Op::kGrowTable, new_slots,
@@ -338,9 +336,9 @@ absl::Status DictImpl::Reserve(uint64_t max_items, uint64_t heap_size) {
     return Annotate(
         "Reserve",
         Error(absl::StatusCode::kInvalidArgument, ErrorKind::kBadOptions,
-              absl::StrCat("max_items ", max_items, " or heap_size ",
-                           heap_size, " is out of range ([0, ", kMaxItems,
-                           "] and [0, ", kMaxHeapSize, "])")));
+              absl::StrCat("max_items ", max_items, " or heap_size ", heap_size,
+                           " is out of range ([0, ", kMaxItems, "] and [0, ",
+                           kMaxHeapSize, "])")));
   }
   return WithLock("Reserve", [&]() -> absl::Status {
     absl::Status s = FinishMigration();
@@ -358,8 +356,7 @@ absl::Status DictImpl::Reserve(uint64_t max_items, uint64_t heap_size) {
     // The heap's own bytes for entries: the table's block is in it too.
     const uint64_t table_block = header_->table_block.load();
     const uint64_t want =
-        heap_size +
-        (table_block == 0 ? 0 : alloc_.AllocatedSize(table_block));
+        heap_size + (table_block == 0 ? 0 : alloc_.AllocatedSize(table_block));
     if (want > HeapSizeNow()) {
       s = GrowHeap(want - HeapSizeNow());
       if (!s.ok()) return s;

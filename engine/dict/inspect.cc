@@ -62,7 +62,8 @@ absl::StatusOr<Inspection> DictImpl::Inspect() const {
   in.build_fingerprint = layout::LayoutFingerprint();
   in.header_size = h.header_size;
   in.journal_offset = h.journal_offset;
-  in.slots_offset = layout::TableOffset(h.table.load(std::memory_order_acquire));
+  in.slots_offset =
+      layout::TableOffset(h.table.load(std::memory_order_acquire));
   in.heap_offset = geometry_.heap_offset;
   in.created_unix_nanos = h.created_unix_nanos;
   in.table_seq = h.table_seq.load(std::memory_order_acquire);

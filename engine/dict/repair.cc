@@ -225,8 +225,8 @@ absl::Status DictImpl::Repair() {
       header_->migrate_block.load() != 0) {
     const uint64_t word = header_->migrate_table.load();
     const uint64_t zeroed = header_->migrate_zeroed.load();
-    if (word != 0 && layout::TableInBounds(word, geometry_.heap_offset,
-                                           alloc_.end())) {
+    if (word != 0 &&
+        layout::TableInBounds(word, geometry_.heap_offset, alloc_.end())) {
       const uint64_t bytes = sizeof(layout::Slot) << layout::TableLog(word);
       if (zeroed < bytes) {
         // Its unzeroed pages may be unreserved (docs/DESIGN.md).

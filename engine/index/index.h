@@ -165,7 +165,8 @@ class Index {
   // (corruption).
   bool LoadTable(Table* t) const {
     const uint64_t word = header_->table.load(std::memory_order_acquire);
-    if (ABSL_PREDICT_FALSE(word != valid_table_.load(std::memory_order_relaxed))) {
+    if (ABSL_PREDICT_FALSE(word !=
+                           valid_table_.load(std::memory_order_relaxed))) {
       if (!ValidateTable(word)) return false;
     }
     t->slots = reinterpret_cast<const layout::Slot*>(base_ +
@@ -387,7 +388,8 @@ class Index {
   // The table being built: `word` names it (zeroed, in bounds). From here
   // on Publish keeps it equal to the old table's slots [0, copied).
   void BeginMigration(uint64_t word) {
-    new_slots_ = reinterpret_cast<layout::Slot*>(base_ + layout::TableOffset(word));
+    new_slots_ =
+        reinterpret_cast<layout::Slot*>(base_ + layout::TableOffset(word));
     new_mask_ = (uint64_t{1} << layout::TableLog(word)) - 1;
     mirror_ok_ = true;
   }

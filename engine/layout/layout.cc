@@ -178,16 +178,17 @@ absl::Status ValidateHeader(const Header& header, uint64_t file_size,
         g.segment_size, " bytes at creation)"));
   }
   g.max_segment_size = max_segment;
-  const uint64_t heap_now = header.heap_size_now.load(std::memory_order_acquire);
+  const uint64_t heap_now =
+      header.heap_size_now.load(std::memory_order_acquire);
   if (heap_now < g.heap_size || heap_now > max_segment - g.heap_offset) {
-    return internal::CorruptError(absl::StrCat(
-        "heap size ", heap_now, " is out of range [", g.heap_size, ", ",
-        max_segment - g.heap_offset, "]"));
+    return internal::CorruptError(
+        absl::StrCat("heap size ", heap_now, " is out of range [", g.heap_size,
+                     ", ", max_segment - g.heap_offset, "]"));
   }
   if (file_size < g.heap_offset + heap_now) {
-    return internal::CorruptError(absl::StrCat(
-        "segment is ", file_size, " bytes, its heap ends at ",
-        g.heap_offset + heap_now, " (truncated or corrupt)"));
+    return internal::CorruptError(
+        absl::StrCat("segment is ", file_size, " bytes, its heap ends at ",
+                     g.heap_offset + heap_now, " (truncated or corrupt)"));
   }
   const uint64_t table = header.table.load(std::memory_order_acquire);
   if (!TableInBounds(table, g.slots_offset, g.heap_offset + heap_now)) {

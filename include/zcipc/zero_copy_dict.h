@@ -30,7 +30,9 @@
 //     NotFound            missing key (no message, no allocation) or dict
 //     AlreadyExists       Create over an existing name
 //     InvalidArgument     bad name, key over kMaxKeySize, bad Options
-//     ResourceExhausted   table full (kTableFull) or heap full (kHeapFull)
+//     ResourceExhausted   table full (kTableFull) or heap full (kHeapFull):
+//                         with auto_grow off, or growing would pass
+//                         max_segment_size
 //     DeadlineExceeded    writer lock not acquired within lock_timeout
 //                         (kLockTimeout), or a lock-free read that waited
 //                         lock_timeout on a stopped writer (kReadTimeout)

@@ -205,8 +205,8 @@ TEST(GrowTest, MaxSegmentSizeBoundsGrowth) {
   Options bad = Tiny();
   bad.max_segment_size = kMaxSegmentSize + 1;
   ScopedName other("grow-bad");
-  EXPECT_TRUE(
-      absl::IsInvalidArgument(ZeroCopyDict::Create(other.name(), bad).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ZeroCopyDict::Create(other.name(), bad).status()));
 }
 
 TEST(GrowTest, AnEarlierFormatIsRefusedWithWhatToDo) {
@@ -417,8 +417,8 @@ TEST(GrowTest, KilledAtEveryStepOfGrowthLosesNoAcknowledgedWrite) {
     }
     // The change log replays to the dict's keys.
     std::vector<std::string> keys;
-    absl::StatusOr<uint64_t> read = d->ReadChanges(
-        0, [&](const Change& ch) { keys.emplace_back(ch.key); });
+    absl::StatusOr<uint64_t> read =
+        d->ReadChanges(0, [&](const Change& ch) { keys.emplace_back(ch.key); });
     ASSERT_TRUE(read.ok()) << read.status();
     EXPECT_EQ(keys.size(), d->ChangeSeq());
     // Growth goes on: many more keys, then everything checks.

@@ -17,11 +17,10 @@ TEST(LayoutTest, NameRules) {
     EXPECT_TRUE(ValidateName(ok).ok()) << ok;
   }
   EXPECT_TRUE(ValidateName(std::string(200, 'n')).ok());
-  for (std::string bad :
-       {std::string(""), std::string("."), std::string(".."),
-        std::string("a/b"), std::string("../../x"), std::string("a b"),
-        std::string("caf\xc3\xa9"), std::string("a\0b", 3),
-        std::string(201, 'n')}) {
+  for (std::string bad : {std::string(""), std::string("."), std::string(".."),
+                          std::string("a/b"), std::string("../../x"),
+                          std::string("a b"), std::string("caf\xc3\xa9"),
+                          std::string("a\0b", 3), std::string(201, 'n')}) {
     absl::Status s = ValidateName(bad);
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << bad << " " << s;
   }
@@ -157,7 +156,7 @@ TEST(EntryTest, ParseRejectsEveryOutOfBoundsField) {
   put(0, 1ull << 30);  // larger than the heap
   EXPECT_FALSE(idx.ParseEntry(b, &e));
   put(0, 64);
-  EXPECT_FALSE(idx.ParseEntry(b + 8, &e));             // misaligned
+  EXPECT_FALSE(idx.ParseEntry(b + 8, &e));               // misaligned
   EXPECT_FALSE(idx.ParseEntry(g.heap_offset - 16, &e));  // before the heap
   EXPECT_FALSE(idx.ParseEntry(g.heap_offset + g.heap_size, &e));
   EXPECT_FALSE(idx.ParseEntry(~0ull - 15, &e));

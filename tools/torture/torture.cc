@@ -548,13 +548,14 @@ FeedOutcome CheckFeed(const ZeroCopyDict& d, uint64_t ring_bytes,
 std::string KillResult::Summary() const {
   return absl::StrFormat(
       "kills: %d kills, %d acknowledged ops, %d repairs, %d growth steps, %d "
-      "integrity failures, %d lost acknowledged writes; readers: %d reads, %d torn, %d "
+      "integrity failures, %d lost acknowledged writes; readers: %d reads, %d "
+      "torn, %d "
       "errors, worst stall %s; repair (attach + Check): worst %s, median "
       "%s; kill to reaped: p50 %s, p99 %s, max %s; change log: %d checks of "
       "%d replayed changes, %d mismatches, %d rounds over the ring%s%s",
       kills, acked_ops, repairs, grows, integrity_failures, lost_writes,
-      reader_reads,
-      reader_torn, reader_errors, absl::FormatDuration(worst_reader_stall),
+      reader_reads, reader_torn, reader_errors,
+      absl::FormatDuration(worst_reader_stall),
       absl::FormatDuration(worst_repair), absl::FormatDuration(median_repair),
       absl::FormatDuration(reap_p50), absl::FormatDuration(reap_p99),
       absl::FormatDuration(reap_max), feed_checks, feed_changes,
