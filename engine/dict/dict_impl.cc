@@ -38,8 +38,15 @@ DictImpl::DictImpl(std::string name, const Options& options, char* base,
       read_timeout_nanos_(static_cast<uint64_t>(std::max<int64_t>(
           0, absl::ToInt64Nanoseconds(options.lock_timeout)))),
       fd_(fd),
-      view_epoch_(header_->grow_epoch.load(std::memory_order_acquire)) {
-  index_.RefreshBounds();  // the heap as it is now, if it grew
+      // Not the epoch now: the first write reloads the view (RefreshView).
+      view_epoch_(header_->grow_epoch.load(std::memory_order_acquire) - 1) {
+  // The heap and the table as they are now, if the dict grew.
+  index_.RefreshBounds();
+  const uint64_t table = header_->table.load(std::memory_order_acquire);
+  if (layout::TableInBounds(table, geometry_.slots_offset, index_.heap_end())) {
+    index_.SetWriterTable(table);
+    index_.LoadView();
+  }
 }
 
 DictImpl::~DictImpl() { platform::Unmap(base_, geometry_.max_segment_size); }

@@ -39,33 +39,79 @@ absl::Status Index::CorruptTable() {
                          "index corrupt: the table word is out of bounds");
 }
 
+Index::Index(char* base, const layout::Geometry& g, layout::Header* header,
+             int fd)
+    : base_(base),
+      header_(header),
+      fd_(fd),
+      table_lo_(g.slots_offset),
+      heap_lo_(g.heap_offset),
+      heap_max_(g.max_segment_size) {
+  // The view starts with the table as created, always in bounds; a lookup
+  // that finds another word in the header validates it (ViewFor).
+  const uint64_t word = layout::TableWord(g.slots_offset, g.slot_count);
+  SetWriterTable(word);
+  auto v = std::make_unique<View>();
+  v->word = word;
+  v->slots = slots_;
+  v->mask = mask_;
+  v->heap_hi = g.heap_offset + g.heap_size;
+  v->heap_last = g.heap_size - layout::kMinBlock;
+  view_.store(v.get(), std::memory_order_release);
+  absl::MutexLock lock(&views_mu_);
+  views_.push_back(std::move(v));
+}
+
+bool Index::PublishView(const View* expected, const View& next) const {
+  auto v = std::make_unique<View>(next);
+  absl::MutexLock lock(&views_mu_);
+  if (view_.load(std::memory_order_relaxed) != expected) return false;
+  view_.store(v.get(), std::memory_order_release);
+  views_.push_back(std::move(v));
+  return true;
+}
+
 bool Index::RefreshBounds() const {
   uint64_t now = header_->heap_size_now.load(std::memory_order_acquire);
-  if (now > heap_max_ - heap_lo_) now = heap_max_ - heap_lo_;
+  if (heap_max_ > heap_lo_ && now > heap_max_ - heap_lo_) {
+    now = heap_max_ - heap_lo_;
+  }
   uint64_t hi = (heap_lo_ + now) & ~uint64_t{15};
-  uint64_t cur = heap_hi_.load(std::memory_order_relaxed);
-  if (hi <= cur) return false;
+  const View* v = view_.load(std::memory_order_acquire);
+  if (hi <= v->heap_hi) return false;
   // The header is trusted only as far as the file reaches: touching a page
   // past its end would fault (SIGBUS). The writer grows the file before it
   // publishes the heap's new size, so a true size always passes.
   absl::StatusOr<uint64_t> file = platform::FileSize(fd_, "fstat");
   if (!file.ok()) return false;
   if (hi > *file) hi = *file & ~uint64_t{15};
-  while (hi > cur) {
-    if (heap_hi_.compare_exchange_weak(cur, hi, std::memory_order_relaxed)) {
-      return true;
-    }
+  for (;;) {
+    if (hi <= v->heap_hi) return false;
+    View next = *v;
+    next.heap_hi = hi;
+    next.heap_last = hi - heap_lo_ - layout::kMinBlock;
+    if (PublishView(v, next)) return true;
+    v = view_.load(std::memory_order_acquire);
   }
-  return false;
 }
 
-bool Index::ValidateTable(uint64_t word) const {
-  if (!layout::TableInBounds(word, table_lo_, heap_end())) {
-    RefreshBounds();
-    if (!layout::TableInBounds(word, table_lo_, heap_end())) return false;
+const View* Index::ViewFor(uint64_t word) const {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const View* v = view_.load(std::memory_order_acquire);
+    if (v->word == word) return v;
+    if (layout::TableInBounds(word, table_lo_, v->heap_hi)) {
+      View next = *v;
+      next.word = word;
+      next.slots = reinterpret_cast<const layout::Slot*>(
+          base_ + layout::TableOffset(word));
+      next.mask = (uint64_t{1} << layout::TableLog(word)) - 1;
+      if (PublishView(v, next)) return view_.load(std::memory_order_acquire);
+      attempt = -1;  // raced with another publisher: look again
+      continue;
+    }
+    if (attempt == 0 && !RefreshBounds()) return nullptr;
   }
-  valid_table_.store(word, std::memory_order_relaxed);
-  return true;
+  return nullptr;
 }
 
 void Index::InsertNew(uint64_t hash, uint64_t block) {
@@ -127,7 +173,7 @@ void Index::SwitchTo(uint64_t word) {
   // is freed) may become visible before the new table_seq.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   SetWriterTable(word);
-  valid_table_.store(word, std::memory_order_relaxed);
+  ViewFor(word);  // in bounds: the writer allocated it in the heap
   EndMigration();
 }
 

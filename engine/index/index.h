@@ -38,12 +38,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/base/optimization.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/index/seqlock.h"
 #include "engine/layout/layout.h"
 #include "engine/layout/relaxed.h"
@@ -131,22 +134,26 @@ struct Table {
   const layout::Slot& slot(uint64_t i) const { return slots[i]; }
 };
 
+// What this process knows of the table in use and of the heap's end,
+// decoded and bounds-checked once: immutable once published (Index keeps
+// every one until it is destroyed), replaced when either changes. A lookup
+// loads the header's table word and the current view and compares the two
+// words: equal, the view's fields are valid for that word.
+struct View {
+  uint64_t word;
+  const layout::Slot* slots;
+  uint64_t mask;
+  uint64_t heap_hi;    // the heap's end as this process knows it
+  uint64_t heap_last;  // heap_hi - heap_lo - kMinBlock: the last block start
+};
+
 class Index {
  public:
   // `fd` is the segment's file: a reader checks a grown heap's end against
   // the file's real size before it trusts it.
-  Index(char* base, const layout::Geometry& g, layout::Header* header, int fd)
-      : base_(base),
-        header_(header),
-        fd_(fd),
-        table_lo_(g.slots_offset),
-        heap_lo_(g.heap_offset),
-        heap_max_(g.max_segment_size),
-        heap_hi_(g.heap_offset + g.heap_size) {
-    SetWriterTable(header->table.load(std::memory_order_acquire));
-    valid_table_.store(header->table.load(std::memory_order_acquire),
-                       std::memory_order_relaxed);
-  }
+  Index(char* base, const layout::Geometry& g, layout::Header* header, int fd);
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
 
   // --- Writer's view (lock held): the table in use. ---
   uint64_t slot_count() const { return mask_ + 1; }
@@ -160,25 +167,29 @@ class Index {
   }
 
   // --- Reader's view (lock-free). ---
-  // The table in use now (load table_seq first and validate it after).
-  // False when the header's word is out of bounds even after RefreshBounds
-  // (corruption).
-  bool LoadTable(Table* t) const {
+  // The view for the table in use now (load table_seq first and validate
+  // it after); nullptr when the header's word is out of bounds even after
+  // RefreshBounds (corruption).
+  const View* LoadView() const {
     const uint64_t word = header_->table.load(std::memory_order_acquire);
-    if (ABSL_PREDICT_FALSE(word !=
-                           valid_table_.load(std::memory_order_relaxed))) {
-      if (!ValidateTable(word)) return false;
-    }
-    t->slots = reinterpret_cast<const layout::Slot*>(base_ +
-                                                     layout::TableOffset(word));
-    t->mask = (uint64_t{1} << layout::TableLog(word)) - 1;
+    const View* v = view_.load(std::memory_order_acquire);
+    if (ABSL_PREDICT_TRUE(word == v->word)) return v;
+    return ViewFor(word);
+  }
+  bool LoadTable(Table* t) const {
+    const View* v = LoadView();
+    if (v == nullptr) return false;
+    t->slots = v->slots;
+    t->mask = v->mask;
     return true;
   }
   // The heap grew (or is corrupt): reloads its end from the header, trusted
   // only as far as the file reaches. True when this process's bound moved.
   bool RefreshBounds() const;
   // The heap's end as this process knows it.
-  uint64_t heap_end() const { return heap_hi_.load(std::memory_order_relaxed); }
+  uint64_t heap_end() const {
+    return view_.load(std::memory_order_acquire)->heap_hi;
+  }
 
   // Starts loading the second and third cache lines of the entry block at
   // `block` (the first is loaded at once by ParseEntry). An entry with a
@@ -187,8 +198,16 @@ class Index {
   // depends on the key length stored there): at 10^5+ keys, where the block
   // is a cache miss, that is a second miss in series. A prefetch never
   // faults; it is issued only for an offset inside the heap all the same.
-  void PrefetchEntry(uint64_t block) const {
-    if (block - heap_lo_ < heap_end() - heap_lo_) {
+  void PrefetchEntry(uint64_t block, const View& v) const {
+    if (block - heap_lo_ <= v.heap_last) {
+      const char* p = base_ + block;
+      __builtin_prefetch(p + layout::kCacheLineSize);
+      __builtin_prefetch(p + 2 * layout::kCacheLineSize);
+    }
+  }
+  // The same on the read path, where the view's bounds are in registers.
+  void PrefetchEntry(uint64_t block, uint64_t heap_last) const {
+    if (block - heap_lo_ <= heap_last) {
       const char* p = base_ + block;
       __builtin_prefetch(p + layout::kCacheLineSize);
       __builtin_prefetch(p + 2 * layout::kCacheLineSize);
@@ -198,12 +217,17 @@ class Index {
   // Parses the entry block at `block`: false if any offset or length is out
   // of bounds (a torn read or corruption). Loads are relaxed atomics.
   bool ParseEntry(uint64_t block, Entry* e) const {
-    const uint64_t heap_hi = heap_end();
+    return ParseEntry(block, e, *view_.load(std::memory_order_acquire));
+  }
+  bool ParseEntry(uint64_t block, Entry* e, const View& v) const {
+    return ParseEntry(block, e, v.heap_hi, v.heap_last);
+  }
+  bool ParseEntry(uint64_t block, Entry* e, uint64_t heap_hi,
+                  uint64_t heap_last) const {
     // block in [heap_lo_, heap_hi - kMinBlock] and 16-aligned: one
     // unsigned compare (a block below heap_lo_ wraps around to a huge
     // difference; the heap is at least kMinHeapSize > kMinBlock bytes).
-    if (((block - heap_lo_) > heap_hi - heap_lo_ - layout::kMinBlock) |
-        ((block & 15) != 0)) {
+    if (((block - heap_lo_) > heap_last) | ((block & 15) != 0)) {
       return false;
     }
     const char* p = base_ + block;
@@ -244,18 +268,23 @@ class Index {
         if (!s.ok()) return s;
         continue;
       }
-      Table t;
-      if (ABSL_PREDICT_FALSE(!LoadTable(&t))) {
+      const View* v = LoadView();
+      if (ABSL_PREDICT_FALSE(v == nullptr)) {
         if (!seqlock::Unchanged(header_->table_seq, ts)) {
           backoff.Retry();
           continue;
         }
         return CorruptTable();
       }
-      uint64_t i = hash & t.mask;
+      // The view's fields in locals: the loop's atomic loads would otherwise
+      // make the compiler load them again.
+      const layout::Slot* const slots = v->slots;
+      const uint64_t mask = v->mask;
+      const uint64_t heap_hi = v->heap_hi, heap_last = v->heap_last;
+      uint64_t i = hash & mask;
       bool restart = false;
-      for (uint64_t probes = 0; probes <= t.mask && !restart;) {
-        const layout::Slot& slot = t.slots[i];
+      for (uint64_t probes = 0; probes <= mask && !restart;) {
+        const layout::Slot& slot = slots[i];
         uint64_t s1 = seqlock::ReadBegin(slot.seq);
         if (seqlock::IsWriting(s1)) {
           absl::Status s = backoff.Wait();
@@ -268,13 +297,13 @@ class Index {
         if (block == layout::kEmptyBlock) break;
         if (block == layout::kTombstoneBlock ||
             slot.hash.load(std::memory_order_relaxed) != hash) {
-          i = (i + 1) & t.mask;
+          i = (i + 1) & mask;
           ++probes;
           continue;
         }
-        PrefetchEntry(block);
+        PrefetchEntry(block, heap_last);
         Entry e;
-        bool parsed = ParseEntry(block, &e);
+        bool parsed = ParseEntry(block, &e, heap_hi, heap_last);
         bool match = parsed && e.key_len == key.size() &&
                      relaxed::EqualsShared(e.key, key.data(), key.size());
         if (match) fn(e);
@@ -297,7 +326,7 @@ class Index {
           return Corrupt(block);
         }
         if (match) return absl::OkStatus();
-        i = (i + 1) & t.mask;
+        i = (i + 1) & mask;
         ++probes;
       }
       if (restart) continue;
@@ -337,8 +366,11 @@ class Index {
         continue;
       }
       if (slot.hash.load(std::memory_order_relaxed) != hash) continue;
-      PrefetchEntry(block);
-      if (ABSL_PREDICT_FALSE(!ParseEntry(block, entry))) return Corrupt(block);
+      const View& v = *view_.load(std::memory_order_acquire);
+      PrefetchEntry(block, v);
+      if (ABSL_PREDICT_FALSE(!ParseEntry(block, entry, v))) {
+        return Corrupt(block);
+      }
       if (entry->key_len == key.size() &&
           relaxed::EqualsShared(entry->key, key.data(), key.size())) {
         *found = i;
@@ -410,7 +442,11 @@ class Index {
  private:
   static absl::Status Corrupt(uint64_t block);
   static absl::Status CorruptTable();
-  bool ValidateTable(uint64_t word) const;
+  // The view for `word` (published), or nullptr when it is out of bounds.
+  ABSL_ATTRIBUTE_NOINLINE const View* ViewFor(uint64_t word) const;
+  // Publishes `next` unless the view changed since `expected` was loaded
+  // (then the caller loads the new one and tries again).
+  bool PublishView(const View* expected, const View& next) const;
   void Mirror(uint64_t i, uint64_t old_block, uint64_t hash, uint64_t block);
   void InsertNew(uint64_t hash, uint64_t block);
 
@@ -420,10 +456,11 @@ class Index {
   uint64_t table_lo_;  // the initial slot region: no table starts before it
   uint64_t heap_lo_;
   uint64_t heap_max_;  // the heap never ends past this (max_segment_size)
-  // This process's bound on the heap's end (only grows), and the last
-  // table word found in bounds; shared by its threads.
-  mutable std::atomic<uint64_t> heap_hi_;
-  mutable std::atomic<uint64_t> valid_table_;
+  // The current view, and every view ever published (readers may still
+  // hold older ones).
+  mutable std::atomic<const View*> view_{nullptr};
+  mutable absl::Mutex views_mu_;
+  mutable std::vector<std::unique_ptr<View>> views_ ABSL_GUARDED_BY(views_mu_);
   // The writer's table and, during a migration, the table being built.
   layout::Slot* slots_ = nullptr;
   uint64_t mask_ = 0;
