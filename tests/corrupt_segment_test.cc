@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -33,6 +34,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/segment_file.h"
+#include "engine/layout/layout.h"
 #include "tests/test_util.h"
 #include "zcipc/zero_copy_dict.h"
 
@@ -314,14 +316,50 @@ TEST_F(CorruptSegmentTest, TruncatedSegmentIsDataLoss) {
   }
 }
 
-// A file longer than its header says is inconsistent too.
-TEST_F(CorruptSegmentTest, ExtendedSegmentIsDataLoss) {
-  const std::string& name = NewName();
-  std::string image;
-  ASSERT_TRUE(MakeSegment(name, &image));
-  ASSERT_TRUE(TruncateFile(SegmentPath(name),
-                           static_cast<off_t>(image.size() + (1 << 20))));
-  ExpectAttachFails(name, kDataLoss);
+// A file shorter than the end of its heap (the header's heap_offset +
+// heap_size_now) is DataLoss, however little is missing.
+TEST_F(CorruptSegmentTest, SegmentShorterThanItsHeapIsDataLoss) {
+  for (int64_t missing : {1, 16, 4096}) {
+    SCOPED_TRACE(absl::StrCat(missing, " bytes short of the heap's end"));
+    const std::string& name = NewName();
+    std::string image;
+    ASSERT_TRUE(MakeSegment(name, &image));
+    const uint64_t heap_end =
+        ReadField<uint64_t>(image, offsetof(layout::Header, heap_offset)) +
+        ReadField<uint64_t>(image, offsetof(layout::Header, heap_size_now));
+    ASSERT_GT(heap_end, 8192u);
+    ASSERT_LE(heap_end, image.size());
+    ASSERT_TRUE(TruncateFile(SegmentPath(name),
+                             static_cast<off_t>(heap_end - missing)));
+    ExpectAttachFails(name, kDataLoss);
+  }
+}
+
+// A file longer than its header's heap end is valid: growth extends the file
+// before the header records the larger heap. It attaches with its entries
+// intact, passes Check, and the file keeps its size.
+TEST_F(CorruptSegmentTest, ExtendedSegmentAttaches) {
+  for (int64_t extra : {16, 4096, 1 << 20}) {
+    SCOPED_TRACE(absl::StrCat(extra, " bytes longer"));
+    const std::string& name = NewName();
+    std::string image;
+    ASSERT_TRUE(MakeSegment(name, &image));
+    ASSERT_TRUE(TruncateFile(SegmentPath(name),
+                             static_cast<off_t>(image.size() + extra)));
+    {
+      ASSERT_OK_AND_ASSIGN(ZeroCopyDict dict,
+                           ZeroCopyDict::Attach(name, CorruptOptions()));
+      EXPECT_EQ(dict.Size(), known_.size());
+      for (const auto& [key, value] : known_) {
+        ASSERT_OK_AND_ASSIGN(std::string got, dict.Get(key));
+        EXPECT_TRUE(got == value) << key;
+      }
+      EXPECT_TRUE(IsOk(dict.Check()));
+    }
+    std::string after;
+    ASSERT_TRUE(ReadWholeFile(SegmentPath(name), &after));
+    EXPECT_EQ(after.size(), image.size() + extra) << "the file was resized";
+  }
 }
 
 // What a fuzz child reports back, beside its exit code.

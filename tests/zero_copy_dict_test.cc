@@ -60,13 +60,23 @@ Options SmallOptions(uint64_t max_items = 1000,
   return options;
 }
 
+// SmallOptions of a dict that never grows (auto_grow false): a write that
+// finds its table or heap full is ResourceExhausted, what the tests of a
+// full dict test.
+Options FixedOptions(uint64_t max_items, uint64_t heap_size) {
+  Options options = SmallOptions(max_items, heap_size);
+  options.auto_grow = false;
+  return options;
+}
+
 // The documented cost of one entry in the heap (Options::heap_size): one
 // block of 24 header bytes + the key and the value each padded to 8 bytes,
 // rounded up to 16 bytes, at least 32.
 uint64_t EntryCost(size_t key_size, size_t value_size) {
   const uint64_t padded_key = (key_size + 7) / 8 * 8;
   const uint64_t padded_value = (value_size + 7) / 8 * 8;
-  return std::max<uint64_t>(32, (24 + padded_key + padded_value + 15) / 16 * 16);
+  return std::max<uint64_t>(32,
+                            (24 + padded_key + padded_value + 15) / 16 * 16);
 }
 
 // Deterministic bytes covering all 256 values.
@@ -815,7 +825,7 @@ TEST_F(ZeroCopyDictTest, TableFull) {
   const std::string& name = NewName();
   constexpr uint64_t kN = 100;
   ASSERT_OK_AND_ASSIGN(ZeroCopyDict dict,
-                       ZeroCopyDict::Create(name, SmallOptions(kN)));
+                       ZeroCopyDict::Create(name, FixedOptions(kN, 4 << 20)));
   for (uint64_t i = 0; i < kN; ++i) {
     ASSERT_OK(dict.Put(absl::StrCat("key-", i), absl::StrCat("value-", i)));
   }
@@ -873,7 +883,7 @@ TEST_F(ZeroCopyDictTest, TableFull) {
 TEST_F(ZeroCopyDictTest, HeapFull) {
   const std::string& name = NewName();
   ASSERT_OK_AND_ASSIGN(ZeroCopyDict dict,
-                       ZeroCopyDict::Create(name, SmallOptions(1000, 1 << 20)));
+                       ZeroCopyDict::Create(name, FixedOptions(1000, 1 << 20)));
   const std::string a = PatternBytes(1000, 1);
   ASSERT_OK(dict.Put("a", a));
   ASSERT_OK(dict.Put("b", PatternBytes(1000, 2)));
@@ -947,7 +957,7 @@ TEST_F(ZeroCopyDictTest, FreeBlocksCoalesce) {
   const std::string& name = NewName();
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name, SmallOptions(20000, 1 << 20)));
+      ZeroCopyDict::Create(name, FixedOptions(20000, 1 << 20)));
   const AllocatorStats empty = dict.GetAllocatorStats();
   ASSERT_EQ(empty.free_blocks, 1u);
   std::mt19937_64 rng(42);
@@ -1009,7 +1019,7 @@ TEST_F(ZeroCopyDictTest, FreeBlocksCoalesce) {
 TEST_F(ZeroCopyDictTest, TombstoneChurnStaysBounded) {
   const std::string& name = NewName();
   ASSERT_OK_AND_ASSIGN(ZeroCopyDict dict,
-                       ZeroCopyDict::Create(name, SmallOptions(64, 1 << 20)));
+                       ZeroCopyDict::Create(name, FixedOptions(64, 1 << 20)));
   const uint64_t slots = dict.GetStats().slot_count;
   ASSERT_TRUE(IsPowerOfTwo(slots));
   const uint64_t bound = slots / 8 + 1;

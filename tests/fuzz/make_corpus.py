@@ -26,7 +26,10 @@ def HDR(word):  # header word: 0 magic, 1 version|header_size, 2 fingerprint,
     # 7 heap_offset, 8 heap_size, 9 journal_offset, 16 table_seq, 24 size,
     # 25 tombstones, 26 writes, 27 purges, 28 repairs, 32 lock_word|waiters,
     # 33 lock_owner_pid, 40-47 intent, 48 change_seq, 50 log_head,
-    # 51 log_tail
+    # 51 log_tail; growth: 13 max_segment_size, 17 table, 34 grow_epoch,
+    # 56 capacity, 57 heap_size_now, 58 table_block, 59 grows_total,
+    # 60 migrate_table, 61 migrate_block, 62 migrate_zeroed,
+    # 63 migrate_copied, 64 migrate_tombstones
 
 
 def LOG(word):  # word of the change log region: marks, then the ring
@@ -174,10 +177,11 @@ SEEDS = {
     "05-header-size-raw-bytes": seed(raw(12, struct.pack("<I", 8192))),
     "06-header-fingerprint": seed(patch(HDR(2), ADD(1))),
     # Geometry that still attaches: max_items 8 < 9 live entries (still 16
-    # slots), heap_size 16 bytes short (the same segment size): the last free
-    # block overruns the heap.
+    # slots), heap_size and heap_size_now 16 bytes short (the same segment
+    # size): the last free block overruns the heap.
     "07-header-geometry-that-attaches": seed(
-        patch(HDR(4), SMALL(8)) + patch(HDR(8), ADD(-16)),
+        patch(HDR(4), SMALL(8)) + patch(HDR(8), ADD(-16))
+        + patch(HDR(57), ADD(-16)),
         op(PUT_LARGE, 13, 11) + READS + CHECKED + WRITES + op(FILL, 0)),
     "08-header-segment-size-and-slot-count": seed(patch(HDR(3), ADD(16))
                                                   + patch(HDR(5), CONST("2"))),
@@ -294,6 +298,35 @@ SEEDS = {
         patch(LOG(0), CONST("~0")) + patch(LOG(1), CONST("heap_mid"))
         + patch(HDR(48), ADD(100)),
         op(STATS) + WRITES + op(FILL, 4) + op(STATS) + CHECKED),
+    # The growth lines (format 4): a heap end past the file or the bound,
+    # a table word that points elsewhere, a bound below the segment, a
+    # capacity below the size, a migration record that no growth left.
+    # Attach refuses what it can check (DataLoss); the rest must be caught
+    # by repair or Check, never crash.
+    "29-growth-heap-size-now-past-the-file": seed(
+        patch(HDR(57), ADD(64)), READS + CHECKED + WRITES + CHECKED),
+    "30-growth-heap-size-now-below-heap-size": seed(
+        patch(HDR(57), ADD(-16)), READS + CHECKED),
+    "31-growth-max-segment-size-garbage": seed(
+        patch(HDR(13), CONST("heap_offset")) + patch(HDR(13), FLIP(3)),
+        READS + CHECKED),
+    "32-growth-table-word-garbage": seed(
+        patch(HDR(17), FLIP(4)),
+        READS + CHECKED + WRITES + op(FILL, 2) + CHECKED),
+    "33-growth-table-word-into-the-heap": seed(
+        patch(HDR(17), ENTRY(2), LOW32),
+        READS + CHECKED + WRITES + CHECKED),
+    "34-growth-capacity-below-size": seed(
+        patch(HDR(56), SMALL(3)) + patch(HDR(59), CONST("~0")),
+        READS + CHECKED + WRITES + op(FILL, 1) + CHECKED),
+    "35-growth-migration-record-garbage": seed(
+        patch(HDR(60), COPY(HDR(17))) + patch(HDR(61), ENTRY(4))
+        + patch(HDR(62), CONST("heap_size")) + patch(HDR(63), SMALL(5))
+        + patch(HDR(64), SMALL(2)),
+        READS + CHECKED + WRITES + op(FILL, 2) + op(FILL, 3) + CHECKED),
+    "36-growth-table-block-and-epoch": seed(
+        patch(HDR(58), ENTRY(1)) + patch(HDR(34), CONST("~0")),
+        READS + CHECKED + WRITES + CHECKED),
     # A raw image shorter than the header region.
     "23-raw-short-image": b"\xff" + struct.pack("<QII", 0x5A43495043444943, 1, 5896)
                           + bytes(40),

@@ -41,9 +41,13 @@
 // A patch starts with a head byte h and a 16-bit little-endian target t.
 //   kind = h & 7:
 //     0  raw bytes: (h >> 3) + 1 bytes follow, copied at offset t % size.
-//     1  header word t % 56 (identity, table_seq, counters, lock, intent,
-//        the change feed: 48 change_seq, 49 change_word|waiters, 50
-//        log_head, 51 log_tail).
+//     1  header word t % 72 (identity, table_seq and the table word,
+//        counters, lock, intent, the change feed: 48 change_seq, 49
+//        change_word|waiters, 50 log_head, 51 log_tail; growth: 13
+//        max_segment_size, 17 table, 34 grow_epoch, 56 capacity, 57
+//        heap_size_now, 58 table_block, 59 grows_total, 60 migrate_table,
+//        61 migrate_block, 62 migrate_zeroed, 63 migrate_copied, 64
+//        migrate_tombstones).
 //     2  slot field: field t & 3 (seq, hash, block, reserved) of slot
 //        (t >> 2) & 0xfff, counted per t >> 14: 0 any slot, 1 the k-th live
 //        slot, 2 the k-th tombstone, 3 the k-th empty slot (k modulo count).
@@ -457,7 +461,7 @@ uint64_t Constant(const Template& t, uint8_t b) {
 uint64_t TargetOffset(const Template& t, int kind, uint16_t target) {
   switch (kind) {
     case 1:
-      return (target % 56) * 8;
+      return (target % 72) * 8;
     case 2: {
       const uint64_t k = (target >> 2) & 0xfff;
       uint64_t slot = 0;
@@ -1346,6 +1350,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   zcipc::Options options;
   options.lock_timeout = absl::Milliseconds(50);
+  // The model and the invariants above take the heap and the table to keep
+  // their size: a write that finds them full is ResourceExhausted.
+  options.auto_grow = false;
   if (image.size() < layout::kHeaderRegionSize || Load64(image, 0) == 0) {
     options.lock_timeout = absl::Milliseconds(1);  // Attach would only wait
   }

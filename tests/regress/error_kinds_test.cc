@@ -40,10 +40,12 @@ void ExpectFailure(const absl::Status& s, absl::StatusCode code, ErrorKind kind,
 
 class ErrorKindsTest : public ::testing::Test {
  protected:
-  void Make(uint64_t max_items, uint64_t heap_size) {
+  // A dict of this size; auto_grow false for the tests of a full dict.
+  void Make(uint64_t max_items, uint64_t heap_size, bool auto_grow = true) {
     Options o;
     o.max_items = max_items;
     o.heap_size = heap_size;
+    o.auto_grow = auto_grow;
     absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name_.name(), o);
     ASSERT_TRUE(d.ok()) << d.status();
     dict_.emplace(*std::move(d));
@@ -53,7 +55,7 @@ class ErrorKindsTest : public ::testing::Test {
 };
 
 TEST_F(ErrorKindsTest, TableFullNamesEachOperation) {
-  Make(2, 1 << 16);
+  Make(2, 1 << 16, /*auto_grow=*/false);
   ASSERT_TRUE(dict_->Put("a", "1").ok());
   ASSERT_TRUE(dict_->Put("b", "1").ok());
   const std::string& n = name_.name();
@@ -83,7 +85,7 @@ TEST_F(ErrorKindsTest, TableFullNamesEachOperation) {
 }
 
 TEST_F(ErrorKindsTest, HeapFullNamesTheRealOperation) {
-  Make(100, 4096);
+  Make(100, 4096, /*auto_grow=*/false);
   const std::string& n = name_.name();
   const auto kRE = absl::StatusCode::kResourceExhausted;
   const std::string big(3000, 'x');

@@ -24,6 +24,7 @@ namespace zcipc {
 namespace {
 
 using ::zcipc_regress::EntryCost;
+using ::zcipc_regress::MakeFixedOptions;
 using ::zcipc_regress::MakeOptions;
 using ::zcipc_regress::MatchesModelAndDisjoint;
 using ::zcipc_regress::PatternBytes;
@@ -37,13 +38,14 @@ constexpr uint64_t kHeap = 4 << 20;
 // frees every other one (keeping the last, so no hole touches the free tail):
 // the free space is holes of one block each. A request for 2 x size bytes
 // must then be refused: no free block holds it.
-TEST(Kf02LargestClassReuseTest, LargerRequestIsRefusedWhenOnlySmallerHolesExist) {
+TEST(Kf02LargestClassReuseTest,
+     LargerRequestIsRefusedWhenOnlySmallerHolesExist) {
   for (size_t size : {4096 + 512, 64 << 10, 256 << 10, 1 << 20}) {
     SCOPED_TRACE(absl::StrCat("value size ", size));
     ScopedName name("kf02a");
-    ASSERT_OK_AND_ASSIGN(ZeroCopyDict dict,
-                         ZeroCopyDict::Create(name.name(),
-                                              MakeOptions(10000, kHeap)));
+    ASSERT_OK_AND_ASSIGN(
+        ZeroCopyDict dict,
+        ZeroCopyDict::Create(name.name(), MakeFixedOptions(10000, kHeap)));
     std::map<std::string, std::string> model;
     std::vector<std::string> order;
     for (int i = 0;; ++i) {

@@ -23,6 +23,7 @@ namespace zcipc {
 namespace {
 
 using ::zcipc_regress::kReadIsZeroCopy;
+using ::zcipc_regress::MakeFixedOptions;
 using ::zcipc_regress::MakeOptions;
 using ::zcipc_regress::MatchesModelAndDisjoint;
 using ::zcipc_regress::PatternBytes;
@@ -117,7 +118,7 @@ TEST(Kf03SplitTailLeakTest, NoByteIsLostUnderRandomSizes) {
   ScopedName name("kf03c");
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name.name(), MakeOptions(2000, 2 << 20)));
+      ZeroCopyDict::Create(name.name(), MakeFixedOptions(2000, 2 << 20)));
   const AllocatorStats empty = dict.GetAllocatorStats();
   ASSERT_EQ(empty.free_blocks, 1u);
   std::mt19937_64 rng(3);

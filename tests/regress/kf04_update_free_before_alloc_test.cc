@@ -33,7 +33,7 @@ namespace zcipc {
 namespace {
 
 using ::zcipc_regress::kReadIsZeroCopy;
-using ::zcipc_regress::MakeOptions;
+using ::zcipc_regress::MakeFixedOptions;
 using ::zcipc_regress::MatchesModelAndDisjoint;
 using ::zcipc_regress::PatternBytes;
 using ::zcipc_regress::SameAllocatorState;
@@ -62,7 +62,7 @@ TEST(Kf04UpdateFreeBeforeAllocTest, FailedRelocationAtFullHeapChangesNothing) {
   ScopedName name("kf04a");
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name.name(), MakeOptions(5000, 512 << 10)));
+      ZeroCopyDict::Create(name.name(), MakeFixedOptions(5000, 512 << 10)));
   // Fill the heap with 2 KiB values until one is refused.
   std::map<std::string, std::string> model;
   for (int i = 0;; ++i) {
@@ -106,10 +106,10 @@ TEST(Kf04UpdateFreeBeforeAllocTest, FailedRelocationAtFullHeapChangesNothing) {
                     return absl::OkStatus();
                   }),
       kResourceExhausted));
-  EXPECT_TRUE(HasCode(
-      dict.CompareAndSwap(victim, absl::string_view(model[victim]),
-                          PatternBytes(9000, 5)),
-      kResourceExhausted));
+  EXPECT_TRUE(
+      HasCode(dict.CompareAndSwap(victim, absl::string_view(model[victim]),
+                                  PatternBytes(9000, 5)),
+              kResourceExhausted));
   EXPECT_TRUE(SameAllocatorState(before, dict.GetAllocatorStats()));
   EXPECT_EQ(dict.GetStats().writes_total, stats_before.writes_total);
   EXPECT_EQ(dict.Size(), model.size());
@@ -144,13 +144,14 @@ TEST(Kf04UpdateFreeBeforeAllocTest, FailedRelocationAtFullHeapChangesNothing) {
 // holds a complete value, the one last acknowledged or the one in flight;
 // the next process fills the heap with other keys, and the victim's bytes
 // stay its own.
-TEST(Kf04UpdateFreeBeforeAllocTest, WriterKilledDuringRelocationLeavesNoDangle) {
+TEST(Kf04UpdateFreeBeforeAllocTest,
+     WriterKilledDuringRelocationLeavesNoDangle) {
   constexpr int kRounds = 25;
   constexpr size_t kPadding = 12000;  // sizes straddle the 4 KiB in-place limit
   ScopedName name("kf04b");
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name.name(), MakeOptions(2000, 512 << 10)));
+      ZeroCopyDict::Create(name.name(), MakeFixedOptions(2000, 512 << 10)));
   const std::string victim = "victim";
   ASSERT_OK(dict.Put(victim, MakeValue(victim, 0, kPadding)));
   uint64_t next_gen = 1;
@@ -167,7 +168,8 @@ TEST(Kf04UpdateFreeBeforeAllocTest, WriterKilledDuringRelocationLeavesNoDangle) 
       values.push_back(MakeValue(victim, g, kPadding));
     }
     pid_t pid = StartChild([&]() {
-      absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name.name());
+      absl::StatusOr<ZeroCopyDict> d =
+          ZeroCopyDict::Attach(name.name(), MakeFixedOptions(2000, 512 << 10));
       if (!d.ok()) return ChildFailure(10, "Attach", d.status());
       for (uint64_t i = 0; i < values.size(); ++i) {
         absl::Status s = d->Put(victim, values[i]);

@@ -22,7 +22,7 @@
 namespace zcipc {
 namespace {
 
-using ::zcipc_regress::MakeOptions;
+using ::zcipc_regress::MakeFixedOptions;
 using ::zcipc_regress::MatchesModelAndDisjoint;
 using ::zcipc_regress::PatternBytes;
 using ::zcipc_regress::SameAllocatorState;
@@ -59,17 +59,16 @@ void FailEveryInsertPath(ZeroCopyDict& dict, size_t too_big, int rounds) {
                         kResourceExhausted));
     EXPECT_TRUE(HasCode(dict.CompareAndSwap(key, std::nullopt, big),
                         kResourceExhausted));
-    EXPECT_TRUE(HasCode(
-        dict.Update(key,
-                    [&](std::optional<absl::string_view> old, std::string* out) {
-                      *out = big;
-                      return absl::OkStatus();
-                    }),
-        kResourceExhausted));
-    EXPECT_TRUE(HasCode(dict.Write([&](Batch& batch) {
-      return batch.Put(key, big);
-    }),
+    EXPECT_TRUE(HasCode(dict.Update(key,
+                                    [&](std::optional<absl::string_view> old,
+                                        std::string* out) {
+                                      *out = big;
+                                      return absl::OkStatus();
+                                    }),
                         kResourceExhausted));
+    EXPECT_TRUE(
+        HasCode(dict.Write([&](Batch& batch) { return batch.Put(key, big); }),
+                kResourceExhausted));
     // Over the key size limit: refused before anything is allocated.
     EXPECT_TRUE(HasCode(dict.Put(std::string(kMaxKeySize + 1, 'x'), "v"),
                         absl::StatusCode::kInvalidArgument));
@@ -80,7 +79,7 @@ TEST(Kf05FailedInsertLeakTest, FailedInsertsAtFullHeapLeakNothing) {
   ScopedName name("kf05a");
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name.name(), MakeOptions(20000, 1 << 20)));
+      ZeroCopyDict::Create(name.name(), MakeFixedOptions(20000, 1 << 20)));
   std::map<std::string, std::string> model;
   const int first_fill = FillWith(dict, "a-", 3000, &model);
   ASSERT_GT(first_fill, 100);
@@ -130,7 +129,7 @@ TEST(Kf05FailedInsertLeakTest, FailedInsertsAtFullTableLeakNothing) {
   constexpr uint64_t kMaxItems = 50;
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name.name(), MakeOptions(kMaxItems, 1 << 20)));
+      ZeroCopyDict::Create(name.name(), MakeFixedOptions(kMaxItems, 1 << 20)));
   std::map<std::string, std::string> model;
   for (uint64_t i = 0; i < kMaxItems; ++i) {
     const std::string key = absl::StrCat("t", i);

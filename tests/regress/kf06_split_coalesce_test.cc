@@ -25,7 +25,7 @@ namespace zcipc {
 namespace {
 
 using ::zcipc_regress::EntryCost;
-using ::zcipc_regress::MakeOptions;
+using ::zcipc_regress::MakeFixedOptions;
 using ::zcipc_regress::MatchesModelAndDisjoint;
 using ::zcipc_regress::PatternBytes;
 using ::zcipc_regress::SameAllocatorState;
@@ -51,7 +51,7 @@ TEST(Kf06SplitCoalesceTest, HeapCyclesBetweenManySmallAndOneLargeValue) {
   ScopedName name("kf06a");
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name.name(), MakeOptions(100000, kHeap)));
+      ZeroCopyDict::Create(name.name(), MakeFixedOptions(100000, kHeap)));
   const AllocatorStats empty = dict.GetAllocatorStats();
   ASSERT_EQ(empty.free_blocks, 1u);
   std::mt19937_64 rng(6);
@@ -105,7 +105,7 @@ TEST(Kf06SplitCoalesceTest, FragmentationDoesNotAccumulate) {
   ScopedName name("kf06b");
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name.name(), MakeOptions(50000, kHeap)));
+      ZeroCopyDict::Create(name.name(), MakeFixedOptions(50000, kHeap)));
   const AllocatorStats empty = dict.GetAllocatorStats();
   std::mt19937_64 rng(66);
   auto fill_mid = [&](std::vector<std::string>* keys) {

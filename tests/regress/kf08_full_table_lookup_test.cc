@@ -24,7 +24,7 @@
 namespace zcipc {
 namespace {
 
-using ::zcipc_regress::MakeOptions;
+using ::zcipc_regress::MakeFixedOptions;
 using ::zcipc_test::HasCode;
 using ::zcipc_test::ScopedName;
 
@@ -37,8 +37,8 @@ void ExpectEveryLookupMisses(ZeroCopyDict& dict, const std::string& key) {
   EXPECT_TRUE(HasCode(s, kNotFound));
   EXPECT_TRUE(HasCode(dict.Get(key), kNotFound));
   bool called = false;
-  EXPECT_TRUE(HasCode(
-      dict.Read(key, [&](absl::string_view) { called = true; }), kNotFound));
+  EXPECT_TRUE(HasCode(dict.Read(key, [&](absl::string_view) { called = true; }),
+                      kNotFound));
   EXPECT_FALSE(called);
   EXPECT_TRUE(HasCode(dict.GetLocked(key, &value), kNotFound));
   absl::StatusOr<bool> has = dict.Contains(key);
@@ -72,7 +72,7 @@ void FillAndProbe(uint64_t max_items) {
   ScopedName name("kf08");
   ASSERT_OK_AND_ASSIGN(
       ZeroCopyDict dict,
-      ZeroCopyDict::Create(name.name(), MakeOptions(max_items, 1 << 20)));
+      ZeroCopyDict::Create(name.name(), MakeFixedOptions(max_items, 1 << 20)));
   const uint64_t slots = dict.GetStats().slot_count;
   for (uint64_t i = 0; i < max_items; ++i) {
     ASSERT_OK(dict.Put(absl::StrCat("live-", i), absl::StrCat(i)));
@@ -88,8 +88,8 @@ void FillAndProbe(uint64_t max_items) {
   }
   const uint64_t first_live = 3 * slots;
   ASSERT_EQ(dict.Size(), max_items);
-  EXPECT_TRUE(HasCode(dict.Put("one-more", "x"),
-                      absl::StatusCode::kResourceExhausted));
+  EXPECT_TRUE(
+      HasCode(dict.Put("one-more", "x"), absl::StatusCode::kResourceExhausted));
   const Stats before = dict.GetStats();
   std::cout << "max_items " << max_items << ": " << slots << " slots, "
             << before.tombstones << " tombstones now, at most "

@@ -49,6 +49,15 @@ inline zcipc::Options MakeOptions(uint64_t max_items, uint64_t heap_size) {
   return options;
 }
 
+// MakeOptions for a dict that never grows (Options::auto_grow = false): a
+// write that finds its table or heap full is ResourceExhausted (kTableFull,
+// kHeapFull), the behaviour the tests of a full dict are about.
+inline zcipc::Options MakeFixedOptions(uint64_t max_items, uint64_t heap_size) {
+  zcipc::Options options = MakeOptions(max_items, heap_size);
+  options.auto_grow = false;
+  return options;
+}
+
 // The documented heap cost of one entry (Options::heap_size): 24 header
 // bytes + the key and the value each padded to 8, rounded up to 16, at
 // least 32.
