@@ -85,9 +85,16 @@ absl::Status DictImpl::CheckLocked() const {
     return internal::CorruptError(
         absl::StrCat(live, " live entries fill the table of ", n, " slots"));
   }
-  // Growth: the table's block, and a table being built (docs/DESIGN.md,
-  // "Online growth").
+  // Growth: the capacity follows from the table in use; the table's block
+  // and a table being built are heap blocks (docs/DESIGN.md, "Online
+  // growth").
   const uint64_t table_block = header_->table_block.load();
+  const uint64_t capacity =
+      table_block == 0 ? geometry_.max_items : layout::CapacityOf(n);
+  if (Capacity() != capacity) {
+    return internal::CorruptError(absl::StrCat(
+        "capacity ", Capacity(), " disagrees with the table's ", capacity));
+  }
   if (table_block != 0) {
     used.push_back({table_block, alloc_.AllocatedSize(table_block)});
   }

@@ -580,7 +580,13 @@ Stats DictImpl::GetStats() const {
   const uint64_t heap_now = HeapSizeNow();
   st.segment_size =
       std::max(geometry_.segment_size, geometry_.heap_offset + heap_now);
-  st.max_items = Capacity();
+  // During a migration the dict already takes the inserts the new table is
+  // for: its capacity is the new table's.
+  const uint64_t migrate =
+      header_->migrate_table.load(std::memory_order_relaxed);
+  st.max_items = migrate != 0 ? layout::CapacityOf(uint64_t{1}
+                                                   << layout::TableLog(migrate))
+                              : Capacity();
   st.slot_count = uint64_t{1} << layout::TableLog(
                       header_->table.load(std::memory_order_relaxed));
   st.size = header_->size.load(std::memory_order_relaxed);
@@ -601,7 +607,7 @@ Stats DictImpl::GetStats() const {
   st.change_wait_rescues = wait_rescues_.load(std::memory_order_relaxed);
   st.grows_total = header_->grows_total.load(std::memory_order_relaxed);
   st.max_segment_size = geometry_.max_segment_size;
-  st.growing = header_->migrate_table.load(std::memory_order_relaxed) != 0;
+  st.growing = migrate != 0;
   return st;
 }
 

@@ -207,6 +207,9 @@ absl::Status DictImpl::StartMigration(uint64_t new_slots) {
   header_->migrate_tombstones.store(0, std::memory_order_relaxed);
   header_->migrate_table.store(word, std::memory_order_release);
   index_.BeginMigration(word);
+  // Counted when it begins: from here on the dict takes the inserts the
+  // new table is for (Stats reports its capacity).
+  layout::AddUnderLock(header_->grows_total, 1);
   AbortIntent();
   return absl::OkStatus();
 }
@@ -276,7 +279,6 @@ void DictImpl::SwitchTable() {
     if (!alloc_.Free(old_block).ok()) return;  // the intent stays: repair
   }
   Step("grow.switch.freed");
-  layout::AddUnderLock(h.grows_total, 1);
   AbortIntent();
 }
 

@@ -89,7 +89,9 @@ def test_reserve_grows(name):
         d.reserve(max_items=100000)
         s = d.stats()
         assert s["max_items"] >= 100000
-        assert s["heap_size"] == 1 << 20  # None: kept
+        # None: kept (the grown table is a block of the heap, so the heap
+        # may have grown to hold it, never shrunk).
+        assert s["heap_size"] >= 1 << 20
         assert s["grows_total"] >= 1
         assert s["growing"] is False
         assert d["before"] == "kept"
