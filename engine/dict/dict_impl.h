@@ -258,7 +258,7 @@ class DictImpl {
   // The heap grows by doubling, but by at most this much at once (the
   // pages are reserved inside the write that grows it), or by what one
   // block needs.
-  static constexpr uint64_t kMaxHeapStep = 32ull << 20;
+  static constexpr uint64_t kMaxHeapStep = 16ull << 20;
   // A migration's work per write: bytes of the new table zeroed, then old
   // slots copied.
   static constexpr uint64_t kZeroStep = 32ull << 10;
