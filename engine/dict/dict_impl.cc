@@ -304,9 +304,9 @@ absl::Status DictImpl::Lock() {
     bool done;
     s = MigrateStep(kZeroStep, kCopyStep, &done);
     if (!s.ok()) {
-      if (absl::IsResourceExhausted(s)) {
-        AbandonMigration();  // no room to build it: the old table serves
-      } else {
+      // No room to build it (a full /dev/shm): the old table serves.
+      if (absl::IsResourceExhausted(s)) s = AbandonMigration();
+      if (!s.ok()) {
         lock_.Unlock();
         return s;
       }

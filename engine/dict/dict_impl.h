@@ -283,8 +283,8 @@ class DictImpl {
   absl::Status MigrateStep(uint64_t zero_bytes, uint64_t copy_slots,
                            bool* done);
   absl::Status FinishMigration();
-  void SwitchTable();
-  void AbandonMigration();
+  absl::Status SwitchTable();
+  absl::Status AbandonMigration();
   // Before an insert: grows the table if it is full (auto_grow), finishing
   // a migration at once if the old table is nearly full (*retable: the
   // table changed, locate the key again).
@@ -303,10 +303,10 @@ class DictImpl {
   mutable lock::WriterLock lock_;
   mutable std::atomic<uint64_t> read_retries_{0};
   mutable std::atomic<uint64_t> wait_rescues_{0};
-  int fd_;  // the segment's file (owned by lock_)
+  uint64_t read_timeout_nanos_;  // options_.lock_timeout, for Backoff
+  int fd_;                       // the segment's file (owned by lock_)
   // The growth epoch this handle's writer view matches (lock held).
   uint64_t view_epoch_ = 0;
-  uint64_t read_timeout_nanos_;  // options_.lock_timeout, for Backoff
 };
 
 }  // namespace internal

@@ -222,8 +222,7 @@ absl::Status DictImpl::MigrateStep(uint64_t zero_bytes, uint64_t copy_slots,
   if (!index_.mirror_ok()) {
     // The old table changed in a way the new one could not follow: only a
     // corrupt dict does that. Drop the new table; Check() says more.
-    AbandonMigration();
-    return absl::OkStatus();
+    return AbandonMigration();
   }
   const uint64_t offset = layout::TableOffset(word);
   const uint64_t bytes = sizeof(layout::Slot) << layout::TableLog(word);
@@ -248,16 +247,12 @@ absl::Status DictImpl::MigrateStep(uint64_t zero_bytes, uint64_t copy_slots,
     Step("grow.table.copied");
     if (to < old_slots) return absl::OkStatus();
   }
-  if (!index_.mirror_ok()) {
-    AbandonMigration();
-    return absl::OkStatus();
-  }
-  SwitchTable();
+  if (!index_.mirror_ok()) return AbandonMigration();
   *done = true;
-  return absl::OkStatus();
+  return SwitchTable();
 }
 
-void DictImpl::SwitchTable() {
+absl::Status DictImpl::SwitchTable() {
   layout::Header& h = *header_;
   const uint64_t word = h.migrate_table.load(std::memory_order_relaxed);
   const uint64_t block = h.migrate_block.load(std::memory_order_relaxed);
@@ -276,13 +271,15 @@ void DictImpl::SwitchTable() {
   h.migrate_block.store(0, std::memory_order_relaxed);
   if (old_block != 0) {
     // Readers still probing the old table fail validation (SwitchTo).
-    if (!alloc_.Free(old_block).ok()) return;  // the intent stays: repair
+    absl::Status s = alloc_.Free(old_block);
+    if (!s.ok()) return s;  // DataLoss: the intent stays, repair rebuilds
   }
   Step("grow.switch.freed");
   AbortIntent();
+  return absl::OkStatus();
 }
 
-void DictImpl::AbandonMigration() {
+absl::Status DictImpl::AbandonMigration() {
   layout::Header& h = *header_;
   const uint64_t block = h.migrate_block.load(std::memory_order_relaxed);
   const uint64_t word = h.migrate_table.load(std::memory_order_relaxed);
@@ -303,8 +300,12 @@ void DictImpl::AbandonMigration() {
   }
   h.migrate_table.store(0, std::memory_order_relaxed);
   h.migrate_block.store(0, std::memory_order_relaxed);
-  if (block != 0 && !alloc_.Free(block).ok()) return;  // repair follows
+  if (block != 0) {
+    absl::Status s = alloc_.Free(block);
+    if (!s.ok()) return s;  // DataLoss: the intent stays, repair rebuilds
+  }
   AbortIntent();
+  return absl::OkStatus();
 }
 
 absl::Status DictImpl::FinishMigration() {
