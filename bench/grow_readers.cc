@@ -23,8 +23,11 @@
 // Prints per reader: reads, torn, missed, p50/p99/p99.9/p99.99/max and the
 // reader's involuntary context switches (a read the scheduler preempted
 // lasts a time slice: on a machine with fewer cores than processes, the
-// largest read latencies are those); for the writer: p50/p99.9/p99.99/max,
-// the slowest Puts and what each did, grows, final capacity, time. Exit
+// largest read latencies are those); for the writer: the quantiles of the
+// Puts' wall time and of their CPU time (CLOCK_THREAD_CPUTIME_ID, which
+// leaves out preemption: it shows the work a Put did), the maxima by what
+// the Put did to growth, the slowest Puts by each measure, grows, final
+// capacity, time. Exit
 // code 1 if a read was torn or missed (or any call failed), 2 for bad
 // flags.
 //
@@ -235,12 +238,71 @@ const char* KindName(int k) {
 }
 
 struct SlowWrite {
-  uint64_t ns;
-  uint64_t index;  // keys in the dict before it
+  uint64_t ns;      // wall time
+  uint64_t cpu_ns;  // the writer thread's CPU time
+  uint64_t index;   // keys in the dict before it
   int kind;
   uint64_t capacity_after;
   uint64_t heap_after;
 };
+
+// Keeps the 10 largest by `by` (largest first).
+void KeepSlowest(std::vector<SlowWrite>* v, const SlowWrite& w,
+                 uint64_t SlowWrite::*by) {
+  if (v->size() >= 10 && w.*by <= v->back().*by) return;
+  v->insert(std::upper_bound(v->begin(), v->end(), w,
+                             [by](const SlowWrite& a, const SlowWrite& b) {
+                               return a.*by > b.*by;
+                             }),
+            w);
+  if (v->size() > 10) v->pop_back();
+}
+
+// The writer's figures: every Put's wall time (what a caller waits) and
+// CPU time (the work the Put did: unlike the wall time it leaves out the
+// time the scheduler gave the core to another process).
+struct WriterStats {
+  Histogram wall;
+  Histogram cpu;
+  uint64_t count[3];
+  uint64_t max_wall[3];
+  uint64_t max_cpu[3];
+  uint64_t over_5ms_wall[3];
+  uint64_t over_5ms_cpu[3];
+  std::vector<SlowWrite> slowest_wall;
+  std::vector<SlowWrite> slowest_cpu;
+
+  void Add(const SlowWrite& w) {
+    wall.Add(w.ns);
+    cpu.Add(w.cpu_ns);
+    ++count[w.kind];
+    max_wall[w.kind] = std::max(max_wall[w.kind], w.ns);
+    max_cpu[w.kind] = std::max(max_cpu[w.kind], w.cpu_ns);
+    if (w.ns > 5000000) ++over_5ms_wall[w.kind];
+    if (w.cpu_ns > 5000000) ++over_5ms_cpu[w.kind];
+    KeepSlowest(&slowest_wall, w, &SlowWrite::ns);
+    KeepSlowest(&slowest_cpu, w, &SlowWrite::cpu_ns);
+  }
+};
+
+void PrintSlow(const char* title, const std::vector<SlowWrite>& v) {
+  printf("writer: the slowest puts by %s:\n", title);
+  for (const SlowWrite& w : v) {
+    printf(
+        "  %s wall, %s CPU at %llu keys: %s; then capacity %llu, heap "
+        "%llu bytes\n",
+        Us(w.ns).c_str(), Us(w.cpu_ns).c_str(),
+        static_cast<unsigned long long>(w.index), KindName(w.kind),
+        static_cast<unsigned long long>(w.capacity_after),
+        static_cast<unsigned long long>(w.heap_after));
+  }
+}
+
+inline uint64_t ThreadCpuNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
 
 }  // namespace
 
@@ -323,10 +385,7 @@ int main(int argc, char** argv) {
   (void)zcipc::ZeroCopyDict::Unlink(name);
 
   // The writer.
-  Histogram* whist = zcipc_proc::NewShared<Histogram>();  // zeroed, big
-  uint64_t kind_max[3] = {0, 0, 0}, kind_count[3] = {0, 0, 0};
-  uint64_t over_5ms = 0, over_5ms_grow = 0;
-  std::vector<SlowWrite> slowest;  // the 10 slowest, slowest first
+  auto* ws = new WriterStats();  // value-initialised: zeroed
   bool write_failed = false;
   char key[32];
   std::string value;
@@ -337,9 +396,11 @@ int main(int argc, char** argv) {
     InsertedKey(i, key);
     const absl::string_view k(key, 16);
     value = MakeValue(k, 1, value_size);
+    const uint64_t c0 = ThreadCpuNanos();
     const uint64_t t0 = NowNanos();
     absl::Status s = d->Put(k, value);
     const uint64_t ns = NowNanos() - t0;
+    const uint64_t cpu_ns = ThreadCpuNanos() - c0;
     if (!s.ok()) {
       fprintf(stderr, "put %s: %s\n", key, s.ToString().c_str());
       write_failed = true;
@@ -352,23 +413,8 @@ int main(int argc, char** argv) {
                          ? kGrow
                      : after.growing ? kMigrateStep
                                      : kPlain;
-    whist->Add(ns);
-    ++kind_count[kind];
-    kind_max[kind] = std::max(kind_max[kind], ns);
-    if (ns > 5000000) {
-      ++over_5ms;
-      if (kind == kGrow) ++over_5ms_grow;
-    }
-    if (slowest.size() < 10 || ns > slowest.back().ns) {
-      SlowWrite w{ns, from + i, kind, after.max_items, after.heap_size};
-      slowest.insert(
-          std::upper_bound(slowest.begin(), slowest.end(), w,
-                           [](const SlowWrite& a, const SlowWrite& b) {
-                             return a.ns > b.ns;
-                           }),
-          w);
-      if (slowest.size() > 10) slowest.pop_back();
-    }
+    ws->Add(SlowWrite{ns, cpu_ns, from + i, kind, after.max_items,
+                      after.heap_size});
     before = after;
   }
   const uint64_t elapsed = NowNanos() - t_start;
@@ -415,25 +461,26 @@ int main(int argc, char** argv) {
     total_missed_inserted += rr.missed_inserted;
     total_errors += rr.errors;
   }
-  printf("writer: %llu puts in %.2f s (%.0f puts/s); %s\n",
-         static_cast<unsigned long long>(i), elapsed / 1e9, i / (elapsed / 1e9),
-         Quantiles(*whist).c_str());
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  printf(
+      "writer: %llu puts in %.2f s (%.0f puts/s); %lld involuntary context "
+      "switches\n",
+      static_cast<unsigned long long>(i), elapsed / 1e9, i / (elapsed / 1e9),
+      static_cast<long long>(ru.ru_nivcsw));
+  printf("writer: wall %s\n", Quantiles(ws->wall).c_str());
+  printf("writer: CPU  %s\n", Quantiles(ws->cpu).c_str());
   for (int k = 0; k < 3; ++k) {
-    printf("writer: %llu puts %s, max %s\n",
-           static_cast<unsigned long long>(kind_count[k]), KindName(k),
-           Us(kind_max[k]).c_str());
-  }
-  printf("writer: %llu puts > 5 ms, %llu of them grew\n",
-         static_cast<unsigned long long>(over_5ms),
-         static_cast<unsigned long long>(over_5ms_grow));
-  for (const SlowWrite& w : slowest) {
     printf(
-        "  slow put: %s at %llu keys: %s; then capacity %llu, heap %llu "
-        "bytes\n",
-        Us(w.ns).c_str(), static_cast<unsigned long long>(w.index),
-        KindName(w.kind), static_cast<unsigned long long>(w.capacity_after),
-        static_cast<unsigned long long>(w.heap_after));
+        "writer: %llu puts %s: max %s wall, %s CPU; %llu > 5 ms wall, %llu > "
+        "5 ms CPU\n",
+        static_cast<unsigned long long>(ws->count[k]), KindName(k),
+        Us(ws->max_wall[k]).c_str(), Us(ws->max_cpu[k]).c_str(),
+        static_cast<unsigned long long>(ws->over_5ms_wall[k]),
+        static_cast<unsigned long long>(ws->over_5ms_cpu[k]));
   }
+  PrintSlow("wall time", ws->slowest_wall);
+  PrintSlow("CPU time", ws->slowest_cpu);
   printf(
       "end: %llu keys, grows %llu, capacity %llu, %llu slots, heap %llu "
       "bytes, segment %llu bytes, growing %d\n",
@@ -453,7 +500,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(total_errors),
       g_interrupted ? " (interrupted)" : "");
   fflush(stdout);
-  zcipc_proc::DeleteShared(whist);
+  delete ws;
   if (total_torn + total_missed_stable + total_missed_inserted + total_errors >
       0) {
     ok = false;
