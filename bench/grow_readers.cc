@@ -53,6 +53,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "bench/probe_flags.h"
 #include "tools/proc/proc.h"
 #include "tools/proc/self_check.h"
@@ -244,7 +245,25 @@ struct SlowWrite {
   int kind;
   uint64_t capacity_after;
   uint64_t heap_after;
+  uint64_t heap_before;
+  bool growing_before;
+  bool growing_after;
 };
+
+// What a Put did, in detail: the heap grew, a migration started, the
+// tables switched, or one migration step.
+std::string Describe(const SlowWrite& w) {
+  std::vector<std::string> what;
+  if (w.heap_after != w.heap_before) {
+    what.push_back(absl::StrFormat("heap +%.1f MiB",
+                                   (w.heap_after - w.heap_before) / 1048576.0));
+  }
+  if (!w.growing_before && w.growing_after) what.push_back("migration started");
+  if (w.growing_before && !w.growing_after) what.push_back("tables switched");
+  if (w.growing_before && w.growing_after) what.push_back("migration step");
+  if (what.empty()) what.push_back("no growth");
+  return absl::StrJoin(what, ", ");
+}
 
 // Keeps the 10 largest by `by` (largest first).
 void KeepSlowest(std::vector<SlowWrite>* v, const SlowWrite& w,
@@ -292,7 +311,7 @@ void PrintSlow(const char* title, const std::vector<SlowWrite>& v) {
         "  %s wall, %s CPU at %llu keys: %s; then capacity %llu, heap "
         "%llu bytes\n",
         Us(w.ns).c_str(), Us(w.cpu_ns).c_str(),
-        static_cast<unsigned long long>(w.index), KindName(w.kind),
+        static_cast<unsigned long long>(w.index), Describe(w).c_str(),
         static_cast<unsigned long long>(w.capacity_after),
         static_cast<unsigned long long>(w.heap_after));
   }
@@ -414,7 +433,8 @@ int main(int argc, char** argv) {
                      : after.growing ? kMigrateStep
                                      : kPlain;
     ws->Add(SlowWrite{ns, cpu_ns, from + i, kind, after.max_items,
-                      after.heap_size});
+                      after.heap_size, before.heap_size, before.growing,
+                      after.growing});
     before = after;
   }
   const uint64_t elapsed = NowNanos() - t_start;
