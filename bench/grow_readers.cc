@@ -20,6 +20,11 @@
 // `growing` flipped (a migration started or switched tables), or the Put
 // was one step of a migration in progress.
 //
+// --reader-cpu-time=1 also times each read's CPU time
+// (CLOCK_THREAD_CPUTIME_ID) and counts the reads that lasted over 1 ms but
+// used under 100 us of CPU: those waited (for a core, most likely), they
+// did not work.
+//
 // Prints per reader: reads, torn, missed, p50/p99/p99.9/p99.99/max and the
 // reader's involuntary context switches (a read the scheduler preempted
 // lasts a time slice: on a machine with fewer cores than processes, the
@@ -73,6 +78,12 @@ void OnSignal(int) { g_interrupted = 1; }
 inline uint64_t NowNanos() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+inline uint64_t ThreadCpuNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
@@ -155,10 +166,15 @@ struct ReaderResult {
   uint64_t errors;
   uint64_t over_1ms;
   int64_t involuntary_switches;
+  // With --reader-cpu-time: each read's CPU time, and the reads over 1 ms
+  // of wall time that took less than 100 us of CPU (the reader waited for
+  // a core, or for something else, not for its own work).
+  Histogram cpu;
+  uint64_t over_1ms_low_cpu;
 };
 
-int RunReader(const std::string& name, uint64_t from, int index, Control* c,
-              ReaderResult* r) {
+int RunReader(const std::string& name, uint64_t from, int index, bool cpu_time,
+              Control* c, ReaderResult* r) {
   signal(SIGINT, SIG_IGN);  // the parent stops the readers
   signal(SIGTERM, SIG_IGN);
   absl::StatusOr<zcipc::ZeroCopyDict> d = zcipc::ZeroCopyDict::Attach(name);
@@ -192,6 +208,7 @@ int RunReader(const std::string& name, uint64_t from, int index, Control* c,
       key = stable[rng() % from];
     }
     absl::Status s;
+    const uint64_t c0 = cpu_time ? ThreadCpuNanos() : 0;
     const uint64_t t0 = NowNanos();
     if (op == 1) {
       s = d->Read(
@@ -202,6 +219,11 @@ int RunReader(const std::string& name, uint64_t from, int index, Control* c,
     const uint64_t ns = NowNanos() - t0;
     r->hist.Add(ns);
     if (ns > 1000000) ++r->over_1ms;
+    if (cpu_time) {
+      const uint64_t cpu_ns = ThreadCpuNanos() - c0;
+      r->cpu.Add(cpu_ns);
+      if (ns > 1000000 && cpu_ns < 100000) ++r->over_1ms_low_cpu;
+    }
     ++r->reads;
     if (s.ok()) {
       if (!ParseValue(key, op == 1 ? copy : value, &gen)) {
@@ -317,12 +339,6 @@ void PrintSlow(const char* title, const std::vector<SlowWrite>& v) {
   }
 }
 
-inline uint64_t ThreadCpuNanos() {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -331,11 +347,15 @@ int main(int argc, char** argv) {
   const int readers = atoi(Flag(argc, argv, "readers", "2"));
   const uint64_t value_size =
       strtoull(Flag(argc, argv, "value-size", "32"), nullptr, 10);
+  // Also time each read's CPU time (two more clock reads, system calls,
+  // per read: the wall-time figures are then not comparable to a run
+  // without it).
+  const bool cpu_time = atoi(Flag(argc, argv, "reader-cpu-time", "0")) != 0;
   if (from == 0 || to < from || readers < 0 || readers > 64 ||
       value_size > 65536) {
     fprintf(stderr,
             "usage: grow_readers [--from=1000] [--to=10000000] [--readers=2] "
-            "[--value-size=32] (0 < from <= to)\n");
+            "[--value-size=32] [--reader-cpu-time=0] (0 < from <= to)\n");
     return 2;
   }
   signal(SIGINT, OnSignal);
@@ -377,8 +397,9 @@ int main(int argc, char** argv) {
   Control* c = control.get();
   std::vector<pid_t> pids;
   for (int r = 0; r < readers; ++r) {
-    const pid_t pid =
-        Fork([&, r]() { return RunReader(name, from, r, c, &results[r]); });
+    const pid_t pid = Fork([&, r]() {
+      return RunReader(name, from, r, cpu_time, c, &results[r]);
+    });
     if (pid < 0) {
       fprintf(stderr, "fork failed\n");
       c->stop.store(1);
@@ -475,6 +496,11 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(rr.errors), Quantiles(rr.hist).c_str(),
         static_cast<unsigned long long>(rr.over_1ms),
         static_cast<long long>(rr.involuntary_switches));
+    if (cpu_time) {
+      printf("reader %zu: CPU %s; %llu reads > 1 ms wall with < 100 us CPU\n",
+             r, Quantiles(rr.cpu).c_str(),
+             static_cast<unsigned long long>(rr.over_1ms_low_cpu));
+    }
     total_reads += rr.reads;
     total_torn += rr.torn;
     total_missed_stable += rr.missed_stable;
