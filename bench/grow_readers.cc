@@ -32,9 +32,9 @@
 // Puts' wall time and of their CPU time (CLOCK_THREAD_CPUTIME_ID, which
 // leaves out preemption: it shows the work a Put did), the maxima by what
 // the Put did to growth, the slowest Puts by each measure, grows, final
-// capacity, time. Exit
-// code 1 if a read was torn or missed (or any call failed), 2 for bad
-// flags.
+// capacity, time. Exit code 1 if a read was torn or missed (or any call
+// failed), 2 for bad flags, 130 for a run that SIGINT or SIGTERM cut short
+// (and had no torn or missed read).
 //
 // The dict's name is unlinked as soon as the readers have attached (the
 // mappings live on), so nothing is left in /dev/shm whatever way the run
@@ -557,5 +557,6 @@ int main(int argc, char** argv) {
             static_cast<unsigned long long>(from + i));
     ok = false;
   }
-  return ok ? 0 : 1;
+  if (!ok) return 1;
+  return g_interrupted ? 130 : 0;
 }
