@@ -593,8 +593,13 @@ Stats DictImpl::GetStats() const {
   st.tombstones = header_->tombstones.load(std::memory_order_relaxed);
   st.load_factor =
       static_cast<double>(st.size) / static_cast<double>(st.slot_count);
-  st.heap_size = heap_now;
+  // The heap's figures are for keys and values: a grown table's block
+  // (and one being built) is left out.
+  uint64_t table_blocks = 0;
+  const uint64_t table_bytes = TableBlockBytes(&table_blocks);
+  st.heap_size = heap_now - std::min(heap_now, table_bytes);
   st.heap_used = header_->allocator.used_bytes.load(std::memory_order_relaxed);
+  st.heap_used -= std::min(st.heap_used, table_bytes);
   st.heap_free = header_->allocator.free_bytes.load(std::memory_order_relaxed);
   st.writes_total = header_->writes_total.load(std::memory_order_relaxed);
   st.purges_total = header_->purges_total.load(std::memory_order_relaxed);
@@ -611,17 +616,49 @@ Stats DictImpl::GetStats() const {
   return st;
 }
 
+uint64_t DictImpl::TableBlockBytes(uint64_t* blocks) const {
+  uint64_t bytes = 0;
+  *blocks = 0;
+  const uint64_t end = index_.heap_end();
+  for (uint64_t block :
+       {header_->table_block.load(std::memory_order_relaxed),
+        header_->migrate_block.load(std::memory_order_relaxed)}) {
+    // Read without the lock: bounds-checked, and 0 for anything odd.
+    if (block < geometry_.heap_offset || block % layout::kAlign != 0 ||
+        block + layout::kMinBlock > end) {
+      continue;
+    }
+    const uint64_t tag = relaxed::Load64(base_ + block);
+    const uint64_t size = tag & ~(layout::kAlign - 1);
+    if ((tag & alloc::kFreeBit) != 0 || size > end - block) continue;
+    bytes += size;
+    ++*blocks;
+  }
+  return bytes;
+}
+
 AllocatorStats DictImpl::GetAllocatorStats() {
-  WriteGuard guard(this);
-  if (guard.status().ok()) return alloc_.Stats();
   AllocatorStats st;
-  st.heap_size = HeapSizeNow();
-  const layout::AllocatorControl& c = header_->allocator;
-  st.used_blocks = c.used_blocks.load(std::memory_order_relaxed);
-  st.used_bytes = c.used_bytes.load(std::memory_order_relaxed);
-  st.free_blocks = c.free_blocks.load(std::memory_order_relaxed);
-  st.free_bytes = c.free_bytes.load(std::memory_order_relaxed);
-  st.exact = false;
+  {
+    WriteGuard guard(this);
+    if (guard.status().ok()) {
+      st = alloc_.Stats();
+    } else {
+      st.heap_size = HeapSizeNow();
+      const layout::AllocatorControl& c = header_->allocator;
+      st.used_blocks = c.used_blocks.load(std::memory_order_relaxed);
+      st.used_bytes = c.used_bytes.load(std::memory_order_relaxed);
+      st.free_blocks = c.free_blocks.load(std::memory_order_relaxed);
+      st.free_bytes = c.free_bytes.load(std::memory_order_relaxed);
+      st.exact = false;
+    }
+  }
+  // As in GetStats: a grown table's block is not the entries' heap.
+  uint64_t blocks = 0;
+  const uint64_t bytes = TableBlockBytes(&blocks);
+  st.heap_size -= std::min(st.heap_size, bytes);
+  st.used_bytes -= std::min(st.used_bytes, bytes);
+  st.used_blocks -= std::min(st.used_blocks, blocks);
   return st;
 }
 

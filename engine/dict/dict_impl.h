@@ -12,6 +12,7 @@
 #ifndef ZCIPC_ENGINE_DICT_DICT_IMPL_H_
 #define ZCIPC_ENGINE_DICT_DICT_IMPL_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -258,13 +259,23 @@ class DictImpl {
   // The heap grows by doubling, but by at most this much at once (the
   // pages are reserved inside the write that grows it), or by what one
   // block needs.
-  static constexpr uint64_t kMaxHeapStep = 16ull << 20;
+  static constexpr uint64_t kMaxHeapStep = 4ull << 20;
   // A migration's work per write: bytes of the new table zeroed, then old
   // slots copied.
   static constexpr uint64_t kZeroStep = 32ull << 10;
   static constexpr uint64_t kCopyStep = 64;
   uint64_t Capacity() const;
+  // The heap's bytes (the header's heap_size_now, table blocks included).
   uint64_t HeapSizeNow() const;
+  // Bytes and count of the heap blocks that hold tables (the one in use if
+  // it was grown, one being built): Stats leave them out of the heap.
+  uint64_t TableBlockBytes(uint64_t* blocks) const;
+  // The heap's bytes for keys and values (HeapSizeNow() less the tables).
+  uint64_t EntryHeapSize() const {
+    uint64_t blocks;
+    const uint64_t heap = HeapSizeNow(), tables = TableBlockBytes(&blocks);
+    return heap - std::min(heap, tables);
+  }
   // Records a growth step in the intent (no change number) and bumps the
   // growth epoch, so that every writer reloads its view afterwards.
   void BeginGrowIntent(layout::Op op, uint64_t arg, uint64_t old_block,

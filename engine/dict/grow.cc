@@ -347,21 +347,20 @@ absl::Status DictImpl::Reserve(uint64_t max_items, uint64_t heap_size) {
     absl::Status s = FinishMigration();
     if (!s.ok()) return s;
     if (max_items > Capacity()) {
-      const uint64_t slots = SlotsFor(max_items);
-      if (slots > index_.slot_count()) {
-        s = StartMigration(slots);
-        if (s.ok()) s = FinishMigration();
-        if (!s.ok()) return s;
-      }
-      // A table of that size holds more than max_items; capacity is the
-      // table's.
+      // (A table created for fewer items than its slots hold still takes
+      // a larger one: the capacity of a created table is what it was
+      // created for.)
+      const uint64_t slots =
+          std::max(SlotsFor(max_items), index_.slot_count() * 2);
+      s = StartMigration(slots);
+      if (s.ok()) s = FinishMigration();
+      if (!s.ok()) return s;
     }
-    // The heap's own bytes for entries: the table's block is in it too.
-    const uint64_t table_block = header_->table_block.load();
-    const uint64_t want =
-        heap_size + (table_block == 0 ? 0 : alloc_.AllocatedSize(table_block));
-    if (want > HeapSizeNow()) {
-      s = GrowHeap(want - HeapSizeNow());
+    // The figure Stats reports: bytes for keys and values (a grown table's
+    // block is not counted).
+    const uint64_t have = EntryHeapSize();
+    if (heap_size > have) {
+      s = GrowHeap(heap_size - have);
       if (!s.ok()) return s;
     }
     return absl::OkStatus();

@@ -45,7 +45,7 @@ struct Options {
   // bytes, rounded up to 16 bytes (at least 32).
   uint64_t heap_size = 100ull << 20;
   // When a write finds the table or the heap full, grow the dict (the table
-  // doubles, the heap doubles, by at most 16 MiB at a time, or by what
+  // doubles, the heap doubles, by at most 4 MiB at a time, or by what
   // one value needs) and succeed, rather than answer ResourceExhausted. Readers
   // in every process keep reading, lock-free, while it grows
   // (docs/DESIGN.md, "Online growth"). A setting of this handle: each

@@ -173,6 +173,19 @@ TEST(GrowTest, ReserveGrowsAndNeverShrinks) {
   ASSERT_TRUE(h->Reserve(300000, 0).ok());
   EXPECT_GE(d->GetStats().max_items, 300000u);
   EXPECT_TRUE(absl::IsInvalidArgument(h->Reserve(kMaxItems + 1, 0)));
+  // A figure the table's slots would hold but the capacity it was created
+  // with does not: it grows all the same.
+  ScopedName small("grow-reserve-small");
+  absl::StatusOr<ZeroCopyDict> e = ZeroCopyDict::Create(small.name(), Tiny());
+  ASSERT_TRUE(e.ok());
+  ASSERT_EQ(e->GetStats().max_items, 10u);
+  ASSERT_TRUE(e->Reserve(12, 0).ok());
+  EXPECT_GE(e->GetStats().max_items, 12u);
+  // heap_size is the figure Stats reports.
+  const uint64_t heap = e->GetStats().heap_size;
+  ASSERT_TRUE(e->Reserve(0, heap).ok());
+  EXPECT_EQ(e->GetStats().heap_size, heap);
+  ASSERT_TRUE(e->Check().ok()) << e->Check();
   ASSERT_TRUE(d->Check().ok()) << d->Check();
 }
 
