@@ -336,7 +336,9 @@ int RunStat(const Invocation& inv) {
   AllocatorStats alloc = dict->GetAllocatorStats();
   const Stats& s = in->stats;
   const ProbeStats& p = in->probes;
-  const uint64_t slots_bytes = in->heap_offset - in->slots_offset;
+  // The table in use: once grown, a block of the heap (docs/DESIGN.md,
+  // "Online growth"), so its size is its slots', not a region's.
+  const uint64_t slots_bytes = s.slot_count * 32;
   // The heap line shows the allocator's counters, read (under the lock when
   // exact) after Inspect's: check those.
   Stats checked = s;
