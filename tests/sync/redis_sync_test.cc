@@ -603,6 +603,9 @@ TEST_F(SyncTest, ValuesThatCannotBeStoredAreCountedAndSkipped) {
   ZeroCopyDict a = NewDict();
   Options small;
   small.heap_size = 64 * 1024;
+  // No room to grow (the bound is rounded up to the segment as created),
+  // whatever the sync's own handle says about auto_grow.
+  small.max_segment_size = 1;
   ZeroCopyDict b = NewDict(small);
   StartInProcess(a);
   StartInProcess(b);
