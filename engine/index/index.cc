@@ -57,17 +57,27 @@ Index::Index(char* base, const layout::Geometry& g, layout::Header* header,
   v->mask = mask_;
   v->heap_hi = g.heap_offset + g.heap_size;
   v->heap_last = g.heap_size - layout::kMinBlock;
-  view_.store(v.get(), std::memory_order_release);
-  absl::MutexLock lock(&views_mu_);
-  views_.push_back(std::move(v));
+  v->older = nullptr;
+  view_.store(v.release(), std::memory_order_release);
+}
+
+Index::~Index() {
+  const View* v = view_.load(std::memory_order_acquire);
+  while (v != nullptr) {
+    const View* older = v->older;
+    delete v;
+    v = older;
+  }
 }
 
 bool Index::PublishView(const View* expected, const View& next) const {
   auto v = std::make_unique<View>(next);
-  absl::MutexLock lock(&views_mu_);
-  if (view_.load(std::memory_order_relaxed) != expected) return false;
-  view_.store(v.get(), std::memory_order_release);
-  views_.push_back(std::move(v));
+  v->older = expected;
+  if (!view_.compare_exchange_strong(expected, v.get(),
+                                     std::memory_order_acq_rel)) {
+    return false;  // another thread published first: v is freed
+  }
+  v.release();
   return true;
 }
 

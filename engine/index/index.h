@@ -145,6 +145,7 @@ struct View {
   uint64_t mask;
   uint64_t heap_hi;    // the heap's end as this process knows it
   uint64_t heap_last;  // heap_hi - heap_lo - kMinBlock: the last block start
+  const View* older;   // the view this one replaced (freed with the Index)
 };
 
 class Index {
@@ -152,6 +153,7 @@ class Index {
   // `fd` is the segment's file: a reader checks a grown heap's end against
   // the file's real size before it trusts it.
   Index(char* base, const layout::Geometry& g, layout::Header* header, int fd);
+  ~Index();
   Index(const Index&) = delete;
   Index& operator=(const Index&) = delete;
 
