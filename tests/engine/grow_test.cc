@@ -368,6 +368,48 @@ TEST(GrowTest, ReaderThreadsNeverMissOrTearDuringGrowth) {
   ASSERT_TRUE(d->Check().ok()) << d->Check();
 }
 
+// Writers in two processes insert into one dict that grows many times: each
+// continues the migrations and heap steps the other began (after reloading
+// its view), and every key of both ends up there.
+TEST(GrowTest, WriterProcessesShareTheGrowth) {
+  ScopedName name("grow-writers");
+  absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name.name(), Tiny());
+  ASSERT_TRUE(d.ok()) << d.status();
+  constexpr uint64_t kPerWriter = 40000;
+  std::vector<pid_t> writers;
+  for (uint64_t w = 0; w < 2; ++w) {
+    writers.push_back(StartChild([&, w]() {
+      absl::StatusOr<ZeroCopyDict> h = ZeroCopyDict::Attach(name.name());
+      if (!h.ok()) return 2;
+      for (uint64_t i = 0; i < kPerWriter; ++i) {
+        const uint64_t k = w * kPerWriter + i;
+        if (!h->Put(Key(k), Value(k, w)).ok()) return 3;
+        // Read back one of the other writer's keys now and then.
+        if (i % 1000 == 999) {
+          const uint64_t other = (1 - w) * kPerWriter + i / 2;
+          std::string v;
+          absl::Status s = h->Get(Key(other), &v, nullptr);
+          if (s.ok() && !ValueOk(other, v)) return 4;
+          if (!s.ok() && !absl::IsNotFound(s)) return 5;
+        }
+      }
+      return 0;
+    }));
+  }
+  for (pid_t p : writers) {
+    ChildResult r = WaitChild(p);
+    EXPECT_TRUE(r.ok()) << r.Describe();
+  }
+  ASSERT_TRUE(d->Check().ok()) << d->Check();
+  EXPECT_EQ(d->Size(), 2 * kPerWriter);
+  for (uint64_t k = 0; k < 2 * kPerWriter; ++k) {
+    std::string v;
+    ASSERT_TRUE(d->Get(Key(k), &v, nullptr).ok()) << k;
+    ASSERT_TRUE(ValueOk(k, v)) << k;
+  }
+  EXPECT_GE(d->GetStats().max_items, 2 * kPerWriter);
+}
+
 const char* g_kill_at = nullptr;
 int g_kill_occurrence = 1;
 void KillAt(const char* step) {
