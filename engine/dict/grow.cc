@@ -260,9 +260,9 @@ absl::Status DictImpl::SwitchTable() {
   BeginGrowIntent(Op::kGrowTable, 0, old_block, block, word);
   SetPhase(layout::kPhasePublished);
   Step("grow.switch.begin");
-  h.table_block.store(block, std::memory_order_relaxed);
   index_.SwitchTo(word);
   Step("grow.switch.published");
+  h.table_block.store(block, std::memory_order_relaxed);
   h.capacity.store(layout::CapacityOf(index_.slot_count()),
                    std::memory_order_relaxed);
   h.tombstones.store(h.migrate_tombstones.load(std::memory_order_relaxed),
@@ -283,7 +283,8 @@ absl::Status DictImpl::AbandonMigration() {
   layout::Header& h = *header_;
   const uint64_t block = h.migrate_block.load(std::memory_order_relaxed);
   const uint64_t word = h.migrate_table.load(std::memory_order_relaxed);
-  BeginGrowIntent(Op::kGrowTable, 0, 0, block, 0);
+  BeginGrowIntent(Op::kGrowTable, 0,
+                  h.table_block.load(std::memory_order_relaxed), block, 0);
   index_.EndMigration();
   // The block may hold pages never reserved (a table is reserved as it is
   // zeroed): reserve them before the heap reuses them for entries. When

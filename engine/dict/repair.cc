@@ -174,10 +174,13 @@ absl::Status DictImpl::Repair() {
       // Published: the switch happened when the table word is the new one;
       // then the new block is the table's. Otherwise the new table is
       // dropped (the allocator rebuild frees its block).
+      // Either way table_block is set again from the intent (old_block is
+      // the table's block when the step began), so that the rebuild below
+      // keeps the block of the table in use and frees the other.
       const uint64_t word = hash;
-      if (word != 0 && header_->table.load() == word) {
-        header_->table_block.store(new_block, std::memory_order_relaxed);
-      }
+      header_->table_block.store(
+          word != 0 && header_->table.load() == word ? new_block : old_block,
+          std::memory_order_relaxed);
       break;
     }
     default:
