@@ -177,10 +177,15 @@ absl::Status DictImpl::StartMigration(uint64_t new_slots) {
       return SegmentFull("table", size);
     }
     absl::Status s = platform::GrowFile(fd_, new_end, "grow the file");
-    // The block's tag is written now; the rest as the table is zeroed.
+    // The block's tag is written now, its last word when it is freed; the
+    // rest as the table is zeroed.
     if (s.ok()) {
       s = platform::ReserveRange(fd_, end, alloc::kTagSize,
                                  "reserve the new table");
+    }
+    if (s.ok()) {
+      s = platform::ReserveRange(fd_, new_end - layout::kPageSize,
+                                 layout::kPageSize, "reserve the new table");
     }
     if (!s.ok()) {
       AbortIntent();

@@ -178,9 +178,20 @@ absl::Status DictImpl::Repair() {
       // the table's block when the step began), so that the rebuild below
       // keeps the block of the table in use and frees the other.
       const uint64_t word = hash;
-      header_->table_block.store(
-          word != 0 && header_->table.load() == word ? new_block : old_block,
-          std::memory_order_relaxed);
+      const bool switched = word != 0 && header_->table.load() == word;
+      header_->table_block.store(switched ? new_block : old_block,
+                                 std::memory_order_relaxed);
+      if (!switched) {
+        // The dropped table's block may hold pages never reserved (a new
+        // table at the heap's end is reserved as it is zeroed), and it
+        // becomes free space for entries: reserve the heap first. Pages
+        // already reserved cost little; if the file system is full this
+        // fails and the pages stay as they are (docs/DESIGN.md).
+        platform::ReserveRange(fd_, geometry_.heap_offset,
+                               alloc_.end() - geometry_.heap_offset,
+                               "reserve the heap")
+            .IgnoreError();
+      }
       break;
     }
     default:
