@@ -18,6 +18,24 @@ std::string Context(absl::string_view name, absl::string_view op) {
   return absl::StrCat("dict '", name, "': ", op);
 }
 
+// Maps the dict with room to grow: max_segment_size bytes of address space
+// (docs/DESIGN.md, "Online growth"). A process that may not have that much
+// (ulimit -v) is told so.
+absl::StatusOr<char*> MapReserved(int fd, uint64_t max_segment_size) {
+  absl::StatusOr<char*> mapped =
+      platform::MapShared(fd, max_segment_size, "mmap");
+  if (mapped.ok() || !absl::IsResourceExhausted(mapped.status())) {
+    return mapped;
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "cannot reserve ", max_segment_size,
+      " bytes of address space (the dict's max_segment_size, which every "
+      "process maps so that the dict can grow): ",
+      mapped.status().message(),
+      "; raise this process's address-space limit (ulimit -v) or create the "
+      "dict with a smaller max_segment_size"));
+}
+
 }  // namespace
 
 DictImpl::DictImpl(std::string name, const Options& options, char* base,
@@ -145,8 +163,7 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   };
   s = platform::ResizeAndReserve(temp->fd, g.segment_size, "reserve segment");
   if (!s.ok()) return fail(s);
-  absl::StatusOr<char*> mapped =
-      platform::MapShared(temp->fd, g.max_segment_size, "mmap");
+  absl::StatusOr<char*> mapped = MapReserved(temp->fd, g.max_segment_size);
   if (!mapped.ok()) return fail(mapped.status());
   base = *mapped;
 
@@ -189,8 +206,7 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Create(
   int fd = temp->fd;
   absl::StatusOr<int> named = platform::ShmOpen(shm, "");
   if (named.ok() && platform::SameFile(*named, fd)) {
-    absl::StatusOr<char*> remapped =
-        platform::MapShared(*named, g.max_segment_size, "mmap");
+    absl::StatusOr<char*> remapped = MapReserved(*named, g.max_segment_size);
     if (remapped.ok()) {
       platform::Unmap(base, g.max_segment_size);
       platform::Close(fd);
@@ -259,8 +275,7 @@ absl::StatusOr<std::unique_ptr<DictImpl>> DictImpl::Attach(
   s = layout::ValidateHeader(header, size, &g);
   if (!s.ok()) return fail(Prefixed(path, std::move(s)));
   // Map it again with room to grow (docs/DESIGN.md, "Online growth").
-  absl::StatusOr<char*> reserved =
-      platform::MapShared(*fd, g.max_segment_size, "mmap");
+  absl::StatusOr<char*> reserved = MapReserved(*fd, g.max_segment_size);
   if (!reserved.ok()) return fail(reserved.status());
   platform::Unmap(base, size);
   base = *reserved;

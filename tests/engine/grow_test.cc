@@ -5,6 +5,7 @@
 // behave as documented.
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,6 +221,42 @@ TEST(GrowTest, MaxSegmentSizeBoundsGrowth) {
   ScopedName other("grow-bad");
   EXPECT_TRUE(absl::IsInvalidArgument(
       ZeroCopyDict::Create(other.name(), bad).status()));
+}
+
+// A process that may not reserve max_segment_size bytes of address space
+// is told so (and what to do), not crashed.
+TEST(GrowTest, AnAddressSpaceLimitIsAClearError) {
+  ScopedName name("grow-rlimit");
+  Options o = Tiny();
+  o.max_segment_size = uint64_t{8} << 30;
+  {
+    absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Create(name.name(), o);
+    ASSERT_TRUE(d.ok()) << d.status();
+  }
+  pid_t child = StartChild([&]() {
+    // This process's address space now, plus 1 GiB: less than the dict
+    // reserves.
+    uint64_t vm_kib = 0;
+    FILE* f = fopen("/proc/self/status", "r");
+    if (f == nullptr) return 2;
+    char line[256];
+    while (fgets(line, sizeof(line), f) != nullptr) {
+      if (sscanf(line, "VmSize: %lu kB", &vm_kib) == 1) break;
+    }
+    fclose(f);
+    struct rlimit lim;
+    lim.rlim_cur = lim.rlim_max = (vm_kib << 10) + (uint64_t{1} << 30);
+    if (setrlimit(RLIMIT_AS, &lim) != 0) return 3;
+    absl::StatusOr<ZeroCopyDict> d = ZeroCopyDict::Attach(name.name());
+    if (d.ok()) return 4;
+    if (!absl::IsResourceExhausted(d.status())) return 5;
+    if (d.status().message().find("ulimit -v") == absl::string_view::npos) {
+      return 6;
+    }
+    return 0;
+  });
+  ChildResult r = WaitChild(child);
+  EXPECT_TRUE(r.ok()) << r.Describe();
 }
 
 TEST(GrowTest, AnEarlierFormatIsRefusedWithWhatToDo) {
