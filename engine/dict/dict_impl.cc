@@ -371,39 +371,30 @@ absl::Status DictImpl::GetLocked(absl::string_view key, std::string* value) {
 absl::Status DictImpl::StoreSlow(const Located& at, absl::string_view key,
                                  absl::string_view value, ValueType type) {
   if (value.size() > geometry_.max_segment_size) return HeapFull(value.size());
-  absl::Status s;
-  if (at.found()) {
-    s = Relocate(at.slot, at.block, at.hash, key, value, type);
-  } else {
-    Located again;
-    const Located* where = &at;
-    if (Size() >= Capacity() || index_.migrating()) {
-      bool retable = false;
-      s = MakeRoomForInsert(&retable);
-      if (!s.ok()) return s;
-      if (retable) {
-        // The table changed: where the key goes changed too.
-        s = LocateHashed(key, at.hash, &again);
-        if (!s.ok()) return s;
-        where = &again;
-      }
-    }
-    if (where->insert_at == ~uint64_t{0}) {
-      return Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
-                   "no free slot below max_items");
-    }
-    s = Insert(where->insert_at, where->hash, key, value, type);
-    if (ABSL_PREDICT_TRUE(s.ok()) || !options_.auto_grow ||
-        GetErrorKind(s) != ErrorKind::kHeapFull) {
-      return s;
-    }
-    // The heap is full: grow it, then insert where the key would go (the
-    // table is unchanged).
-    s = GrowHeap(alloc::Allocator::BlockSizeFor(
-        index::EntryPayload(key.size(), value.size())));
+  // Where a new key goes; MakeRoomForInsert may move it to a new table.
+  Located again;
+  const Located* where = &at;
+  if (!at.found() && (Size() >= Capacity() || index_.migrating())) {
+    bool retable = false;
+    absl::Status s = MakeRoomForInsert(&retable);
     if (!s.ok()) return s;
-    return Insert(where->insert_at, where->hash, key, value, type);
+    if (retable) {
+      s = LocateHashed(key, at.hash, &again);
+      if (!s.ok()) return s;
+      where = &again;
+    }
   }
+  if (!at.found() && where->insert_at == ~uint64_t{0}) {
+    return Error(absl::StatusCode::kDataLoss, ErrorKind::kCorrupt,
+                 "no free slot below max_items");
+  }
+  // A relocation or an insert; tried again once after the heap grew (the
+  // table is unchanged by that, so the slot is still right).
+  auto store = [&] {
+    return at.found() ? Relocate(at.slot, at.block, at.hash, key, value, type)
+                      : Insert(where->insert_at, where->hash, key, value, type);
+  };
+  absl::Status s = store();
   if (ABSL_PREDICT_TRUE(s.ok()) || !options_.auto_grow ||
       GetErrorKind(s) != ErrorKind::kHeapFull) {
     return s;
@@ -411,7 +402,7 @@ absl::Status DictImpl::StoreSlow(const Located& at, absl::string_view key,
   s = GrowHeap(alloc::Allocator::BlockSizeFor(
       index::EntryPayload(key.size(), value.size())));
   if (!s.ok()) return s;
-  return Relocate(at.slot, at.block, at.hash, key, value, type);
+  return store();
 }
 
 absl::Status DictImpl::PutLocked(absl::string_view key, absl::string_view value,
