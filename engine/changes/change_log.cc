@@ -139,18 +139,35 @@ void ChangeLog::EvictUntil(uint64_t end) {
   std::atomic_thread_fence(std::memory_order_release);
 }
 
+uint64_t ChangeLog::Restart(uint64_t head) {
+  layout::Header& h = *header_;
+  // Positions only grow; one so close to 2^64 that it could wrap around
+  // restarts at 0 (no log writes that much: a forged header).
+  head = head > kPositionLimit ? 0 : Pad8(head);
+  h.log_tail.store(head, std::memory_order_relaxed);
+  h.log_head.store(head, std::memory_order_release);
+  std::atomic_thread_fence(std::memory_order_release);
+  ClearMarksFrom(head);
+  return head;
+}
+
+void ChangeLog::ClearMarksFrom(uint64_t pos) {
+  for (uint64_t m = 0; m < mark_count_; ++m) {
+    if (marks_[m].load(std::memory_order_relaxed) >= pos) {
+      marks_[m].store(kNoMark, std::memory_order_relaxed);
+    }
+  }
+}
+
 void ChangeLog::StageSlow(uint64_t seq, ChangeKind kind,
                           absl::string_view key) {
   layout::Header& h = *header_;
   uint64_t head = h.log_head.load(std::memory_order_relaxed);
   const uint64_t tail = h.log_tail.load(std::memory_order_relaxed);
   if (ABSL_PREDICT_FALSE(((head | tail) & 7) != 0 || tail > head ||
-                         head - tail > ring_bytes_)) {
+                         head - tail > ring_bytes_ || head > kPositionLimit)) {
     // Not a state this protocol leaves: start an empty log at the head.
-    head = Pad8(head);
-    h.log_tail.store(head, std::memory_order_relaxed);
-    h.log_head.store(head, std::memory_order_release);
-    std::atomic_thread_fence(std::memory_order_release);
+    head = Restart(head);
   }
   int k = kind == ChangeKind::kErase ? kKindErase : kKindPut;
   uint64_t size = kHeaderBytes + Pad8(key.size());
@@ -171,12 +188,9 @@ void ChangeLog::Repair(uint64_t forward_seq) {
   uint64_t head = h.log_head.load(std::memory_order_relaxed);
   uint64_t tail = h.log_tail.load(std::memory_order_relaxed);
   if ((head & 7) != 0 || (tail & 7) != 0 || tail > head ||
-      head - tail > ring_bytes_) {
-    head = Pad8(head);
+      head - tail > ring_bytes_ || head > kPositionLimit) {
+    head = Restart(head);
     tail = head;
-    h.log_tail.store(tail, std::memory_order_relaxed);
-    h.log_head.store(head, std::memory_order_release);
-    std::atomic_thread_fence(std::memory_order_release);
   }
   // Keep the longest valid run of consecutive records from the tail.
   uint64_t pos = tail, last = 0;
@@ -192,6 +206,9 @@ void ChangeLog::Repair(uint64_t forward_seq) {
   if (pos != head) {
     head = pos;
     h.log_head.store(head, std::memory_order_release);
+    // Marks of the records dropped here would point into the records
+    // written there next.
+    ClearMarksFrom(head);
   }
   if (forward_seq == 0 || (last != 0 && forward_seq <= last)) return;
   if (last != 0 && forward_seq != last + 1) {

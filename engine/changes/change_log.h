@@ -139,6 +139,16 @@ class ChangeLog {
   // Stage's general case: repairs impossible positions, evicts, wraps,
   // writes gap records.
   void StageSlow(uint64_t seq, ChangeKind kind, absl::string_view key);
+  // Positions past this are a forged header's (2^63 bytes of changes are
+  // not written): the log restarts at 0 rather than let them wrap. A mark
+  // no record has (kNoMark) is never inside the log.
+  static constexpr uint64_t kPositionLimit = uint64_t{1} << 63;
+  static constexpr uint64_t kNoMark = ~uint64_t{0};
+  // Starts an empty log at `head` (or at 0 past kPositionLimit), clearing
+  // the marks at or past it; returns the new head. Lock held.
+  uint64_t Restart(uint64_t head);
+  // Forgets the marks at or past `pos` (their records are gone).
+  void ClearMarksFrom(uint64_t pos);
   void Mark(uint64_t seq, uint64_t pos) {
     marks_[(seq / layout::kMarkStride) % mark_count_].store(
         pos, std::memory_order_relaxed);
