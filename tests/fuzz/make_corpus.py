@@ -430,6 +430,15 @@ SEEDS = {
     "60-grow-last-free-block-overruns-the-heap": grow_seed(
         G(4, VALUE_4500, True),
         patch(HDR(8), ADD(-16)) + patch(HDR(57), ADD(-16))),
+    # A table word naming 32 slots where the dict has its initial 16 (still
+    # inside the slot region): Attach and, once the erased keys are gone,
+    # Check accept it, and Inspect walks the 32 slots (the fuzzer bounded
+    # Inspect's probe lengths by the template's 16 slots until the growth
+    # lines came; a finding of the fuzzer, not of the engine).
+    "61-table-word-more-slots-inspect": seed(
+        patch(HDR(17), ADD(1)),
+        op(INSPECT) + op(FILL, 1) + CHECKED + op(INSPECT) + op(PUT, 11)
+        + CHECKED + op(INSPECT)),
     # A raw image shorter than the header region.
     "23-raw-short-image": b"\xff" + struct.pack("<QII", 0x5A43495043444943, 1, 5896)
                           + bytes(40),
