@@ -161,13 +161,14 @@ def seed(patches=b"", ops=b""):
 
 
 # The growth phase's parameter g (Runner::Grow in segment_fuzzer.cc):
-# inserts 12 + 6 * n, value size per VALUE_*, a Reserve halfway, every
-# fourth insert through the handle with auto_grow off, erase every third
-# insert's predecessor (else every seventh).
-def G(n=0, value=0, reserve_halfway=False, fixed_writes=False,
+# inserts 12 + 6 * n, value size per VALUE_*, a Reserve during the first
+# migration (else halfway), every fourth insert through the handle with
+# auto_grow off, at every third insert erase the key inserted two before
+# (else at every seventh).
+def G(n=0, value=0, reserve_migrating=False, fixed_writes=False,
       erase_often=False):
     assert 0 <= n < 8 and 0 <= value < 4
-    return (n | (value << 3) | (reserve_halfway << 5) | (fixed_writes << 6)
+    return (n | (value << 3) | (reserve_migrating << 5) | (fixed_writes << 6)
             | (erase_often << 7))
 
 
@@ -352,12 +353,12 @@ SEEDS = {
     # least once and the heap grows, with reads and writes through the
     # handle with auto_grow off in between; Reserve; Check must pass and the
     # model's every key read back through both handles.
-    "37-grow-template-default-program": grow_seed(G()),
+    "37-grow-template-default-program": grow_seed(G(2, VALUE_1200)),
     "38-grow-template-every-op-large-values": grow_seed(
         G(7, VALUE_4500, True, True, True),
         ops=READS + CHECKED + WRITES + op(FILL, 2) + CHECKED),
     "39-grow-template-reserve-during-migration": grow_seed(
-        G(3, VALUE_1200, reserve_halfway=True), ops=CHECKED),
+        G(3, VALUE_1200, reserve_migrating=True), ops=CHECKED),
     "40-grow-template-full-table-and-heap": grow_seed(
         G(5, VALUE_300, fixed_writes=True, erase_often=True),
         ops=CHECKED + op(FILL, 0) + op(FILL, 6) + op(PUT_LARGE, 12, 11)

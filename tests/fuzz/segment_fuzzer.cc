@@ -745,11 +745,14 @@ class Runner {
   // reading and, per g, writing. Inserts enough keys that the table doubles
   // (the template's capacity is 12) at least once and the heap (16 KiB)
   // grows, with reads through both handles and erases in between, so writes
-  // run the migration's steps; calls Reserve (per g also in the middle,
-  // during a migration), then Check. g: bits 0-2 the number of inserts
+  // run the migration's steps. The first time a write leaves a migration
+  // under way, GetStats, GetAllocatorStats, Inspect and Check run on the
+  // half-built table. Then Reserve (per g also during that migration, which
+  // it finishes), then Check. g: bits 0-2 the number of inserts
   // (12 + 6 * n), bits 3-4 the value size (kGrowValueSizes), bit 5 a Reserve
-  // halfway, bit 6 every fourth insert through `fixed`, bit 7 erase an
-  // earlier key every third insert (else every seventh).
+  // during the first migration (or halfway, if none is seen by then), bit 6
+  // every fourth insert through `fixed`, bit 7 erase an earlier key every
+  // third insert (else every seventh).
   //
   // On a damaged dict only the general invariants apply. If Check passed
   // (before the phase or at its start), the model follows every call:
@@ -770,6 +773,7 @@ class Runner {
     const int inserts = 12 + 6 * (g & 7);
     const size_t value_size = kGrowValueSizes[(g >> 3) & 3];
     const int erase_every = (g & 0x80) ? 3 : 7;
+    bool migration_seen = false, reserved = (g & 0x20) == 0;
     for (int i = 0; i < inserts; ++i) {
       if (Runaway(kRunaway, kCheckedBound)) return;
       const std::string key = absl::StrCat("grow-", i);
@@ -799,7 +803,18 @@ class Runner {
         OpForEach();
         OpStats();
       }
-      if ((g & 0x20) != 0 && i == inserts / 2) GrowReserve(64, 32 << 10);
+      const bool migrating = dict_->GetStats().growing;
+      if (migrating && !migration_seen) {
+        migration_seen = true;
+        OpStats();
+        OpAllocatorStats();
+        OpInspect();
+        OpCheck();  // verifies the half-built table
+      }
+      if (!reserved && (migrating || i == inserts / 2)) {
+        reserved = true;
+        GrowReserve(64, 32 << 10);
+      }
     }
     if (Runaway(kRunaway, kCheckedBound)) return;
     GrowReserve(100 + (g & 0x18), 64 << 10);
@@ -816,6 +831,16 @@ class Runner {
       for (const auto& [key, value] : model) OpGet(key);
       OpForEach();
       OpCheck();
+    }
+    if (Verbose()) {
+      const zcipc::Stats st = grow->GetStats();
+      fprintf(stderr,
+              "growth phase done: %llu slots, heap %llu, %llu growths, a "
+              "migration %sseen\n",
+              static_cast<unsigned long long>(st.slot_count),
+              static_cast<unsigned long long>(st.heap_size),
+              static_cast<unsigned long long>(st.grows_total),
+              migration_seen ? "" : "not ");
     }
   }
 
