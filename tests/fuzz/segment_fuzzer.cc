@@ -1490,7 +1490,7 @@ class Runner {
   // phase lets them grow (Refresh).
   uint64_t heap_size_;
   uint64_t slot_count_;
-  bool growing_ = false;  // in the growth phase (GrowthPhase)
+  bool growing_ = false;  // in the growth phase (Grow)
   bool trusted_ = false;
   Model model_;
   std::set<std::string> not_counters_;  // keys Add refuses for their type
