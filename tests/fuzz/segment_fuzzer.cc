@@ -37,6 +37,17 @@
 //                    16 KiB-heap dict with live entries of 0 to 4500 bytes,
 //                    a long key, a counter, two tombstones, four free blocks
 //                    of different classes, a filled journal).
+//   byte 0 in 0x80..0xFE  the same with N = byte 0 & 0x7f, and byte 1 = g
+//                    (the patches start at byte 2): after the operations,
+//                    the growth phase (Runner::Grow) runs with parameter g
+//                    on a second handle with auto_grow on.
+//
+// The operations run on a handle with auto_grow off: the model and the
+// invariants take the heap and the table to keep their size, so a write that
+// finds them full is ResourceExhausted. The growth phase then makes the same
+// dict, damaged or not, grow: the table migrates (the template's capacity is
+// 12), the heap grows, Reserve runs. On a dict that passed Check(), growth
+// must keep every entry of the model and Check() must pass after it.
 //
 // A patch starts with a head byte h and a 16-bit little-endian target t.
 //   kind = h & 7:
@@ -106,6 +117,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -653,7 +665,10 @@ using Model = std::map<std::string, std::string>;
 class Runner {
  public:
   Runner(const Template& t, ZeroCopyDict* dict)
-      : t_(t), dict_(dict), heap_size_(dict->GetStats().heap_size) {}
+      : t_(t),
+        dict_(dict),
+        heap_size_(dict->GetStats().heap_size),
+        slot_count_(t.slot_count) {}
 
   void Run(Reader& ops) {
     if (ops.done()) {
@@ -724,7 +739,157 @@ class Runner {
     }
   }
 
+  // The growth phase (input byte 0 has bit 7 set; g is input byte 1): runs
+  // after the operations on `grow`, a second handle on the same dict with
+  // auto_grow on, while the operations' handle (`fixed`, auto_grow off) keeps
+  // reading and, per g, writing. Inserts enough keys that the table doubles
+  // (the template's capacity is 12) at least once and the heap (16 KiB)
+  // grows, with reads through both handles and erases in between, so writes
+  // run the migration's steps. The first time a write leaves a migration
+  // under way, GetStats, GetAllocatorStats, Inspect and Check run on the
+  // half-built table. Then Reserve (per g also during that migration, which
+  // it finishes), then Check. g: bits 0-2 the number of inserts
+  // (12 + 6 * n), bits 3-4 the value size (kGrowValueSizes), bit 5 a Reserve
+  // during the first migration (or halfway, if none is seen by then), bit 6
+  // every fourth insert through `fixed`, bit 7 erase an earlier key every
+  // third insert (else every seventh).
+  //
+  // On a damaged dict only the general invariants apply. If Check passed
+  // (before the phase or at its start), the model follows every call:
+  // inserts through `grow` must succeed (it grows instead of answering
+  // ResourceExhausted, far below the dict's max_segment_size), Reserve must
+  // succeed, Check must pass after the phase and every key of the model
+  // must read back through both handles.
+  void Grow(ZeroCopyDict* grow, ZeroCopyDict* fixed, uint8_t g) {
+    static constexpr uint64_t kGrowValueSizes[4] = {24, 300, 1200, 4500};
+    // Growth beyond this is runaway on a damaged dict: stop. A checked dict
+    // holds well under 1 MiB of entries here.
+    constexpr uint64_t kRunaway = 64ull << 20, kCheckedBound = 8ull << 20;
+    growing_ = true;
+    dict_ = grow;
+    if (Verbose()) fprintf(stderr, "growth phase, g=0x%02x\n", g);
+    Refresh();
+    OpCheck();  // a dict the operations left consistent: the model
+    const int inserts = 12 + 6 * (g & 7);
+    const size_t value_size = kGrowValueSizes[(g >> 3) & 3];
+    const int erase_every = (g & 0x80) ? 3 : 7;
+    bool migration_seen = false, reserved = (g & 0x20) == 0;
+    for (int i = 0; i < inserts; ++i) {
+      if (Runaway(kRunaway, kCheckedBound)) return;
+      const std::string key = absl::StrCat("grow-", i);
+      const std::string value = MakeValue(value_size + i, 700 + i);
+      const bool through_fixed = (g & 0x40) != 0 && i % 4 == 3;
+      dict_ = through_fixed ? fixed : grow;
+      absl::Status s = dict_->Put(key, value);
+      AfterPut(through_fixed ? "Put(grow, fixed handle)" : "Put(grow)", key,
+               value, s);
+      if (trusted_ && !through_fixed && !s.ok() && !AtTheBound(s)) {
+        Violation(absl::StrCat("Put ", Quote(key),
+                               " with auto_grow on a dict that passed "
+                               "Check(): ",
+                               s.ToString()));
+      }
+      dict_ = grow;
+      Refresh();
+      OpGet(key);
+      dict_ = fixed;  // its view of the geometry is stale now
+      OpGet(key);
+      OpGet(Key(i % kKnownKeys));
+      dict_ = grow;
+      if (i % erase_every == erase_every - 1) {
+        OpErase(absl::StrCat("grow-", i - 2));
+      }
+      if (i % 8 == 5) {
+        OpForEach();
+        OpStats();
+      }
+      const bool migrating = dict_->GetStats().growing;
+      if (migrating && !migration_seen) {
+        migration_seen = true;
+        OpStats();
+        OpAllocatorStats();
+        OpInspect();
+        OpCheck();  // verifies the half-built table
+      }
+      if (!reserved && (migrating || i == inserts / 2)) {
+        reserved = true;
+        GrowReserve(64, 32 << 10);
+      }
+    }
+    if (Runaway(kRunaway, kCheckedBound)) return;
+    GrowReserve(100 + (g & 0x18), 64 << 10);
+    OpStats();
+    OpAllocatorStats();
+    OpInspect();
+    OpCheck();  // a Violation if it fails on a dict that passed before
+    // Every key reads back through both handles (the fixed handle never
+    // grew anything itself: it must follow the table and heap it did not
+    // see), and the fixed handle's Check agrees.
+    const Model model = model_;
+    for (ZeroCopyDict* d : {grow, fixed}) {
+      dict_ = d;
+      for (const auto& [key, value] : model) OpGet(key);
+      OpForEach();
+      OpCheck();
+    }
+    if (Verbose()) {
+      const zcipc::Stats st = grow->GetStats();
+      fprintf(stderr,
+              "growth phase done: %llu slots, heap %llu, %llu growths, a "
+              "migration %sseen\n",
+              static_cast<unsigned long long>(st.slot_count),
+              static_cast<unsigned long long>(st.heap_size),
+              static_cast<unsigned long long>(st.grows_total),
+              migration_seen ? "" : "not ");
+    }
+  }
+
  private:
+  // In the growth phase: the heap and the table may have grown.
+  void Refresh() {
+    const zcipc::Stats st = dict_->GetStats();
+    heap_size_ = std::max(heap_size_, st.heap_size);
+    slot_count_ = std::max(slot_count_, st.slot_count);
+  }
+
+  // Whether growth ran away (a damaged dict may claim any heap end): stops
+  // the phase; a finding if the dict had passed Check().
+  bool Runaway(uint64_t limit, uint64_t checked_limit) {
+    const zcipc::Stats st = dict_->GetStats();
+    if (trusted_ && st.segment_size > checked_limit) {
+      Violation(absl::StrCat("the segment grew to ", st.segment_size,
+                             " bytes for a few hundred KiB of entries"));
+    }
+    return st.segment_size > limit;
+  }
+
+  // Whether `s` is a growth refused by a max_segment_size low enough for
+  // this phase to reach it (a patched bound that Check accepts).
+  bool AtTheBound(const absl::Status& s) const {
+    return absl::IsResourceExhausted(s) &&
+           dict_->GetStats().max_segment_size < (64ull << 20);
+  }
+
+  // Reserve for `extra` more entries than now and `heap_extra` more heap.
+  void GrowReserve(uint64_t extra, uint64_t heap_extra) {
+    const zcipc::Stats before = dict_->GetStats();
+    const uint64_t items = model_.size() + extra;
+    const uint64_t heap = before.heap_size + heap_extra;
+    absl::Status s = dict_->Reserve(items, heap);
+    Named("Reserve", s);
+    Refresh();
+    if (!trusted_) return;
+    if (AtTheBound(s)) return;
+    Expect("Reserve", "", s, {absl::StatusCode::kOk});
+    const zcipc::Stats st = dict_->GetStats();
+    if (st.growing || st.max_items < items || st.heap_size < heap) {
+      Violation(absl::StrCat("Reserve(", items, ", ", heap,
+                             ") returned OK; now capacity ", st.max_items,
+                             ", heap ", st.heap_size,
+                             st.growing ? ", still migrating" : ""));
+    }
+  }
+
   std::string Key(int a) const {
     if (a < kKnownKeys) return t_.keys[a];
     if (a < 15) return absl::StrCat("new-", a);
@@ -1088,8 +1253,17 @@ class Runner {
     OpChanges();
     zcipc::Stats st = dict_->GetStats();
     const uint64_t size = dict_->Size();
-    if (st.name != t_.name || st.heap_size != heap_size_) {
-      Violation("GetStats: name or heap size changed");
+    if (st.name != t_.name) Violation("GetStats: name changed");
+    if (growing_) {
+      // The heap grows but never shrinks (a damaged heap end may be
+      // lowered by repair, so only on a checked dict).
+      if (trusted_ && st.heap_size < heap_size_) {
+        Violation(absl::StrCat("GetStats: the heap shrank from ", heap_size_,
+                               " to ", st.heap_size));
+      }
+      Refresh();
+    } else if (st.heap_size != heap_size_) {
+      Violation("GetStats: heap size changed");
     }
     if (!trusted_) return;
     if (st.size != model_.size() || size != model_.size()) {
@@ -1120,9 +1294,12 @@ class Runner {
       }
     }
     if (!trusted_) return;
+    // A grown table lives in a heap block (two during a migration).
+    const uint64_t table_blocks = growing_ ? 2 : 0;
     if (!st.exact || st.used_bytes + st.free_bytes != heap_size_ ||
         st.largest_free_block > st.free_bytes ||
-        st.used_blocks != model_.size()) {
+        st.used_blocks < model_.size() ||
+        st.used_blocks > model_.size() + table_blocks) {
       Violation(
           absl::StrCat("GetAllocatorStats on a checked dict: exact=", st.exact,
                        " used ", st.used_bytes, "/", st.used_blocks, " free ",
@@ -1138,10 +1315,15 @@ class Runner {
       return;
     }
     const zcipc::ProbeStats& p = in->probes;
-    if (p.histogram.size() > t_.slot_count || p.max >= t_.slot_count ||
-        p.max_miss > t_.slot_count) {
+    // The table the dict names (its table word) may have more slots than the
+    // template's, damaged or grown: probes stay within the one Inspect
+    // walked.
+    const uint64_t slots = std::max(slot_count_, in->stats.slot_count);
+    if (p.histogram.size() > slots || p.max >= slots || p.max_miss > slots) {
       Violation(absl::StrCat("Inspect: probe lengths beyond the table: max ",
-                             p.max, " max_miss ", p.max_miss));
+                             p.max, " max_miss ", p.max_miss, " (",
+                             in->stats.slot_count, " slots, ", slot_count_,
+                             " known)"));
     }
     if (trusted_ && (!in->intent.empty() || in->stats.size != model_.size())) {
       Violation(absl::StrCat("Inspect on a checked dict: intent '", in->intent,
@@ -1304,7 +1486,11 @@ class Runner {
 
   const Template& t_;
   ZeroCopyDict* dict_;
-  const uint64_t heap_size_;
+  // The heap's size and the table's slots: the template's, until the growth
+  // phase lets them grow (Refresh).
+  uint64_t heap_size_;
+  uint64_t slot_count_;
+  bool growing_ = false;  // in the growth phase (Grow)
   bool trusted_ = false;
   Model model_;
   std::set<std::string> not_counters_;  // keys Add refuses for their type
@@ -1334,14 +1520,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Template& t = GetTemplate();
   std::string image;
   Reader ops(nullptr, 0);
+  bool grow = false;
+  uint8_t grow_param = 0;
   if (size > 0 && data[0] == 0xFF) {
     image.assign(reinterpret_cast<const char*>(data) + 1, size - 1);
   } else {
     size_t n_ops = size > 0 ? data[0] : 0;
-    const size_t body = size > 0 ? size - 1 : 0;
+    size_t head = size > 0 ? 1 : 0;
+    if (n_ops & 0x80) {  // the growth phase follows; byte 1 is its g
+      grow = true;
+      n_ops &= 0x7f;
+      grow_param = size > 1 ? data[1] : 0;
+      head = size > 1 ? 2 : size;
+    }
+    const size_t body = size - head;
     if (n_ops > body) n_ops = body;
     image = t.image;
-    Reader patches(data + (size > 0 ? 1 : 0), body - n_ops);
+    Reader patches(data + head, body - n_ops);
     ApplyPatches(t, patches, &image);
     ops = Reader(data + size - n_ops, n_ops);
   }
@@ -1361,6 +1556,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fprintf(stderr, "Attach (%zu-byte image): %s\n", image.size(),
             dict.status().ToString().c_str());
   }
+  // The growth phase's handle: the same dict, auto_grow on. Attached before
+  // the unlink (it names the file).
+  absl::StatusOr<ZeroCopyDict> grower(absl::CancelledError("no growth phase"));
+  if (grow && dict.ok()) {
+    options.auto_grow = true;
+    grower = ZeroCopyDict::Attach(t.name, options);
+    if (!grower.ok() &&
+        grower.status().message().find(t.name) == absl::string_view::npos) {
+      UnnamedError("Attach", grower.status());
+    }
+  }
   // Unlink now: the handle keeps working, and a crash below leaves nothing
   // in /dev/shm.
   if (!ZeroCopyDict::Unlink(t.name).ok()) unlink(t.path.c_str());
@@ -1374,7 +1580,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     Runner runner(t, &*dict);
     runner.Run(ops);
+    if (grower.ok()) runner.Grow(&*grower, &*dict, grow_param);
   }
+  grower = absl::StatusOr<ZeroCopyDict>(absl::CancelledError("closed"));
   dict = absl::StatusOr<ZeroCopyDict>(absl::CancelledError("closed"));
   CheckNoLeak(t, fds_before);
   return 0;
