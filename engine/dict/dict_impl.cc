@@ -61,7 +61,9 @@ DictImpl::DictImpl(std::string name, const Options& options, char* base,
   // The heap and the table as they are now, if the dict grew.
   index_.RefreshBounds();
   const uint64_t table = header_->table.load(std::memory_order_acquire);
-  if (layout::TableInBounds(table, geometry_.slots_offset, index_.heap_end())) {
+  if (layout::TableWordValid(table, geometry_.slots_offset,
+                             geometry_.slot_count, geometry_.heap_offset,
+                             index_.heap_end())) {
     index_.SetWriterTable(table);
     index_.LoadView();
   }
@@ -626,17 +628,30 @@ uint64_t DictImpl::TableBlockBytes(uint64_t* blocks) const {
   uint64_t bytes = 0;
   *blocks = 0;
   const uint64_t end = index_.heap_end();
-  for (uint64_t block :
-       {header_->table_block.load(std::memory_order_relaxed),
-        header_->migrate_block.load(std::memory_order_relaxed)}) {
-    // Read without the lock: bounds-checked, and 0 for anything odd.
+  const layout::Header& h = *header_;
+  const std::pair<uint64_t, uint64_t> tables[] = {
+      {h.table_block.load(std::memory_order_relaxed),
+       h.table.load(std::memory_order_relaxed)},
+      {h.migrate_block.load(std::memory_order_relaxed),
+       h.migrate_table.load(std::memory_order_relaxed)}};
+  for (const auto& [block, word] : tables) {
+    // Read without the lock: bounds-checked, and counted only when the
+    // block holds the table its word names (else 0: a record in flux or
+    // corrupt).
     if (block < geometry_.heap_offset || block % layout::kAlign != 0 ||
-        block + layout::kMinBlock > end) {
+        block + layout::kMinBlock > end || word == 0) {
       continue;
     }
     const uint64_t tag = relaxed::Load64(base_ + block);
     const uint64_t size = tag & ~(layout::kAlign - 1);
-    if ((tag & alloc::kFreeBit) != 0 || size > end - block) continue;
+    const uint64_t offset = layout::TableOffset(word);
+    if ((tag & alloc::kFreeBit) != 0 || size > end - block ||
+        offset < block + 8 || offset >= block + size ||
+        layout::TableLog(word) > layout::kMaxTableLog ||
+        (sizeof(layout::Slot) << layout::TableLog(word)) >
+            block + size - offset) {
+      continue;
+    }
     bytes += size;
     ++*blocks;
   }

@@ -75,7 +75,9 @@ absl::Status DictImpl::RefreshView() {
   }
   alloc_.SetEnd(heap_end);
   const uint64_t table = h.table.load(std::memory_order_acquire);
-  if (!layout::TableInBounds(table, geometry_.slots_offset, heap_end)) {
+  if (!layout::TableWordValid(table, geometry_.slots_offset,
+                              geometry_.slot_count, geometry_.heap_offset,
+                              heap_end)) {
     return CorruptError(
         absl::StrCat("table word 0x", absl::Hex(table), " is out of bounds"));
   }
@@ -86,8 +88,17 @@ absl::Status DictImpl::RefreshView() {
     // repair that follows clears it.)
     index_.EndMigration();
   } else {
+    // The record must name a table inside its own allocated block, apart
+    // from the table in use: the migration writes into it.
+    const uint64_t block = h.migrate_block.load(std::memory_order_relaxed);
+    const uint64_t block_size = alloc_.AllocatedSize(block);
+    const uint64_t offset = layout::TableOffset(migrate);
     if (!layout::TableInBounds(migrate, geometry_.heap_offset, heap_end) ||
-        layout::TableLog(migrate) <= layout::TableLog(table)) {
+        layout::TableLog(migrate) <= layout::TableLog(table) ||
+        block_size == 0 || offset < block + 8 || offset >= block + block_size ||
+        (sizeof(layout::Slot) << layout::TableLog(migrate)) >
+            block + block_size - offset ||
+        block == h.table_block.load(std::memory_order_relaxed)) {
       return CorruptError(absl::StrCat(
           "migration table word 0x", absl::Hex(migrate), " is out of bounds"));
     }
@@ -166,10 +177,11 @@ absl::Status DictImpl::StartMigration(uint64_t new_slots) {
   BeginGrowIntent(Op::kGrowTable, new_slots,
                   header_->table_block.load(std::memory_order_relaxed), 0, 0);
   Step("grow.table.begin");
-  if (!alloc_.HasFit(size)) {
-    // A new block at the heap's end, not reserved yet: the migration
-    // reserves its pages as it zeroes them, so no write waits for all of
-    // them at once.
+  {
+    // Always a new block at the heap's end, so that the heap for keys and
+    // values (what Stats reports) never shrinks. Not reserved yet: the
+    // migration reserves its pages as it zeroes them, so no write waits
+    // for all of them at once.
     const uint64_t end = alloc_.end();
     const uint64_t new_end = RoundUp(end + size, layout::kPageSize);
     if (new_end > geometry_.max_segment_size) {
@@ -197,10 +209,6 @@ absl::Status DictImpl::StartMigration(uint64_t new_slots) {
     index_.RefreshBounds();
     absl::StatusOr<uint64_t> block = alloc_.ExtendAllocated(new_end);
     if (!block.ok()) return block.status();  // repair rebuilds
-    header_->migrate_block.store(*block, std::memory_order_relaxed);
-  } else {
-    absl::StatusOr<uint64_t> block = alloc_.Allocate(size);
-    if (!block.ok()) return block.status();
     header_->migrate_block.store(*block, std::memory_order_relaxed);
   }
   Step("grow.table.allocated");

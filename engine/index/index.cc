@@ -45,6 +45,7 @@ Index::Index(char* base, const layout::Geometry& g, layout::Header* header,
       header_(header),
       fd_(fd),
       table_lo_(g.slots_offset),
+      initial_slots_(g.slot_count),
       heap_lo_(g.heap_offset),
       heap_max_(g.max_segment_size) {
   // The view starts with the table as created, always in bounds; a lookup
@@ -109,7 +110,8 @@ const View* Index::ViewFor(uint64_t word) const {
   for (int attempt = 0; attempt < 2; ++attempt) {
     const View* v = view_.load(std::memory_order_acquire);
     if (v->word == word) return v;
-    if (layout::TableInBounds(word, table_lo_, v->heap_hi)) {
+    if (layout::TableWordValid(word, table_lo_, initial_slots_, heap_lo_,
+                               v->heap_hi)) {
       View next = *v;
       next.word = word;
       next.slots = reinterpret_cast<const layout::Slot*>(

@@ -456,6 +456,7 @@ class Index {
   layout::Header* header_;
   int fd_;
   uint64_t table_lo_;  // the initial slot region: no table starts before it
+  uint64_t initial_slots_;  // the table there has exactly this many slots
   uint64_t heap_lo_;
   uint64_t heap_max_;  // the heap never ends past this (max_segment_size)
   // The current view, and every view ever published (readers may still

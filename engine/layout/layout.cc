@@ -191,7 +191,8 @@ absl::Status ValidateHeader(const Header& header, uint64_t file_size,
                      g.heap_offset + heap_now, " (truncated or corrupt)"));
   }
   const uint64_t table = header.table.load(std::memory_order_acquire);
-  if (!TableInBounds(table, g.slots_offset, g.heap_offset + heap_now)) {
+  if (!TableWordValid(table, g.slots_offset, g.slot_count, g.heap_offset,
+                      g.heap_offset + heap_now)) {
     return internal::CorruptError(
         absl::StrCat("table word 0x", absl::Hex(table), " is out of bounds"));
   }

@@ -368,6 +368,16 @@ inline bool TableInBounds(uint64_t word, uint64_t lo, uint64_t hi) {
   if (log < 1 || log > kMaxTableLog || offset < lo || offset > hi) return false;
   return (uint64_t{32} << log) <= hi - offset;
 }
+// Whether a table word may name the table in use: the table as created
+// (exactly) at slots_offset, or a table inside the heap [heap_offset, hi).
+inline bool TableWordValid(uint64_t word, uint64_t slots_offset,
+                           uint64_t slot_count, uint64_t heap_offset,
+                           uint64_t hi) {
+  if (TableOffset(word) < heap_offset) {
+    return word == TableWord(slots_offset, slot_count);
+  }
+  return TableInBounds(word, heap_offset, hi);
+}
 // The capacity of a table of `slot_count` slots (load factor 3/4).
 inline uint64_t CapacityOf(uint64_t slot_count) {
   return slot_count * kMaxLoadNum / kMaxLoadDen;

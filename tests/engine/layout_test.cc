@@ -123,6 +123,11 @@ TEST_F(HeaderTest, EachFieldIsChecked) {
   SetUp();
   h_->table.store(g_.slots_offset);  // log 0: one slot
   EXPECT_TRUE(absl::IsDataLoss(Validate()));
+  SetUp();
+  // The created table's region with another slot count (it fits there
+  // with half as many).
+  h_->table.store(TableWord(g_.slots_offset, g_.slot_count / 2));
+  EXPECT_TRUE(absl::IsDataLoss(Validate()));
 }
 
 TEST(EntryTest, ParseRejectsEveryOutOfBoundsField) {
