@@ -255,8 +255,9 @@ int zcipc_reserve(zcipc_dict* dict, uint64_t max_items, uint64_t heap_size);
  *   (zcipc::Options::auto_grow and max_segment_size; options NULL: the
  *   defaults). auto_grow (a setting of the handle: each handle's writes
  *   follow their own): non-zero, a write that finds the table or the heap
- *   full grows the dict (the table doubles, the heap grows by what the
- *   write needs and at least an eighth) while readers in every process go
+ *   full grows the dict (the table doubles, the heap doubles by at most
+ *   4 MiB at a time, or by what one value needs) while readers in every
+ *   process go
  *   on reading; 0, it fails ZCIPC_RESOURCE_EXHAUSTED (ZCIPC_KIND_TABLE_FULL
  *   or ZCIPC_KIND_HEAP_FULL) as before. max_segment_size: the largest the
  *   segment may become by growing, in bytes (0: the size of /dev/shm when
