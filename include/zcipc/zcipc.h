@@ -257,8 +257,7 @@ int zcipc_reserve(zcipc_dict* dict, uint64_t max_items, uint64_t heap_size);
  *   follow their own): non-zero, a write that finds the table or the heap
  *   full grows the dict (the table doubles, the heap doubles by at most
  *   4 MiB at a time, or by what one value needs) while readers in every
- *   process go
- *   on reading; 0, it fails ZCIPC_RESOURCE_EXHAUSTED (ZCIPC_KIND_TABLE_FULL
+ *   process go on reading; 0, it fails ZCIPC_RESOURCE_EXHAUSTED (ZCIPC_KIND_TABLE_FULL
  *   or ZCIPC_KIND_HEAP_FULL) as before. max_segment_size: the largest the
  *   segment may become by growing, in bytes (0: the size of /dev/shm when
  *   the dict is created; used by create, attach reads the dict's own). Past
