@@ -93,10 +93,11 @@ absl::Status DictImpl::RebuildAllocatorFromSlots() {
 }
 
 absl::Status DictImpl::Repair() {
-  if (header_->grow_epoch.load(std::memory_order_acquire) != view_epoch_) {
-    absl::Status s = RefreshView();
-    if (!s.ok()) return s;
-  }
+  // The view again from the header, whatever the epoch says: this handle's
+  // own growth step may have stopped half-way (an error), leaving the
+  // allocator's end behind the heap's.
+  absl::Status refreshed = RefreshView();
+  if (!refreshed.ok()) return refreshed;
   layout::Intent& in = header_->intent;
   auto op = static_cast<Op>(in.op.load(std::memory_order_acquire));
   uint64_t phase = in.phase.load(std::memory_order_acquire);
