@@ -639,7 +639,7 @@ uint64_t DictImpl::TableBlockBytes(uint64_t* blocks) const {
     // block holds the table its word names (else 0: a record in flux or
     // corrupt).
     if (block < geometry_.heap_offset || block % layout::kAlign != 0 ||
-        block + layout::kMinBlock > end || word == 0) {
+        block > end - layout::kMinBlock || word == 0) {
       continue;
     }
     const uint64_t tag = relaxed::Load64(base_ + block);
