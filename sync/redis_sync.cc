@@ -37,11 +37,22 @@
 #include "nlohmann/json.hpp"
 #include "sync/redis_client.h"
 #include "sync/scripts.h"
+#include "sync/sync_hooks.h"
 #include "zcipc/options.h"
 #include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
+
+namespace sync_internal {
+namespace {
+std::atomic<SyncHook> g_sync_hook{nullptr};
+}  // namespace
+
+void SetSyncHookForTesting(SyncHook hook) {
+  g_sync_hook.store(hook, std::memory_order_release);
+}
+}  // namespace sync_internal
 
 using sync_internal::RedisAddress;
 using sync_internal::RedisConnection;
@@ -127,6 +138,13 @@ struct Pending {
   bool is_add = false;
   int64_t delta = 0;
 };
+
+// A test hook's point (sync/sync_hooks.h).
+void HookPoint(absl::string_view origin, absl::string_view point) {
+  sync_internal::SyncHook hook =
+      sync_internal::g_sync_hook.load(std::memory_order_acquire);
+  if (hook != nullptr) hook(origin, point);
+}
 
 std::string DefaultOrigin(absl::string_view dict_name) {
   char host[256] = {0};
@@ -314,10 +332,17 @@ class RedisSync::Impl {
   absl::Status SendCalls(RedisConnection* conn, std::deque<PushCall>* calls) {
     while (!calls->empty()) {
       size_t n = std::min(calls->size(), kScriptsInFlight);
+      {
+        // Counted before any byte can reach Redis: a snapshot whose reply
+        // pull has before this count grows cannot hold these calls.
+        std::unique_lock<std::mutex> lock(mu_);
+        calls_sent_ += n;
+      }
       for (size_t i = 0; i < n; ++i) conn->Append((*calls)[i].args);
       for (size_t i = 0; i < n; ++i) {
         absl::StatusOr<Reply> reply = conn->GetReply();
         if (!reply.ok()) return reply.status();
+        HookPoint(options_.origin, "push_reply");
         const PushCall& call = calls->front();
         std::unique_lock<std::mutex> lock(mu_);
         redisReply* r = reply->get();
@@ -342,6 +367,8 @@ class RedisSync::Impl {
           }
         }
         stats_.pushed += call.keys.size();
+        ++calls_answered_;
+        frontier_cv_.notify_all();  // a snapshot may wait for this reply
         if (call.last_seq > cursor_) cursor_ = call.last_seq;
         if (cursor_ >= dict_.ChangeSeq())
           behind_since_ = absl::InfiniteFuture();
@@ -497,6 +524,7 @@ class RedisSync::Impl {
       read_pos = cursor_;
     }
     while (!stop_.HasBeenNotified()) {
+      HookPoint(options_.origin, "push_loop");
       absl::Status s = PushForcedKeys(conn, sha);
       if (!s.ok()) return s;
       s = MaybePublish(conn);
@@ -577,6 +605,11 @@ class RedisSync::Impl {
         // position: forget them (pull must not wait on them forever).
         std::unique_lock<std::mutex> lock(mu_);
         push_connected_ = false;
+        // The calls without an answer are settled by the next session;
+        // a snapshot waiting for them is taken again (Snapshot).
+        calls_answered_ = calls_sent_;
+        ++push_sessions_ended_;
+        frontier_cv_.notify_all();
         // Pull waits (ApplyEntries) until the next session has read Redis's
         // position and set the frontier from it.
         frontier_ = cursor_;
@@ -692,13 +725,22 @@ class RedisSync::Impl {
             }
           }
         }
-        const bool is_add = e.op == "add" && e.value.size() == 8;
+        bool is_add = e.op == "add" && e.value.size() == 8;
         const bool unread_local = unread.contains(e.key);
+        std::string current;
+        ValueType type = ValueType::kBytes;
+        absl::Status g = batch.Get(e.key, &current, &type);
+        // A snapshot's 8-byte value under a local counter is the counter's
+        // value in Redis: applied like an add entry's (the local deltas
+        // that are not in the snapshot stay on top), not skipped, since
+        // skipping drops the other machines' deltas it holds.
+        if (snapshot && e.value.size() == 8 && g.ok() &&
+            IsCounter(current, type)) {
+          is_add = true;
+        }
         if (newer_local_put || (!is_add && (any_newer || unread_local))) {
           continue;  // a newer local change wins
         }
-        std::string current;
-        absl::Status g = batch.Get(e.key, &current);
         const bool present = g.ok();
         if (absl::IsInvalidArgument(g)) {  // a key over kMaxKeySize
           ++skipped;
@@ -806,9 +848,35 @@ class RedisSync::Impl {
 
   // Loads {P}:data at a stream position; keys only local go to push.
   absl::Status Snapshot(RedisConnection* conn, const std::string& sha) {
-    absl::StatusOr<Reply> r =
-        conn->Command({"EVALSHA", sha, "2", data_key_, log_key_});
-    if (!r.ok()) return r.status();
+    absl::StatusOr<Reply> r;
+    // Settle the push calls whose replies push has not processed: those
+    // sent before the snapshot's reply arrived may have run before the
+    // snapshot, and only their stream ids (from their replies) tell. Calls
+    // sent later run after it. If push's session ends first, the answers
+    // never come: the next session settles them against {P}:pos and the
+    // snapshot is taken again.
+    for (;;) {
+      uint64_t sessions_ended;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        while (push_enabled_ && !push_connected_) {
+          if (stop_.HasBeenNotified()) return absl::CancelledError("stopped");
+          frontier_cv_.wait_for(lock, std::chrono::milliseconds(20));
+        }
+        sessions_ended = push_sessions_ended_;
+      }
+      r = conn->Command({"EVALSHA", sha, "2", data_key_, log_key_});
+      if (!r.ok()) return r.status();
+      HookPoint(options_.origin, "pull_snapshot");
+      std::unique_lock<std::mutex> lock(mu_);
+      const uint64_t sent = calls_sent_;
+      while (push_enabled_ && push_sessions_ended_ == sessions_ended &&
+             calls_answered_ < sent) {
+        if (stop_.HasBeenNotified()) return absl::CancelledError("stopped");
+        frontier_cv_.wait_for(lock, std::chrono::milliseconds(20));
+      }
+      if (!push_enabled_ || push_sessions_ended_ == sessions_ended) break;
+    }
     redisReply* top = r->get();
     if (top->type != REDIS_REPLY_ARRAY || top->elements != 2 ||
         top->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -887,6 +955,7 @@ class RedisSync::Impl {
         std::unique_lock<std::mutex> lock(mu_);
         pos = pull_pos_;
       }
+      HookPoint(options_.origin, "pull_read");
       absl::StatusOr<Reply> r = conn->Command(
           {"EVALSHA", shas[2], "1", log_key_, pos, absl::StrCat(kReadCount)});
       if (!r.ok()) return r.status();
@@ -1136,6 +1205,13 @@ class RedisSync::Impl {
   absl::Time last_save_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::deque<std::pair<uint64_t, uint64_t>> pulled_ ABSL_GUARDED_BY(mu_);
   uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
+  // Push calls handed to the connection, and those whose reply push has
+  // processed (their stream ids recorded) or that its ended session gave
+  // up; push sessions ended. A snapshot waits until the calls sent before
+  // its reply are answered (Snapshot).
+  uint64_t calls_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t calls_answered_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t push_sessions_ended_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> forced_keys_ ABSL_GUARDED_BY(mu_);
   bool resnapshot_ ABSL_GUARDED_BY(mu_) = false;  // set by a full push
   struct Inflight {

@@ -17,11 +17,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +35,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "sync/redis_client.h"
+#include "sync/sync_hooks.h"
 #include "tests/sync/redis_server.h"
 #include "tools/proc/proc.h"
 #include "zcipc/zero_copy_dict.h"
@@ -190,6 +194,68 @@ class PushCuttingProxy {
   std::thread thread_;
 };
 
+// The sync's test hook (sync/sync_hooks.h): a point of one origin can be
+// held, and the sync thread that reaches it waits there until it is
+// released.
+//
+// Thread safety: every member may be called from any thread.
+class HookGate {
+ public:
+  static HookGate& Get() {
+    static HookGate* gate = new HookGate;
+    return *gate;
+  }
+  static void Hook(absl::string_view origin, absl::string_view point) {
+    Get().Arrive(absl::StrCat(origin, "|", point));
+  }
+
+  void Hold(const std::string& origin, const std::string& point) {
+    std::unique_lock<std::mutex> lock(mu_);
+    held_.insert(origin + "|" + point);
+  }
+  void Release(const std::string& origin, const std::string& point) {
+    std::unique_lock<std::mutex> lock(mu_);
+    held_.erase(origin + "|" + point);
+    cv_.notify_all();
+  }
+  void ReleaseAll() {
+    std::unique_lock<std::mutex> lock(mu_);
+    held_.clear();
+    cv_.notify_all();
+  }
+  // Whether a thread waits at the held point (until `deadline`).
+  bool WaitUntilWaiting(const std::string& origin, const std::string& point,
+                        absl::Time deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const std::string key = origin + "|" + point;
+    while (waiting_[key] == 0) {
+      if (absl::Now() >= deadline) return false;
+      cv_.wait_for(lock, std::chrono::milliseconds(10));
+    }
+    return true;
+  }
+  uint64_t Arrivals(const std::string& origin, const std::string& point) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return arrivals_[origin + "|" + point];
+  }
+
+ private:
+  void Arrive(const std::string& key) {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++arrivals_[key];
+    ++waiting_[key];
+    cv_.notify_all();
+    while (held_.count(key) > 0) cv_.wait(lock);
+    --waiting_[key];
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> held_;
+  std::map<std::string, int> waiting_;
+  std::map<std::string, uint64_t> arrivals_;
+};
+
 class SyncTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -199,7 +265,9 @@ class SyncTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    HookGate::Get().ReleaseAll();
     syncs_.clear();
+    sync_internal::SetSyncHookForTesting(nullptr);
     for (pid_t pid : children_) {
       kill(pid, SIGKILL);
       zcipc_proc::WaitChild(pid);
@@ -489,6 +557,84 @@ TEST_F(SyncTest, PushCallRunWithoutReplyDoesNotHideLaterEntries) {
   ASSERT_TRUE(a.Get("k", &v).ok());
   EXPECT_EQ(v, "new");
   syncs_.clear();  // before the proxy goes
+}
+
+// A snapshot whose reply pull has while push has not yet processed the
+// reply to a call Redis ran before the snapshot: that change is in the
+// snapshot, so it is not newer than it, and the snapshot's values (which
+// hold another machine's later changes: a counter's deltas, a later put)
+// must be applied, the counter as its snapshot value plus only the local
+// deltas that are not in the snapshot. The test holds a's push before it
+// processes the reply and a's pull before it reads, and makes a's pull find
+// its position gone (so it loads a snapshot).
+TEST_F(SyncTest, SnapshotDuringAnUnprocessedPushReplyKeepsOthersChanges) {
+  HookGate& gate = HookGate::Get();
+  sync_internal::SetSyncHookForTesting(&HookGate::Hook);
+  ZeroCopyDict a = NewDict();
+  ZeroCopyDict b = NewDict();
+  StartInProcess(a);
+  StartInProcess(b);
+  ASSERT_TRUE(a.Add("c", 1).ok());
+  ASSERT_TRUE(b.Add("c", 10).ok());
+  ASSERT_TRUE(a.Put("k", "a0").ok());
+  ASSERT_TRUE(Converged({&a, &b}));
+  const absl::Time deadline = absl::Now() + kConverge;
+  const std::string an = a.name();
+
+  // a's pull waits before its next read, a's push before its next round.
+  gate.Hold(an, "pull_read");
+  gate.Hold(an, "push_loop");
+  ASSERT_TRUE(gate.WaitUntilWaiting(an, "pull_read", deadline));
+  ASSERT_TRUE(gate.WaitUntilWaiting(an, "push_loop", deadline));
+  const std::string pull_pos = syncs_[0]->GetStats().pull_position;
+  ASSERT_NE(pull_pos, "0-0");
+  // a's changes go out in one call whose reply push does not process yet.
+  ASSERT_TRUE(a.Add("c", 100).ok());
+  ASSERT_TRUE(a.Put("k", "a1").ok());
+  gate.Hold(an, "push_reply");
+  gate.Release(an, "push_loop");
+  ASSERT_TRUE(gate.WaitUntilWaiting(an, "push_reply", deadline));
+  while (RedisContents()["k"] != "a1" && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(RedisContents()["c"], Le(111));
+  ASSERT_EQ(RedisContents()["k"], "a1");
+  // b's later changes of the same keys.
+  ASSERT_TRUE(b.Add("c", 1000).ok());
+  ASSERT_TRUE(b.Put("k", "b1").ok());
+  while (RedisContents()["k"] != "b1" && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(RedisContents()["c"], Le(1111));
+  // a's pull position goes: its next read finds a gap and loads a snapshot.
+  {
+    auto addr = sync_internal::ParseRedisUrl(server_.url());
+    auto c = sync_internal::RedisConnection::Connect(*addr, absl::Seconds(2));
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(
+        (*c)->Command({"XDEL", absl::StrCat("{", prefix_, "}:log"), pull_pos})
+            .ok());
+  }
+  const uint64_t resyncs = syncs_[0]->GetStats().pull_resyncs;
+  gate.Release(an, "pull_read");
+  while (gate.Arrivals(an, "pull_snapshot") == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_GT(gate.Arrivals(an, "pull_snapshot"), 0u);
+  // Give pull the time to apply the snapshot before push has the reply (if
+  // it does not wait for push).
+  const absl::Time wait_end = absl::Now() + absl::Seconds(1);
+  while (syncs_[0]->GetStats().pull_resyncs == resyncs &&
+         absl::Now() < wait_end) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  gate.ReleaseAll();
+  ASSERT_TRUE(Converged({&a, &b}));
+  std::string v;
+  ASSERT_TRUE(a.Get("c", &v).ok());
+  EXPECT_EQ(v, Le(1111));
+  ASSERT_TRUE(a.Get("k", &v).ok());
+  EXPECT_EQ(v, "b1");
 }
 
 TEST_F(SyncTest, KilledSyncRestartsAndConverges) {
