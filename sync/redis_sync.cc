@@ -146,6 +146,17 @@ void HookPoint(absl::string_view origin, absl::string_view point) {
   if (hook != nullptr) hook(origin, point);
 }
 
+// A change pull makes in a batch (ApplyEntries): a put or an erase, and the
+// counter base the key has after it (nullopt: none).
+struct PulledOp {
+  const Entry* entry;
+  std::string key;
+  bool put = false;
+  std::string value;
+  ValueType type = ValueType::kBytes;
+  std::optional<int64_t> base;
+};
+
 std::string DefaultOrigin(absl::string_view dict_name) {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) strcpy(host, "host");
@@ -697,6 +708,55 @@ class RedisSync::Impl {
           return r.status();  // kChangesLost: push resyncs; pull retries
         }
       }
+      // Pass 1 decides every entry against the local state as the earlier
+      // entries of the batch leave it (the overlays); pass 2 makes the
+      // changes. In between, the state file records the batch's intent (the
+      // keys it changes, in order, and the counter bases they set), so that
+      // a sync killed before the state file is rewritten knows on restart
+      // which changes after `first` were pull's (LoadState): else push
+      // would take them for local Adds and send another machine's deltas
+      // again.
+      struct LocalState {
+        bool present = false;
+        std::string value;
+        ValueType type = ValueType::kBytes;
+      };
+      absl::flat_hash_map<std::string, LocalState> values;  // planned
+      absl::flat_hash_map<std::string, size_t> last_op;     // key -> op
+      std::vector<PulledOp> ops;
+      auto get = [&](const std::string& key, LocalState* out) -> absl::Status {
+        auto it = values.find(key);
+        if (it != values.end()) {
+          *out = it->second;
+          return out->present ? absl::OkStatus()
+                              : absl::NotFoundError("erased in this batch");
+        }
+        out->present = false;
+        absl::Status g = batch.Get(key, &out->value, &out->type);
+        out->present = g.ok();
+        return g;
+      };
+      auto base_of = [&](const std::string& key) -> int64_t {
+        auto op = last_op.find(key);
+        if (op != last_op.end()) {
+          const PulledOp& o = ops[op->second];
+          return o.base.has_value() ? *o.base : 0;
+        }
+        auto it = bases_.find(key);
+        return it == bases_.end() ? 0 : it->second;
+      };
+      // The base after this entry: carried by the key's last op of the
+      // batch if any (it holds only if that change is made), else set now.
+      auto set_base = [&](const std::string& key, std::optional<int64_t> base) {
+        auto op = last_op.find(key);
+        if (op != last_op.end()) {
+          ops[op->second].base = base;
+        } else if (base.has_value()) {
+          SetBaseLocked(key, *base);
+        } else {
+          EraseBaseLocked(key);
+        }
+      };
       for (const Entry& e : entries) {
         bool any_newer = false;
         bool newer_local_put = false;
@@ -727,15 +787,14 @@ class RedisSync::Impl {
         }
         bool is_add = e.op == "add" && e.value.size() == 8;
         const bool unread_local = unread.contains(e.key);
-        std::string current;
-        ValueType type = ValueType::kBytes;
-        absl::Status g = batch.Get(e.key, &current, &type);
+        LocalState cur;
+        absl::Status g = get(e.key, &cur);
         // A snapshot's 8-byte value under a local counter is the counter's
         // value in Redis: applied like an add entry's (the local deltas
         // that are not in the snapshot stay on top), not skipped, since
         // skipping drops the other machines' deltas it holds.
         if (snapshot && e.value.size() == 8 && g.ok() &&
-            IsCounter(current, type)) {
+            IsCounter(cur.value, cur.type)) {
           is_add = true;
         }
         if (newer_local_put || (!is_add && (any_newer || unread_local))) {
@@ -748,57 +807,79 @@ class RedisSync::Impl {
           continue;
         }
         if (!present && !absl::IsNotFound(g)) return g;
-        absl::Status w;
+        const std::string& current = cur.value;
         if (e.op == "del" && !is_add) {
           if (!present) continue;
-          w = batch.Erase(e.key);
-          if (w.ok()) EraseBaseLocked(e.key);
-        } else {
-          std::string target = e.value;
-          int64_t unread_delta = 0;
-          if (is_add) {
-            if (unread_local) {
-              // Keep the local Adds push has not read: they stay the
-              // difference between the value and its base.
-              if (!present || current.size() != 8) continue;
-              auto base = bases_.find(e.key);
-              unread_delta = static_cast<int64_t>(
-                  static_cast<uint64_t>(DecodeInt64(current)) -
-                  static_cast<uint64_t>(base == bases_.end() ? 0
-                                                             : base->second));
-            }
-            target = EncodeInt64(static_cast<int64_t>(
-                static_cast<uint64_t>(DecodeInt64(e.value)) +
-                static_cast<uint64_t>(later_deltas) +
-                static_cast<uint64_t>(unread_delta)));
-          }
-          auto set_base = [&] {
-            if (target.size() == 8) {
-              SetBaseLocked(e.key,
-                            static_cast<int64_t>(
-                                static_cast<uint64_t>(DecodeInt64(target)) -
-                                static_cast<uint64_t>(unread_delta)));
-            } else {
-              EraseBaseLocked(e.key);
-            }
-          };
-          if (present && current == target) {
-            set_base();
-            continue;
-          }
-          // A counter stays an int64 here too (so this machine's Adds and
-          // pushes treat it as one); other values arrive as bytes.
-          w = batch.Put(e.key, target,
-                        is_add ? ValueType::kInt64 : ValueType::kBytes);
-          if (w.ok()) set_base();
+          last_op[e.key] = ops.size();
+          ops.push_back(
+              {&e, e.key, false, "", ValueType::kBytes, std::nullopt});
+          values[e.key] = LocalState{};
+          continue;
         }
+        std::string target = e.value;
+        int64_t unread_delta = 0;
+        if (is_add) {
+          if (unread_local) {
+            // Keep the local Adds push has not read: they stay the
+            // difference between the value and its base.
+            if (!present || current.size() != 8) continue;
+            unread_delta = static_cast<int64_t>(
+                static_cast<uint64_t>(DecodeInt64(current)) -
+                static_cast<uint64_t>(base_of(e.key)));
+          }
+          target = EncodeInt64(
+              static_cast<int64_t>(static_cast<uint64_t>(DecodeInt64(e.value)) +
+                                   static_cast<uint64_t>(later_deltas) +
+                                   static_cast<uint64_t>(unread_delta)));
+        }
+        std::optional<int64_t> base;
+        if (target.size() == 8) {
+          base =
+              static_cast<int64_t>(static_cast<uint64_t>(DecodeInt64(target)) -
+                                   static_cast<uint64_t>(unread_delta));
+        }
+        if (present && current == target) {
+          set_base(e.key, base);
+          continue;
+        }
+        // A counter stays an int64 here too (so this machine's Adds and
+        // pushes treat it as one); other values arrive as bytes.
+        const ValueType type = is_add ? ValueType::kInt64 : ValueType::kBytes;
+        last_op[e.key] = ops.size();
+        ops.push_back({&e, e.key, true, target, type, base});
+        values[e.key] = LocalState{true, std::move(target), type};
+      }
+      if (ops.empty()) return absl::OkStatus();
+      // The intent, when the batch changes a counter base (only counters
+      // need it: a put pushed again after a restart is the same value).
+      bool touches_bases = false;
+      for (const PulledOp& o : ops) {
+        if (o.base.has_value() || bases_.contains(o.key)) touches_bases = true;
+      }
+      if (touches_bases) {
+        intent_first_ = first;
+        intent_ = &ops;
+        SaveStateLocked();
+        intent_ = nullptr;
+        HookPoint(options_.origin, "pull_batch_recorded");
+      }
+      // Pass 2.
+      for (const PulledOp& o : ops) {
+        absl::Status w =
+            o.put ? batch.Put(o.key, o.value, o.type) : batch.Erase(o.key);
         if (w.ok()) {
           ++applied;
+          if (o.base.has_value()) {
+            SetBaseLocked(o.key, *o.base);
+          } else {
+            EraseBaseLocked(o.key);
+          }
         } else {
           ++skipped;
-          LogSkipped(e, w);
+          LogSkipped(*o.entry, w);
         }
       }
+      if (touches_bases) SaveStateLocked();  // the intent is done
       return absl::OkStatus();
     });
     if (applied > 0) {
@@ -1011,6 +1092,7 @@ class RedisSync::Impl {
       }
       absl::Status s = ApplyEntries(entries, /*snapshot=*/false);
       if (!s.ok()) return s;
+      HookPoint(options_.origin, "pull_applied");
       pos = entries.back().id;
       StreamId last = StreamId::Parse(ReplyString(top->element[2]));
       std::unique_lock<std::mutex> lock(mu_);
@@ -1080,6 +1162,7 @@ class RedisSync::Impl {
         bases_[key] = v.get<int64_t>();
       }
     }
+    if (j.contains("pull_batch")) LoadPullBatchLocked(j["pull_batch"]);
     if (j.contains("inflight") && j["inflight"].is_array()) {
       for (const auto& f : j["inflight"]) {
         std::string key;
@@ -1092,6 +1175,67 @@ class RedisSync::Impl {
             {f[0].get<uint64_t>(), std::move(key), f[2].get<int64_t>()});
       }
     }
+  }
+
+  // A pull batch the last run recorded before making its changes
+  // (ApplyEntries): the changes from its first change number on that match
+  // its keys in order were made by pull (the writer lock kept others out
+  // until its last), and the bases they set hold; the first change that
+  // does not match, and all after it, are local. Marks them pulled, so
+  // that push does not send them as local changes.
+  void LoadPullBatchLocked(const nlohmann::json& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!batch.is_object() || !batch.contains("first") ||
+        !batch["first"].is_number_unsigned() || !batch.contains("ops") ||
+        !batch["ops"].is_array()) {
+      return;
+    }
+    const uint64_t first = batch["first"].get<uint64_t>();
+    std::vector<std::pair<std::string, std::optional<int64_t>>> ops;
+    for (const auto& o : batch["ops"]) {
+      std::string key;
+      if (!o.is_array() || o.size() != 2 || !o[0].is_string() ||
+          !absl::Base64Unescape(o[0].get<std::string>(), &key)) {
+        return;
+      }
+      std::optional<int64_t> base;
+      if (o[1].is_number_integer()) base = o[1].get<int64_t>();
+      ops.emplace_back(std::move(key), base);
+    }
+    if (first == 0) return;
+    size_t next = 0;
+    uint64_t last_pulled = first - 1;
+    bool done = false;
+    absl::StatusOr<uint64_t> r =
+        dict_.ReadChanges(first - 1, [&](const Change& c) {
+          if (done) return;
+          size_t j = next;
+          while (j < ops.size() && ops[j].first != c.key) ++j;
+          if (j == ops.size() || c.seq != last_pulled + 1) {
+            done = true;
+            return;
+          }
+          if (ops[j].second.has_value()) {
+            bases_[ops[j].first] = *ops[j].second;
+          } else {
+            bases_.erase(ops[j].first);
+          }
+          last_pulled = c.seq;
+          next = j + 1;
+        });
+    if (!r.ok()) {
+      // The change log no longer tells (push makes a full resync): take the
+      // batch as made.
+      for (const auto& [key, base] : ops) {
+        if (base.has_value()) {
+          bases_[key] = *base;
+        } else {
+          bases_.erase(key);
+        }
+      }
+      return;
+    }
+    if (last_pulled >= first) pulled_.emplace_back(first, last_pulled);
   }
 
   // After a restart: the deltas the last run sent that Redis's position
@@ -1159,6 +1303,26 @@ class RedisSync::Impl {
     for (const auto& [k, v] : confirmed) bases[absl::Base64Escape(k)] = v;
     j["bases"] = std::move(bases);
     j["inflight"] = std::move(inflight);
+    if (intent_ != nullptr) {
+      // The changes pull is about to make, in order, each with the key's
+      // base after it (confirmed, as above; null: none).
+      nlohmann::json ops = nlohmann::json::array();
+      for (const PulledOp& o : *intent_) {
+        nlohmann::json base = nullptr;
+        if (o.base.has_value()) {
+          uint64_t b = static_cast<uint64_t>(*o.base);
+          auto it = pending_.find(o.key);
+          if (it != pending_.end()) {
+            for (const Pending& p : it->second) {
+              if (!p.in_stream && p.is_add) b -= static_cast<uint64_t>(p.delta);
+            }
+          }
+          base = static_cast<int64_t>(b);
+        }
+        ops.push_back({absl::Base64Escape(o.key), base});
+      }
+      j["pull_batch"] = {{"first", intent_first_}, {"ops", std::move(ops)}};
+    }
     const std::string tmp = options_.state_path + ".tmp";
     {
       std::ofstream out(tmp, std::ios::trunc);
@@ -1221,6 +1385,10 @@ class RedisSync::Impl {
   };
   std::vector<Inflight> loaded_inflight_ ABSL_GUARDED_BY(mu_);
   std::string pull_pos_ ABSL_GUARDED_BY(mu_);
+  // While pull writes the state file before a batch's changes (ApplyEntries):
+  // the batch's first change number and its changes.
+  uint64_t intent_first_ ABSL_GUARDED_BY(mu_) = 0;
+  const std::vector<PulledOp>* intent_ ABSL_GUARDED_BY(mu_) = nullptr;
   SyncStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -17,6 +17,12 @@ namespace sync_internal {
 //   "push_reply"     push, after a pipelined call's reply arrived and before
 //                    it is processed (the stream ids recorded);
 //   "pull_read"      pull, before each read of the stream;
+//   "pull_batch_recorded"  pull, once the state file holds a batch's
+//                    changes and before it makes them (with the sync's lock
+//                    and the dict's writer lock held: the hook must not
+//                    block there);
+//   "pull_applied"   pull, after a batch of stream entries was applied and
+//                    before the state file is rewritten;
 //   "pull_snapshot"  pull, after a snapshot's reply arrived and before it
 //                    is applied.
 using SyncHook = void (*)(absl::string_view origin, absl::string_view point);

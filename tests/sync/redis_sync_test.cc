@@ -256,6 +256,24 @@ class HookGate {
   std::map<std::string, uint64_t> arrivals_;
 };
 
+// For a sync in a child process (SyncTest.Killed...PulledBatch...): once
+// the file g_arm_path exists, push stops at its next round (and creates
+// g_held_path), and the process kills itself with SIGKILL when pull reaches
+// the hook point g_kill_point.
+std::string g_arm_path, g_held_path, g_kill_point;
+
+void KillInPullHook(absl::string_view origin, absl::string_view point) {
+  if (access(g_arm_path.c_str(), F_OK) != 0) return;
+  if (point == "push_loop") {
+    FILE* f = fopen(g_held_path.c_str(), "w");
+    if (f != nullptr) fclose(f);
+    for (;;) pause();
+  }
+  if (point == g_kill_point && access(g_held_path.c_str(), F_OK) == 0) {
+    raise(SIGKILL);
+  }
+}
+
 class SyncTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -416,6 +434,13 @@ class SyncTest : public ::testing::Test {
       EXPECT_EQ(v, Le(totals[c])) << d.name() << " counter c" << c;
     }
   }
+
+  // SyncTest.Killed...PulledBatch...: a's sync, in a child process, kills
+  // itself at hook `point` while pull applies b's Add of 1000 to a counter
+  // of 11 (a's counter then holds `value_after_kill`); restarted, it must
+  // neither lose nor repeat a delta.
+  void KillInPulledBatchAndRestart(const std::string& point,
+                                   int64_t value_after_kill);
 
   zcipc_test::RedisServer server_;
   std::string prefix_;
@@ -663,6 +688,67 @@ TEST_F(SyncTest, KilledSyncRestartsAndConverges) {
   ASSERT_TRUE(Converged({&a, &b}));
   ExpectCounters(a, totals);
   ExpectCounters(b, totals);
+}
+
+// A sync killed while pull applies another machine's Add (at hook `point`),
+// with push not yet past that change; then restarted.
+void SyncTest::KillInPulledBatchAndRestart(const std::string& point,
+                                           int64_t value_after_kill) {
+  ZeroCopyDict a = NewDict();
+  ZeroCopyDict b = NewDict();
+  g_arm_path = StatePath(a.name()) + ".arm";
+  g_held_path = StatePath(a.name()) + ".held";
+  unlink(g_arm_path.c_str());
+  unlink(g_held_path.c_str());
+  g_kill_point = point;
+  sync_internal::SetSyncHookForTesting(&KillInPullHook);
+  pid_t pa = StartChildSync(a.name());  // the hook is inherited
+  sync_internal::SetSyncHookForTesting(nullptr);
+  // b's sync in a child too: this process forks a's again below, which
+  // ThreadSanitizer supports only from a single-threaded process.
+  StartChildSync(b.name());
+  ASSERT_TRUE(a.Add("c", 1).ok());
+  ASSERT_TRUE(b.Add("c", 10).ok());
+  ASSERT_TRUE(Converged({&a, &b}));
+
+  FILE* f = fopen(g_arm_path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fclose(f);
+  const absl::Time deadline = absl::Now() + kConverge;
+  while (access(g_held_path.c_str(), F_OK) != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(access(g_held_path.c_str(), F_OK), 0);
+  ASSERT_TRUE(b.Add("c", 1000).ok());
+  zcipc_proc::ChildResult r = zcipc_proc::WaitChild(pa);
+  children_.erase(std::remove(children_.begin(), children_.end(), pa),
+                  children_.end());
+  EXPECT_FALSE(r.ok()) << "the sync was to kill itself: " << r.Describe();
+  std::string v;
+  ASSERT_TRUE(a.Get("c", &v).ok());
+  ASSERT_EQ(v, Le(value_after_kill));
+  unlink(g_arm_path.c_str());
+  unlink(g_held_path.c_str());
+
+  StartChildSync(a.name());
+  ASSERT_TRUE(a.Add("c", 100000).ok());
+  ASSERT_TRUE(Converged({&a, &b}));
+  ASSERT_TRUE(a.Get("c", &v).ok());
+  EXPECT_EQ(v, Le(101011));
+}
+
+// Killed after pull applied another machine's Add and before the state
+// file (which holds the counter bases) was rewritten: on restart, push reads
+// the change again and must not take it for a local Add (it would send the
+// other machine's delta again).
+TEST_F(SyncTest, KilledRightAfterAPulledBatchDoesNotPushItAgain) {
+  KillInPulledBatchAndRestart("pull_applied", 1011);
+}
+
+// Killed with the batch recorded in the state file but not made (the dict's
+// writer lock held): on restart nothing of it counts as made.
+TEST_F(SyncTest, KilledBeforeARecordedPulledBatchIsMadeConverges) {
+  KillInPulledBatchAndRestart("pull_batch_recorded", 11);
 }
 
 // A sync stopped while its dict's small change log wraps: on restart
