@@ -146,6 +146,16 @@ void HookPoint(absl::string_view origin, absl::string_view point) {
   if (hook != nullptr) hook(origin, point);
 }
 
+// FNV-1a: a value's fingerprint in the state file (stable across processes).
+uint64_t Fingerprint(absl::string_view bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
 // A change pull makes in a batch (ApplyEntries): a put or an erase, and the
 // counter base the key has after it (nullopt: none).
 struct PulledOp {
@@ -492,6 +502,10 @@ class RedisSync::Impl {
         }
         AddKeyLocked(&calls.back(), k, 0, *v, /*resync=*/true);
       }
+      // The counter deltas about to be sent go to the state file first, as
+      // for every push: else a sync killed after Redis ran them would send
+      // them again on restart.
+      MaybeSaveStateLocked();
     }
     return SendCalls(conn, &calls);
   }
@@ -1178,11 +1192,17 @@ class RedisSync::Impl {
   }
 
   // A pull batch the last run recorded before making its changes
-  // (ApplyEntries): the changes from its first change number on that match
-  // its keys in order were made by pull (the writer lock kept others out
-  // until its last), and the bases they set hold; the first change that
-  // does not match, and all after it, are local. Marks them pulled, so
-  // that push does not send them as local changes.
+  // (ApplyEntries) and did not finish: the run died inside the batch's
+  // Write, after the ops that returned OK (kept) and before the rest (never
+  // made; Batch's contract). Its changes are thus a prefix of the batch's
+  // from its first change number on; the writers after the repair follow.
+  // A change is taken as the batch's when its key is that of the batch's
+  // next change (in order) and, if no later change of that key follows,
+  // the key still holds the value the batch was to store. Those changes are
+  // marked pulled (push does not send them) and their bases hold; the first
+  // change that does not match, and every later one, is local. (Ambiguous
+  // only if the run died before the batch's first change and local writes
+  // changed that key twice before this restart.)
   void LoadPullBatchLocked(const nlohmann::json& batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!batch.is_object() || !batch.contains("first") ||
@@ -1191,49 +1211,52 @@ class RedisSync::Impl {
       return;
     }
     const uint64_t first = batch["first"].get<uint64_t>();
-    std::vector<std::pair<std::string, std::optional<int64_t>>> ops;
-    for (const auto& o : batch["ops"]) {
+    struct Op {
       std::string key;
-      if (!o.is_array() || o.size() != 2 || !o[0].is_string() ||
-          !absl::Base64Unescape(o[0].get<std::string>(), &key)) {
+      std::optional<int64_t> base;
+      std::optional<uint64_t> value;  // fingerprint; nullopt: an erase
+    };
+    std::vector<Op> ops;
+    for (const auto& o : batch["ops"]) {
+      Op op;
+      if (!o.is_array() || o.size() != 3 || !o[0].is_string() ||
+          !absl::Base64Unescape(o[0].get<std::string>(), &op.key)) {
         return;
       }
-      std::optional<int64_t> base;
-      if (o[1].is_number_integer()) base = o[1].get<int64_t>();
-      ops.emplace_back(std::move(key), base);
+      if (o[1].is_number_integer()) op.base = o[1].get<int64_t>();
+      if (o[2].is_number_unsigned()) op.value = o[2].get<uint64_t>();
+      ops.push_back(std::move(op));
     }
     if (first == 0) return;
-    size_t next = 0;
-    uint64_t last_pulled = first - 1;
-    bool done = false;
+    std::vector<std::pair<uint64_t, std::string>> changes;
+    absl::flat_hash_map<std::string, uint64_t> last_change;
     absl::StatusOr<uint64_t> r =
         dict_.ReadChanges(first - 1, [&](const Change& c) {
-          if (done) return;
-          size_t j = next;
-          while (j < ops.size() && ops[j].first != c.key) ++j;
-          if (j == ops.size() || c.seq != last_pulled + 1) {
-            done = true;
-            return;
-          }
-          if (ops[j].second.has_value()) {
-            bases_[ops[j].first] = *ops[j].second;
-          } else {
-            bases_.erase(ops[j].first);
-          }
-          last_pulled = c.seq;
-          next = j + 1;
+          changes.emplace_back(c.seq, std::string(c.key));
+          last_change[std::string(c.key)] = c.seq;
         });
-    if (!r.ok()) {
-      // The change log no longer tells (push makes a full resync): take the
-      // batch as made.
-      for (const auto& [key, base] : ops) {
-        if (base.has_value()) {
-          bases_[key] = *base;
-        } else {
-          bases_.erase(key);
-        }
+    if (!r.ok()) return;  // the log wrapped: push makes a full resync
+    size_t next = 0;
+    uint64_t last_pulled = first - 1;
+    for (const auto& [seq, key] : changes) {
+      size_t j = next;
+      while (j < ops.size() && ops[j].key != key) ++j;
+      if (j == ops.size() || seq != last_pulled + 1) break;
+      if (last_change[key] == seq) {
+        std::string v;
+        absl::Status g = dict_.Get(key, &v);
+        const bool same = ops[j].value.has_value()
+                              ? g.ok() && Fingerprint(v) == *ops[j].value
+                              : absl::IsNotFound(g);
+        if (!same) break;
       }
-      return;
+      if (ops[j].base.has_value()) {
+        bases_[key] = *ops[j].base;
+      } else {
+        bases_.erase(key);
+      }
+      last_pulled = seq;
+      next = j + 1;
     }
     if (last_pulled >= first) pulled_.emplace_back(first, last_pulled);
   }
@@ -1319,7 +1342,9 @@ class RedisSync::Impl {
           }
           base = static_cast<int64_t>(b);
         }
-        ops.push_back({absl::Base64Escape(o.key), base});
+        nlohmann::json value = nullptr;  // erased
+        if (o.put) value = Fingerprint(o.value);
+        ops.push_back({absl::Base64Escape(o.key), base, value});
       }
       j["pull_batch"] = {{"first", intent_first_}, {"ops", std::move(ops)}};
     }

@@ -259,8 +259,10 @@ class HookGate {
 // For a sync in a child process (SyncTest.Killed...PulledBatch...): once
 // the file g_arm_path exists, push stops at its next round (and creates
 // g_held_path), and the process kills itself with SIGKILL when pull reaches
-// the hook point g_kill_point.
-std::string g_arm_path, g_held_path, g_kill_point;
+// the hook point g_kill_point ("pull_applied": only once the counter "c" of
+// the dict g_dict_name no longer holds 11, so not after a batch of entries
+// left over from before).
+std::string g_arm_path, g_held_path, g_kill_point, g_dict_name;
 
 void KillInPullHook(absl::string_view origin, absl::string_view point) {
   if (access(g_arm_path.c_str(), F_OK) != 0) return;
@@ -269,9 +271,14 @@ void KillInPullHook(absl::string_view origin, absl::string_view point) {
     if (f != nullptr) fclose(f);
     for (;;) pause();
   }
-  if (point == g_kill_point && access(g_held_path.c_str(), F_OK) == 0) {
-    raise(SIGKILL);
+  if (point != g_kill_point || access(g_held_path.c_str(), F_OK) != 0) return;
+  if (point == "pull_applied") {
+    static absl::StatusOr<ZeroCopyDict>* dict =
+        new absl::StatusOr<ZeroCopyDict>(ZeroCopyDict::Attach(g_dict_name));
+    std::string v;
+    if (!dict->ok() || !(*dict)->Get("c", &v).ok() || v == Le(11)) return;
   }
+  raise(SIGKILL);
 }
 
 class SyncTest : public ::testing::Test {
@@ -701,6 +708,7 @@ void SyncTest::KillInPulledBatchAndRestart(const std::string& point,
   unlink(g_arm_path.c_str());
   unlink(g_held_path.c_str());
   g_kill_point = point;
+  g_dict_name = a.name();
   sync_internal::SetSyncHookForTesting(&KillInPullHook);
   pid_t pa = StartChildSync(a.name());  // the hook is inherited
   sync_internal::SetSyncHookForTesting(nullptr);
