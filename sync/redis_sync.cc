@@ -1196,13 +1196,15 @@ class RedisSync::Impl {
   // Write, after the ops that returned OK (kept) and before the rest (never
   // made; Batch's contract). Its changes are thus a prefix of the batch's
   // from its first change number on; the writers after the repair follow.
-  // A change is taken as the batch's when its key is that of the batch's
-  // next change (in order) and, if no later change of that key follows,
-  // the key still holds the value the batch was to store. Those changes are
-  // marked pulled (push does not send them) and their bases hold; the first
-  // change that does not match, and every later one, is local. (Ambiguous
-  // only if the run died before the batch's first change and local writes
-  // changed that key twice before this restart.)
+  // The change i after it is taken as the batch's change i when its key
+  // and kind (put or erase) are those of the batch's and, if no later change
+  // of that key follows, the key still holds the value the batch was to
+  // store. Those changes are marked pulled (push does not send them) and
+  // their bases hold; the first change that does not match, and every later
+  // one, is local. (Not exact in two rare cases: a batch change that failed
+  // (a full heap) ends the match early, and a local write after the repair
+  // that repeats the batch's next change in key and kind and is not that
+  // key's last change counts as the batch's.)
   void LoadPullBatchLocked(const nlohmann::json& batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!batch.is_object() || !batch.contains("first") ||
@@ -1228,20 +1230,27 @@ class RedisSync::Impl {
       ops.push_back(std::move(op));
     }
     if (first == 0) return;
-    std::vector<std::pair<uint64_t, std::string>> changes;
+    struct Seen {
+      uint64_t seq;
+      std::string key;
+      bool put;
+    };
+    std::vector<Seen> changes;
     absl::flat_hash_map<std::string, uint64_t> last_change;
     absl::StatusOr<uint64_t> r =
         dict_.ReadChanges(first - 1, [&](const Change& c) {
-          changes.emplace_back(c.seq, std::string(c.key));
+          changes.push_back(
+              {c.seq, std::string(c.key), c.kind == ChangeKind::kPut});
           last_change[std::string(c.key)] = c.seq;
         });
     if (!r.ok()) return;  // the log wrapped: push makes a full resync
-    size_t next = 0;
     uint64_t last_pulled = first - 1;
-    for (const auto& [seq, key] : changes) {
-      size_t j = next;
-      while (j < ops.size() && ops[j].key != key) ++j;
-      if (j == ops.size() || seq != last_pulled + 1) break;
+    for (size_t j = 0; j < changes.size() && j < ops.size(); ++j) {
+      const auto& [seq, key, put] = changes[j];
+      if (seq != first + j || key != ops[j].key ||
+          put != ops[j].value.has_value()) {
+        break;
+      }
       if (last_change[key] == seq) {
         std::string v;
         absl::Status g = dict_.Get(key, &v);
@@ -1256,7 +1265,6 @@ class RedisSync::Impl {
         bases_.erase(key);
       }
       last_pulled = seq;
-      next = j + 1;
     }
     if (last_pulled >= first) pulled_.emplace_back(first, last_pulled);
   }
