@@ -351,16 +351,20 @@ class RedisSync::Impl {
   // Sends the calls pipelined; on success records the stream ids of the
   // pending entries and advances cursor_.
   absl::Status SendCalls(RedisConnection* conn, std::deque<PushCall>* calls) {
+    size_t in_flight = 0;  // the first calls of *calls, sent
     while (!calls->empty()) {
-      size_t n = std::min(calls->size(), kScriptsInFlight);
-      {
+      // A sliding window: up to kScriptsInFlight calls wait for replies.
+      size_t want = std::min(calls->size(), kScriptsInFlight);
+      if (in_flight < want) {
         // Counted before any byte can reach Redis: a snapshot whose reply
         // pull has before this count grows cannot hold these calls.
         std::unique_lock<std::mutex> lock(mu_);
-        calls_sent_ += n;
+        calls_sent_ += want - in_flight;
       }
-      for (size_t i = 0; i < n; ++i) conn->Append((*calls)[i].args);
-      for (size_t i = 0; i < n; ++i) {
+      for (; in_flight < want; ++in_flight) {
+        conn->Append((*calls)[in_flight].args);
+      }
+      {
         absl::StatusOr<Reply> reply = conn->GetReply();
         if (!reply.ok()) return reply.status();
         HookPoint(options_.origin, "push_reply");
@@ -394,6 +398,7 @@ class RedisSync::Impl {
         if (cursor_ >= dict_.ChangeSeq())
           behind_since_ = absl::InfiniteFuture();
         calls->pop_front();
+        --in_flight;
         MaybeSaveStateLocked();
       }
     }
@@ -582,37 +587,54 @@ class RedisSync::Impl {
       }
       if (*last == read_pos) continue;
       // Coalesce: the last local (not pull-applied) change of each key.
-      std::deque<PushCall> calls;
+      absl::flat_hash_map<absl::string_view, uint64_t> last_of_key;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        absl::flat_hash_map<absl::string_view, uint64_t> last_of_key;
         for (const auto& [seq, key] : changes) {
           if (IsPulledLocked(seq)) continue;
           last_of_key[key] = seq;
         }
-        calls.push_back(NewCall(sha));
-        for (const auto& [seq, key] : changes) {
-          auto it = last_of_key.find(key);
-          if (it == last_of_key.end() || it->second != seq) continue;
-          absl::StatusOr<std::optional<LocalValue>> v = CurrentValue(key);
-          if (!v.ok()) return v.status();
-          if (calls.back().keys.size() >= kChangesPerScript) {
-            calls.push_back(NewCall(sha));
+      }
+      // Registered and sent in chunks of a window's worth of calls, so that
+      // Redis works on the first while push reads the values of the next.
+      size_t i = 0;
+      while (i < changes.size()) {
+        std::deque<PushCall> calls;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          calls.push_back(NewCall(sha));
+          size_t registered = 0;
+          for (; i < changes.size() &&
+                 registered < kChangesPerScript * kScriptsInFlight;
+               ++i) {
+            const auto& [seq, key] = changes[i];
+            auto it = last_of_key.find(key);
+            if (it == last_of_key.end() || it->second != seq) continue;
+            absl::StatusOr<std::optional<LocalValue>> v = CurrentValue(key);
+            if (!v.ok()) return v.status();
+            if (calls.back().keys.size() >= kChangesPerScript) {
+              calls.push_back(NewCall(sha));
+            }
+            calls.back().last_seq = seq;
+            calls.back().args[8] = absl::StrCat(seq);
+            AddKeyLocked(&calls.back(), key, seq, *v, /*resync=*/false);
+            ++registered;
           }
-          calls.back().last_seq = seq;
-          calls.back().args[8] = absl::StrCat(seq);
-          AddKeyLocked(&calls.back(), key, seq, *v, /*resync=*/false);
+          // The chunk's last call records the range it covers, pulled and
+          // coalesced changes included (a key's earlier change is covered
+          // by its last, which stays after frontier_ until registered).
+          const uint64_t end =
+              i < changes.size() ? changes[i - 1].first : *last;
+          calls.back().last_seq = end;
+          calls.back().args[8] = absl::StrCat(end);
+          if (end > frontier_) frontier_ = end;
+          frontier_cv_.notify_all();
+          MaybeSaveStateLocked();  // the deltas about to be sent
         }
-        // The last call records the whole range, pulled changes included.
-        calls.back().last_seq = *last;
-        calls.back().args[8] = absl::StrCat(*last);
-        if (*last > frontier_) frontier_ = *last;
-        frontier_cv_.notify_all();
-        MaybeSaveStateLocked();  // the deltas about to be sent
+        absl::Status sent = SendCalls(conn, &calls);
+        if (!sent.ok()) return sent;
       }
       read_pos = *last;
-      absl::Status sent = SendCalls(conn, &calls);
-      if (!sent.ok()) return sent;
     }
     return absl::OkStatus();
   }
@@ -712,11 +734,16 @@ class RedisSync::Impl {
       // not read yet: they are newer than any entry here.
       const uint64_t cs = dict_.ChangeSeq();
       first = cs + 1;
+      // (Only the batch's keys matter: push may be far behind.)
       absl::flat_hash_set<std::string> unread;
       if (push_enabled_ && cs > frontier_) {
+        absl::flat_hash_set<absl::string_view> keys;
+        for (const Entry& e : entries) keys.insert(e.key);
         absl::StatusOr<uint64_t> r =
             dict_.ReadChanges(frontier_, [&](const Change& c) {
-              if (!IsPulledPeekLocked(c.seq)) unread.emplace(c.key);
+              if (keys.contains(c.key) && !IsPulledPeekLocked(c.seq)) {
+                unread.emplace(c.key);
+              }
             });
         if (!r.ok()) {
           return r.status();  // kChangesLost: push resyncs; pull retries
