@@ -37,11 +37,22 @@
 #include "nlohmann/json.hpp"
 #include "sync/redis_client.h"
 #include "sync/scripts.h"
+#include "sync/sync_hooks.h"
 #include "zcipc/options.h"
 #include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
 
 namespace zcipc {
+
+namespace sync_internal {
+namespace {
+std::atomic<SyncHook> g_sync_hook{nullptr};
+}  // namespace
+
+void SetSyncHookForTesting(SyncHook hook) {
+  g_sync_hook.store(hook, std::memory_order_release);
+}
+}  // namespace sync_internal
 
 using sync_internal::RedisAddress;
 using sync_internal::RedisConnection;
@@ -126,6 +137,34 @@ struct Pending {
   StreamId sid;            // its stream id once in_stream
   bool is_add = false;
   int64_t delta = 0;
+};
+
+// A test hook's point (sync/sync_hooks.h).
+void HookPoint(absl::string_view origin, absl::string_view point) {
+  sync_internal::SyncHook hook =
+      sync_internal::g_sync_hook.load(std::memory_order_acquire);
+  if (hook != nullptr) hook(origin, point);
+}
+
+// FNV-1a: a value's fingerprint in the state file (stable across processes).
+uint64_t Fingerprint(absl::string_view bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// A change pull makes in a batch (ApplyEntries): a put or an erase, and the
+// counter base the key has after it (nullopt: none).
+struct PulledOp {
+  const Entry* entry;
+  std::string key;
+  bool put = false;
+  std::string value;
+  ValueType type = ValueType::kBytes;
+  std::optional<int64_t> base;
 };
 
 std::string DefaultOrigin(absl::string_view dict_name) {
@@ -312,12 +351,23 @@ class RedisSync::Impl {
   // Sends the calls pipelined; on success records the stream ids of the
   // pending entries and advances cursor_.
   absl::Status SendCalls(RedisConnection* conn, std::deque<PushCall>* calls) {
+    size_t in_flight = 0;  // the first calls of *calls, sent
     while (!calls->empty()) {
-      size_t n = std::min(calls->size(), kScriptsInFlight);
-      for (size_t i = 0; i < n; ++i) conn->Append((*calls)[i].args);
-      for (size_t i = 0; i < n; ++i) {
+      // A sliding window: up to kScriptsInFlight calls wait for replies.
+      size_t want = std::min(calls->size(), kScriptsInFlight);
+      if (in_flight < want) {
+        // Counted before any byte can reach Redis: a snapshot whose reply
+        // pull has before this count grows cannot hold these calls.
+        std::unique_lock<std::mutex> lock(mu_);
+        calls_sent_ += want - in_flight;
+      }
+      for (; in_flight < want; ++in_flight) {
+        conn->Append((*calls)[in_flight].args);
+      }
+      {
         absl::StatusOr<Reply> reply = conn->GetReply();
         if (!reply.ok()) return reply.status();
+        HookPoint(options_.origin, "push_reply");
         const PushCall& call = calls->front();
         std::unique_lock<std::mutex> lock(mu_);
         redisReply* r = reply->get();
@@ -342,10 +392,13 @@ class RedisSync::Impl {
           }
         }
         stats_.pushed += call.keys.size();
+        ++calls_answered_;
+        frontier_cv_.notify_all();  // a snapshot may wait for this reply
         if (call.last_seq > cursor_) cursor_ = call.last_seq;
         if (cursor_ >= dict_.ChangeSeq())
           behind_since_ = absl::InfiniteFuture();
         calls->pop_front();
+        --in_flight;
         MaybeSaveStateLocked();
       }
     }
@@ -454,6 +507,10 @@ class RedisSync::Impl {
         }
         AddKeyLocked(&calls.back(), k, 0, *v, /*resync=*/true);
       }
+      // The counter deltas about to be sent go to the state file first, as
+      // for every push: else a sync killed after Redis ran them would send
+      // them again on restart.
+      MaybeSaveStateLocked();
     }
     return SendCalls(conn, &calls);
   }
@@ -497,6 +554,7 @@ class RedisSync::Impl {
       read_pos = cursor_;
     }
     while (!stop_.HasBeenNotified()) {
+      HookPoint(options_.origin, "push_loop");
       absl::Status s = PushForcedKeys(conn, sha);
       if (!s.ok()) return s;
       s = MaybePublish(conn);
@@ -529,37 +587,54 @@ class RedisSync::Impl {
       }
       if (*last == read_pos) continue;
       // Coalesce: the last local (not pull-applied) change of each key.
-      std::deque<PushCall> calls;
+      absl::flat_hash_map<absl::string_view, uint64_t> last_of_key;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        absl::flat_hash_map<absl::string_view, uint64_t> last_of_key;
         for (const auto& [seq, key] : changes) {
           if (IsPulledLocked(seq)) continue;
           last_of_key[key] = seq;
         }
-        calls.push_back(NewCall(sha));
-        for (const auto& [seq, key] : changes) {
-          auto it = last_of_key.find(key);
-          if (it == last_of_key.end() || it->second != seq) continue;
-          absl::StatusOr<std::optional<LocalValue>> v = CurrentValue(key);
-          if (!v.ok()) return v.status();
-          if (calls.back().keys.size() >= kChangesPerScript) {
-            calls.push_back(NewCall(sha));
+      }
+      // Registered and sent in chunks of a window's worth of calls, so that
+      // Redis works on the first while push reads the values of the next.
+      size_t i = 0;
+      while (i < changes.size()) {
+        std::deque<PushCall> calls;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          calls.push_back(NewCall(sha));
+          size_t registered = 0;
+          for (; i < changes.size() &&
+                 registered < kChangesPerScript * kScriptsInFlight;
+               ++i) {
+            const auto& [seq, key] = changes[i];
+            auto it = last_of_key.find(key);
+            if (it == last_of_key.end() || it->second != seq) continue;
+            absl::StatusOr<std::optional<LocalValue>> v = CurrentValue(key);
+            if (!v.ok()) return v.status();
+            if (calls.back().keys.size() >= kChangesPerScript) {
+              calls.push_back(NewCall(sha));
+            }
+            calls.back().last_seq = seq;
+            calls.back().args[8] = absl::StrCat(seq);
+            AddKeyLocked(&calls.back(), key, seq, *v, /*resync=*/false);
+            ++registered;
           }
-          calls.back().last_seq = seq;
-          calls.back().args[8] = absl::StrCat(seq);
-          AddKeyLocked(&calls.back(), key, seq, *v, /*resync=*/false);
+          // The chunk's last call records the range it covers, pulled and
+          // coalesced changes included (a key's earlier change is covered
+          // by its last, which stays after frontier_ until registered).
+          const uint64_t end =
+              i < changes.size() ? changes[i - 1].first : *last;
+          calls.back().last_seq = end;
+          calls.back().args[8] = absl::StrCat(end);
+          if (end > frontier_) frontier_ = end;
+          frontier_cv_.notify_all();
+          MaybeSaveStateLocked();  // the deltas about to be sent
         }
-        // The last call records the whole range, pulled changes included.
-        calls.back().last_seq = *last;
-        calls.back().args[8] = absl::StrCat(*last);
-        if (*last > frontier_) frontier_ = *last;
-        frontier_cv_.notify_all();
-        MaybeSaveStateLocked();  // the deltas about to be sent
+        absl::Status sent = SendCalls(conn, &calls);
+        if (!sent.ok()) return sent;
       }
       read_pos = *last;
-      absl::Status sent = SendCalls(conn, &calls);
-      if (!sent.ok()) return sent;
     }
     return absl::OkStatus();
   }
@@ -577,6 +652,11 @@ class RedisSync::Impl {
         // position: forget them (pull must not wait on them forever).
         std::unique_lock<std::mutex> lock(mu_);
         push_connected_ = false;
+        // The calls without an answer are settled by the next session;
+        // a snapshot waiting for them is taken again (Snapshot).
+        calls_answered_ = calls_sent_;
+        ++push_sessions_ended_;
+        frontier_cv_.notify_all();
         // Pull waits (ApplyEntries) until the next session has read Redis's
         // position and set the frontier from it.
         frontier_ = cursor_;
@@ -654,16 +734,70 @@ class RedisSync::Impl {
       // not read yet: they are newer than any entry here.
       const uint64_t cs = dict_.ChangeSeq();
       first = cs + 1;
+      // (Only the batch's keys matter: push may be far behind.)
       absl::flat_hash_set<std::string> unread;
       if (push_enabled_ && cs > frontier_) {
+        absl::flat_hash_set<absl::string_view> keys;
+        for (const Entry& e : entries) keys.insert(e.key);
         absl::StatusOr<uint64_t> r =
             dict_.ReadChanges(frontier_, [&](const Change& c) {
-              if (!IsPulledPeekLocked(c.seq)) unread.emplace(c.key);
+              if (keys.contains(c.key) && !IsPulledPeekLocked(c.seq)) {
+                unread.emplace(c.key);
+              }
             });
         if (!r.ok()) {
           return r.status();  // kChangesLost: push resyncs; pull retries
         }
       }
+      // Pass 1 decides every entry against the local state as the earlier
+      // entries of the batch leave it (the overlays); pass 2 makes the
+      // changes. In between, the state file records the batch's intent (the
+      // keys it changes, in order, and the counter bases they set), so that
+      // a sync killed before the state file is rewritten knows on restart
+      // which changes after `first` were pull's (LoadState): else push
+      // would take them for local Adds and send another machine's deltas
+      // again.
+      struct LocalState {
+        bool present = false;
+        std::string value;
+        ValueType type = ValueType::kBytes;
+      };
+      absl::flat_hash_map<std::string, LocalState> values;  // planned
+      absl::flat_hash_map<std::string, size_t> last_op;     // key -> op
+      std::vector<PulledOp> ops;
+      auto get = [&](const std::string& key, LocalState* out) -> absl::Status {
+        auto it = values.find(key);
+        if (it != values.end()) {
+          *out = it->second;
+          return out->present ? absl::OkStatus()
+                              : absl::NotFoundError("erased in this batch");
+        }
+        out->present = false;
+        absl::Status g = batch.Get(key, &out->value, &out->type);
+        out->present = g.ok();
+        return g;
+      };
+      auto base_of = [&](const std::string& key) -> int64_t {
+        auto op = last_op.find(key);
+        if (op != last_op.end()) {
+          const PulledOp& o = ops[op->second];
+          return o.base.has_value() ? *o.base : 0;
+        }
+        auto it = bases_.find(key);
+        return it == bases_.end() ? 0 : it->second;
+      };
+      // The base after this entry: carried by the key's last op of the
+      // batch if any (it holds only if that change is made), else set now.
+      auto set_base = [&](const std::string& key, std::optional<int64_t> base) {
+        auto op = last_op.find(key);
+        if (op != last_op.end()) {
+          ops[op->second].base = base;
+        } else if (base.has_value()) {
+          SetBaseLocked(key, *base);
+        } else {
+          EraseBaseLocked(key);
+        }
+      };
       for (const Entry& e : entries) {
         bool any_newer = false;
         bool newer_local_put = false;
@@ -692,13 +826,21 @@ class RedisSync::Impl {
             }
           }
         }
-        const bool is_add = e.op == "add" && e.value.size() == 8;
+        bool is_add = e.op == "add" && e.value.size() == 8;
         const bool unread_local = unread.contains(e.key);
+        LocalState cur;
+        absl::Status g = get(e.key, &cur);
+        // A snapshot's 8-byte value under a local counter is the counter's
+        // value in Redis: applied like an add entry's (the local deltas
+        // that are not in the snapshot stay on top), not skipped, since
+        // skipping drops the other machines' deltas it holds.
+        if (snapshot && e.value.size() == 8 && g.ok() &&
+            IsCounter(cur.value, cur.type)) {
+          is_add = true;
+        }
         if (newer_local_put || (!is_add && (any_newer || unread_local))) {
           continue;  // a newer local change wins
         }
-        std::string current;
-        absl::Status g = batch.Get(e.key, &current);
         const bool present = g.ok();
         if (absl::IsInvalidArgument(g)) {  // a key over kMaxKeySize
           ++skipped;
@@ -706,57 +848,79 @@ class RedisSync::Impl {
           continue;
         }
         if (!present && !absl::IsNotFound(g)) return g;
-        absl::Status w;
+        const std::string& current = cur.value;
         if (e.op == "del" && !is_add) {
           if (!present) continue;
-          w = batch.Erase(e.key);
-          if (w.ok()) EraseBaseLocked(e.key);
-        } else {
-          std::string target = e.value;
-          int64_t unread_delta = 0;
-          if (is_add) {
-            if (unread_local) {
-              // Keep the local Adds push has not read: they stay the
-              // difference between the value and its base.
-              if (!present || current.size() != 8) continue;
-              auto base = bases_.find(e.key);
-              unread_delta = static_cast<int64_t>(
-                  static_cast<uint64_t>(DecodeInt64(current)) -
-                  static_cast<uint64_t>(base == bases_.end() ? 0
-                                                             : base->second));
-            }
-            target = EncodeInt64(static_cast<int64_t>(
-                static_cast<uint64_t>(DecodeInt64(e.value)) +
-                static_cast<uint64_t>(later_deltas) +
-                static_cast<uint64_t>(unread_delta)));
-          }
-          auto set_base = [&] {
-            if (target.size() == 8) {
-              SetBaseLocked(e.key,
-                            static_cast<int64_t>(
-                                static_cast<uint64_t>(DecodeInt64(target)) -
-                                static_cast<uint64_t>(unread_delta)));
-            } else {
-              EraseBaseLocked(e.key);
-            }
-          };
-          if (present && current == target) {
-            set_base();
-            continue;
-          }
-          // A counter stays an int64 here too (so this machine's Adds and
-          // pushes treat it as one); other values arrive as bytes.
-          w = batch.Put(e.key, target,
-                        is_add ? ValueType::kInt64 : ValueType::kBytes);
-          if (w.ok()) set_base();
+          last_op[e.key] = ops.size();
+          ops.push_back(
+              {&e, e.key, false, "", ValueType::kBytes, std::nullopt});
+          values[e.key] = LocalState{};
+          continue;
         }
+        std::string target = e.value;
+        int64_t unread_delta = 0;
+        if (is_add) {
+          if (unread_local) {
+            // Keep the local Adds push has not read: they stay the
+            // difference between the value and its base.
+            if (!present || current.size() != 8) continue;
+            unread_delta = static_cast<int64_t>(
+                static_cast<uint64_t>(DecodeInt64(current)) -
+                static_cast<uint64_t>(base_of(e.key)));
+          }
+          target = EncodeInt64(
+              static_cast<int64_t>(static_cast<uint64_t>(DecodeInt64(e.value)) +
+                                   static_cast<uint64_t>(later_deltas) +
+                                   static_cast<uint64_t>(unread_delta)));
+        }
+        std::optional<int64_t> base;
+        if (target.size() == 8) {
+          base =
+              static_cast<int64_t>(static_cast<uint64_t>(DecodeInt64(target)) -
+                                   static_cast<uint64_t>(unread_delta));
+        }
+        if (present && current == target) {
+          set_base(e.key, base);
+          continue;
+        }
+        // A counter stays an int64 here too (so this machine's Adds and
+        // pushes treat it as one); other values arrive as bytes.
+        const ValueType type = is_add ? ValueType::kInt64 : ValueType::kBytes;
+        last_op[e.key] = ops.size();
+        ops.push_back({&e, e.key, true, target, type, base});
+        values[e.key] = LocalState{true, std::move(target), type};
+      }
+      if (ops.empty()) return absl::OkStatus();
+      // The intent, when the batch changes a counter base (only counters
+      // need it: a put pushed again after a restart is the same value).
+      bool touches_bases = false;
+      for (const PulledOp& o : ops) {
+        if (o.base.has_value() || bases_.contains(o.key)) touches_bases = true;
+      }
+      if (touches_bases) {
+        intent_first_ = first;
+        intent_ = &ops;
+        SaveStateLocked();
+        intent_ = nullptr;
+        HookPoint(options_.origin, "pull_batch_recorded");
+      }
+      // Pass 2.
+      for (const PulledOp& o : ops) {
+        absl::Status w =
+            o.put ? batch.Put(o.key, o.value, o.type) : batch.Erase(o.key);
         if (w.ok()) {
           ++applied;
+          if (o.base.has_value()) {
+            SetBaseLocked(o.key, *o.base);
+          } else {
+            EraseBaseLocked(o.key);
+          }
         } else {
           ++skipped;
-          LogSkipped(e, w);
+          LogSkipped(*o.entry, w);
         }
       }
+      if (touches_bases) SaveStateLocked();  // the intent is done
       return absl::OkStatus();
     });
     if (applied > 0) {
@@ -806,9 +970,35 @@ class RedisSync::Impl {
 
   // Loads {P}:data at a stream position; keys only local go to push.
   absl::Status Snapshot(RedisConnection* conn, const std::string& sha) {
-    absl::StatusOr<Reply> r =
-        conn->Command({"EVALSHA", sha, "2", data_key_, log_key_});
-    if (!r.ok()) return r.status();
+    absl::StatusOr<Reply> r;
+    // Settle the push calls whose replies push has not processed: those
+    // sent before the snapshot's reply arrived may have run before the
+    // snapshot, and only their stream ids (from their replies) tell. Calls
+    // sent later run after it. If push's session ends first, the answers
+    // never come: the next session settles them against {P}:pos and the
+    // snapshot is taken again.
+    for (;;) {
+      uint64_t sessions_ended;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        while (push_enabled_ && !push_connected_) {
+          if (stop_.HasBeenNotified()) return absl::CancelledError("stopped");
+          frontier_cv_.wait_for(lock, std::chrono::milliseconds(20));
+        }
+        sessions_ended = push_sessions_ended_;
+      }
+      r = conn->Command({"EVALSHA", sha, "2", data_key_, log_key_});
+      if (!r.ok()) return r.status();
+      HookPoint(options_.origin, "pull_snapshot");
+      std::unique_lock<std::mutex> lock(mu_);
+      const uint64_t sent = calls_sent_;
+      while (push_enabled_ && push_sessions_ended_ == sessions_ended &&
+             calls_answered_ < sent) {
+        if (stop_.HasBeenNotified()) return absl::CancelledError("stopped");
+        frontier_cv_.wait_for(lock, std::chrono::milliseconds(20));
+      }
+      if (!push_enabled_ || push_sessions_ended_ == sessions_ended) break;
+    }
     redisReply* top = r->get();
     if (top->type != REDIS_REPLY_ARRAY || top->elements != 2 ||
         top->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -887,6 +1077,7 @@ class RedisSync::Impl {
         std::unique_lock<std::mutex> lock(mu_);
         pos = pull_pos_;
       }
+      HookPoint(options_.origin, "pull_read");
       absl::StatusOr<Reply> r = conn->Command(
           {"EVALSHA", shas[2], "1", log_key_, pos, absl::StrCat(kReadCount)});
       if (!r.ok()) return r.status();
@@ -942,6 +1133,7 @@ class RedisSync::Impl {
       }
       absl::Status s = ApplyEntries(entries, /*snapshot=*/false);
       if (!s.ok()) return s;
+      HookPoint(options_.origin, "pull_applied");
       pos = entries.back().id;
       StreamId last = StreamId::Parse(ReplyString(top->element[2]));
       std::unique_lock<std::mutex> lock(mu_);
@@ -1011,6 +1203,7 @@ class RedisSync::Impl {
         bases_[key] = v.get<int64_t>();
       }
     }
+    if (j.contains("pull_batch")) LoadPullBatchLocked(j["pull_batch"]);
     if (j.contains("inflight") && j["inflight"].is_array()) {
       for (const auto& f : j["inflight"]) {
         std::string key;
@@ -1023,6 +1216,84 @@ class RedisSync::Impl {
             {f[0].get<uint64_t>(), std::move(key), f[2].get<int64_t>()});
       }
     }
+  }
+
+  // A pull batch the last run recorded before making its changes
+  // (ApplyEntries) and did not finish: the run died inside the batch's
+  // Write, after the ops that returned OK (kept) and before the rest (never
+  // made; Batch's contract). Its changes are thus a prefix of the batch's
+  // from its first change number on; the writers after the repair follow.
+  // The change i after it is taken as the batch's change i when its key
+  // and kind (put or erase) are those of the batch's and, if no later change
+  // of that key follows, the key still holds the value the batch was to
+  // store. Those changes are marked pulled (push does not send them) and
+  // their bases hold; the first change that does not match, and every later
+  // one, is local. (Not exact in two rare cases: a batch change that failed
+  // (a full heap) ends the match early, and a local write after the repair
+  // that repeats the batch's next change in key and kind and is not that
+  // key's last change counts as the batch's.)
+  void LoadPullBatchLocked(const nlohmann::json& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!batch.is_object() || !batch.contains("first") ||
+        !batch["first"].is_number_unsigned() || !batch.contains("ops") ||
+        !batch["ops"].is_array()) {
+      return;
+    }
+    const uint64_t first = batch["first"].get<uint64_t>();
+    struct Op {
+      std::string key;
+      std::optional<int64_t> base;
+      std::optional<uint64_t> value;  // fingerprint; nullopt: an erase
+    };
+    std::vector<Op> ops;
+    for (const auto& o : batch["ops"]) {
+      Op op;
+      if (!o.is_array() || o.size() != 3 || !o[0].is_string() ||
+          !absl::Base64Unescape(o[0].get<std::string>(), &op.key)) {
+        return;
+      }
+      if (o[1].is_number_integer()) op.base = o[1].get<int64_t>();
+      if (o[2].is_number_unsigned()) op.value = o[2].get<uint64_t>();
+      ops.push_back(std::move(op));
+    }
+    if (first == 0) return;
+    struct Seen {
+      uint64_t seq;
+      std::string key;
+      bool put;
+    };
+    std::vector<Seen> changes;
+    absl::flat_hash_map<std::string, uint64_t> last_change;
+    absl::StatusOr<uint64_t> r =
+        dict_.ReadChanges(first - 1, [&](const Change& c) {
+          changes.push_back(
+              {c.seq, std::string(c.key), c.kind == ChangeKind::kPut});
+          last_change[std::string(c.key)] = c.seq;
+        });
+    if (!r.ok()) return;  // the log wrapped: push makes a full resync
+    uint64_t last_pulled = first - 1;
+    for (size_t j = 0; j < changes.size() && j < ops.size(); ++j) {
+      const auto& [seq, key, put] = changes[j];
+      if (seq != first + j || key != ops[j].key ||
+          put != ops[j].value.has_value()) {
+        break;
+      }
+      if (last_change[key] == seq) {
+        std::string v;
+        absl::Status g = dict_.Get(key, &v);
+        const bool same = ops[j].value.has_value()
+                              ? g.ok() && Fingerprint(v) == *ops[j].value
+                              : absl::IsNotFound(g);
+        if (!same) break;
+      }
+      if (ops[j].base.has_value()) {
+        bases_[key] = *ops[j].base;
+      } else {
+        bases_.erase(key);
+      }
+      last_pulled = seq;
+    }
+    if (last_pulled >= first) pulled_.emplace_back(first, last_pulled);
   }
 
   // After a restart: the deltas the last run sent that Redis's position
@@ -1090,6 +1361,28 @@ class RedisSync::Impl {
     for (const auto& [k, v] : confirmed) bases[absl::Base64Escape(k)] = v;
     j["bases"] = std::move(bases);
     j["inflight"] = std::move(inflight);
+    if (intent_ != nullptr) {
+      // The changes pull is about to make, in order, each with the key's
+      // base after it (confirmed, as above; null: none).
+      nlohmann::json ops = nlohmann::json::array();
+      for (const PulledOp& o : *intent_) {
+        nlohmann::json base = nullptr;
+        if (o.base.has_value()) {
+          uint64_t b = static_cast<uint64_t>(*o.base);
+          auto it = pending_.find(o.key);
+          if (it != pending_.end()) {
+            for (const Pending& p : it->second) {
+              if (!p.in_stream && p.is_add) b -= static_cast<uint64_t>(p.delta);
+            }
+          }
+          base = static_cast<int64_t>(b);
+        }
+        nlohmann::json value = nullptr;  // erased
+        if (o.put) value = Fingerprint(o.value);
+        ops.push_back({absl::Base64Escape(o.key), base, value});
+      }
+      j["pull_batch"] = {{"first", intent_first_}, {"ops", std::move(ops)}};
+    }
     const std::string tmp = options_.state_path + ".tmp";
     {
       std::ofstream out(tmp, std::ios::trunc);
@@ -1136,6 +1429,13 @@ class RedisSync::Impl {
   absl::Time last_save_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::deque<std::pair<uint64_t, uint64_t>> pulled_ ABSL_GUARDED_BY(mu_);
   uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
+  // Push calls handed to the connection, and those whose reply push has
+  // processed (their stream ids recorded) or that its ended session gave
+  // up; push sessions ended. A snapshot waits until the calls sent before
+  // its reply are answered (Snapshot).
+  uint64_t calls_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t calls_answered_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t push_sessions_ended_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> forced_keys_ ABSL_GUARDED_BY(mu_);
   bool resnapshot_ ABSL_GUARDED_BY(mu_) = false;  // set by a full push
   struct Inflight {
@@ -1145,6 +1445,10 @@ class RedisSync::Impl {
   };
   std::vector<Inflight> loaded_inflight_ ABSL_GUARDED_BY(mu_);
   std::string pull_pos_ ABSL_GUARDED_BY(mu_);
+  // While pull writes the state file before a batch's changes (ApplyEntries):
+  // the batch's first change number and its changes.
+  uint64_t intent_first_ ABSL_GUARDED_BY(mu_) = 0;
+  const std::vector<PulledOp>* intent_ ABSL_GUARDED_BY(mu_) = nullptr;
   SyncStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

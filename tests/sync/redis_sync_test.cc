@@ -17,11 +17,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +35,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "sync/redis_client.h"
+#include "sync/sync_hooks.h"
 #include "tests/sync/redis_server.h"
 #include "tools/proc/proc.h"
 #include "zcipc/zero_copy_dict.h"
@@ -190,6 +194,93 @@ class PushCuttingProxy {
   std::thread thread_;
 };
 
+// The sync's test hook (sync/sync_hooks.h): a point of one origin can be
+// held, and the sync thread that reaches it waits there until it is
+// released.
+//
+// Thread safety: every member may be called from any thread.
+class HookGate {
+ public:
+  static HookGate& Get() {
+    static HookGate* gate = new HookGate;
+    return *gate;
+  }
+  static void Hook(absl::string_view origin, absl::string_view point) {
+    Get().Arrive(absl::StrCat(origin, "|", point));
+  }
+
+  void Hold(const std::string& origin, const std::string& point) {
+    std::unique_lock<std::mutex> lock(mu_);
+    held_.insert(origin + "|" + point);
+  }
+  void Release(const std::string& origin, const std::string& point) {
+    std::unique_lock<std::mutex> lock(mu_);
+    held_.erase(origin + "|" + point);
+    cv_.notify_all();
+  }
+  void ReleaseAll() {
+    std::unique_lock<std::mutex> lock(mu_);
+    held_.clear();
+    cv_.notify_all();
+  }
+  // Whether a thread waits at the held point (until `deadline`).
+  bool WaitUntilWaiting(const std::string& origin, const std::string& point,
+                        absl::Time deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const std::string key = origin + "|" + point;
+    while (waiting_[key] == 0) {
+      if (absl::Now() >= deadline) return false;
+      cv_.wait_for(lock, std::chrono::milliseconds(10));
+    }
+    return true;
+  }
+  uint64_t Arrivals(const std::string& origin, const std::string& point) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return arrivals_[origin + "|" + point];
+  }
+
+ private:
+  void Arrive(const std::string& key) {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++arrivals_[key];
+    ++waiting_[key];
+    cv_.notify_all();
+    while (held_.count(key) > 0) cv_.wait(lock);
+    --waiting_[key];
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> held_;
+  std::map<std::string, int> waiting_;
+  std::map<std::string, uint64_t> arrivals_;
+};
+
+// For a sync in a child process (SyncTest.Killed...PulledBatch...): once
+// the file g_arm_path exists, push stops at its next round (and creates
+// g_held_path), and the process kills itself with SIGKILL when pull reaches
+// the hook point g_kill_point ("pull_applied": only once the counter "c" of
+// the dict g_dict_name no longer holds 11, so not after a batch of entries
+// left over from before).
+std::string g_arm_path, g_held_path, g_kill_point, g_dict_name;
+
+void KillInPullHook(absl::string_view origin, absl::string_view point) {
+  if (access(g_arm_path.c_str(), F_OK) != 0) return;
+  if (point == "push_loop") {
+    FILE* f = fopen(g_held_path.c_str(), "w");
+    if (f != nullptr) fclose(f);
+    for (;;) pause();
+  }
+  if (point != g_kill_point || access(g_held_path.c_str(), F_OK) != 0) return;
+  if (point == "pull_applied") {
+    static absl::StatusOr<ZeroCopyDict>* dict =
+        new absl::StatusOr<ZeroCopyDict>(ZeroCopyDict::Attach(g_dict_name));
+    std::string v;
+    if (!dict->ok() || !(*dict)->Get("c", &v).ok() || v == Le(11)) return;
+  }
+  raise(SIGKILL);
+}
+
 class SyncTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -199,7 +290,9 @@ class SyncTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    HookGate::Get().ReleaseAll();
     syncs_.clear();
+    sync_internal::SetSyncHookForTesting(nullptr);
     for (pid_t pid : children_) {
       kill(pid, SIGKILL);
       zcipc_proc::WaitChild(pid);
@@ -349,6 +442,13 @@ class SyncTest : public ::testing::Test {
     }
   }
 
+  // SyncTest.Killed...PulledBatch...: a's sync, in a child process, kills
+  // itself at hook `point` while pull applies b's Add of 1000 to a counter
+  // of 11 (a's counter then holds `value_after_kill`); restarted, it must
+  // neither lose nor repeat a delta.
+  void KillInPulledBatchAndRestart(const std::string& point,
+                                   int64_t value_after_kill);
+
   zcipc_test::RedisServer server_;
   std::string prefix_;
   std::vector<std::string> names_;
@@ -491,6 +591,91 @@ TEST_F(SyncTest, PushCallRunWithoutReplyDoesNotHideLaterEntries) {
   syncs_.clear();  // before the proxy goes
 }
 
+// A snapshot whose reply pull has while push has not yet processed the
+// reply to a call Redis ran before the snapshot: that change is in the
+// snapshot, so it is not newer than it, and the snapshot's values (which
+// hold another machine's later changes: a counter's deltas, a later put)
+// must be applied, the counter as its snapshot value plus only the local
+// deltas that are not in the snapshot. The test holds a's push before it
+// processes the reply and a's pull before it reads, and makes a's pull find
+// its position gone (so it loads a snapshot).
+TEST_F(SyncTest, SnapshotDuringAnUnprocessedPushReplyKeepsOthersChanges) {
+  HookGate& gate = HookGate::Get();
+  sync_internal::SetSyncHookForTesting(&HookGate::Hook);
+  ZeroCopyDict a = NewDict();
+  ZeroCopyDict b = NewDict();
+  StartInProcess(a);
+  StartInProcess(b);
+  const absl::Time deadline = absl::Now() + kConverge;
+  const std::string an = a.name();
+  // Once both pulls read the stream, their start's snapshots are done: no
+  // key is left for push as only local (its call would come first).
+  while ((gate.Arrivals(an, "pull_read") == 0 ||
+          gate.Arrivals(b.name(), "pull_read") == 0) &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_TRUE(a.Add("c", 1).ok());
+  ASSERT_TRUE(b.Add("c", 10).ok());
+  ASSERT_TRUE(a.Put("k", "a0").ok());
+  ASSERT_TRUE(Converged({&a, &b}));
+
+  // a's pull waits before its next read, a's push before its next round.
+  gate.Hold(an, "pull_read");
+  gate.Hold(an, "push_loop");
+  ASSERT_TRUE(gate.WaitUntilWaiting(an, "pull_read", deadline));
+  ASSERT_TRUE(gate.WaitUntilWaiting(an, "push_loop", deadline));
+  const std::string pull_pos = syncs_[0]->GetStats().pull_position;
+  ASSERT_NE(pull_pos, "0-0");
+  // a's changes go out in one call whose reply push does not process yet.
+  ASSERT_TRUE(a.Add("c", 100).ok());
+  ASSERT_TRUE(a.Put("k", "a1").ok());
+  gate.Hold(an, "push_reply");
+  gate.Release(an, "push_loop");
+  ASSERT_TRUE(gate.WaitUntilWaiting(an, "push_reply", deadline));
+  while (RedisContents()["k"] != "a1" && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(RedisContents()["c"], Le(111));
+  ASSERT_EQ(RedisContents()["k"], "a1");
+  // b's later changes of the same keys.
+  ASSERT_TRUE(b.Add("c", 1000).ok());
+  ASSERT_TRUE(b.Put("k", "b1").ok());
+  while (RedisContents()["k"] != "b1" && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(RedisContents()["c"], Le(1111));
+  // a's pull position goes: its next read finds a gap and loads a snapshot.
+  {
+    auto addr = sync_internal::ParseRedisUrl(server_.url());
+    auto c = sync_internal::RedisConnection::Connect(*addr, absl::Seconds(2));
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(
+        (*c)->Command({"XDEL", absl::StrCat("{", prefix_, "}:log"), pull_pos})
+            .ok());
+  }
+  const uint64_t resyncs = syncs_[0]->GetStats().pull_resyncs;
+  gate.Release(an, "pull_read");
+  while (gate.Arrivals(an, "pull_snapshot") == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_GT(gate.Arrivals(an, "pull_snapshot"), 0u);
+  // Give pull the time to apply the snapshot before push has the reply (if
+  // it does not wait for push).
+  const absl::Time wait_end = absl::Now() + absl::Seconds(1);
+  while (syncs_[0]->GetStats().pull_resyncs == resyncs &&
+         absl::Now() < wait_end) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  gate.ReleaseAll();
+  ASSERT_TRUE(Converged({&a, &b}));
+  std::string v;
+  ASSERT_TRUE(a.Get("c", &v).ok());
+  EXPECT_EQ(v, Le(1111));
+  ASSERT_TRUE(a.Get("k", &v).ok());
+  EXPECT_EQ(v, "b1");
+}
+
 TEST_F(SyncTest, KilledSyncRestartsAndConverges) {
   ZeroCopyDict a = NewDict();
   ZeroCopyDict b = NewDict();
@@ -510,6 +695,68 @@ TEST_F(SyncTest, KilledSyncRestartsAndConverges) {
   ASSERT_TRUE(Converged({&a, &b}));
   ExpectCounters(a, totals);
   ExpectCounters(b, totals);
+}
+
+// A sync killed while pull applies another machine's Add (at hook `point`),
+// with push not yet past that change; then restarted.
+void SyncTest::KillInPulledBatchAndRestart(const std::string& point,
+                                           int64_t value_after_kill) {
+  ZeroCopyDict a = NewDict();
+  ZeroCopyDict b = NewDict();
+  g_arm_path = StatePath(a.name()) + ".arm";
+  g_held_path = StatePath(a.name()) + ".held";
+  unlink(g_arm_path.c_str());
+  unlink(g_held_path.c_str());
+  g_kill_point = point;
+  g_dict_name = a.name();
+  sync_internal::SetSyncHookForTesting(&KillInPullHook);
+  pid_t pa = StartChildSync(a.name());  // the hook is inherited
+  sync_internal::SetSyncHookForTesting(nullptr);
+  // b's sync in a child too: this process forks a's again below, which
+  // ThreadSanitizer supports only from a single-threaded process.
+  StartChildSync(b.name());
+  ASSERT_TRUE(a.Add("c", 1).ok());
+  ASSERT_TRUE(b.Add("c", 10).ok());
+  ASSERT_TRUE(Converged({&a, &b}));
+
+  FILE* f = fopen(g_arm_path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fclose(f);
+  const absl::Time deadline = absl::Now() + kConverge;
+  while (access(g_held_path.c_str(), F_OK) != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(access(g_held_path.c_str(), F_OK), 0);
+  ASSERT_TRUE(b.Add("c", 1000).ok());
+  zcipc_proc::ChildResult r = zcipc_proc::WaitChild(pa);
+  children_.erase(std::remove(children_.begin(), children_.end(), pa),
+                  children_.end());
+  EXPECT_FALSE(r.ok()) << "the sync was to kill itself: " << r.Describe();
+  std::string v;
+  ASSERT_TRUE(a.Get("c", &v).ok());
+  ASSERT_EQ(v, Le(value_after_kill));
+  unlink(g_arm_path.c_str());
+  unlink(g_held_path.c_str());
+
+  StartChildSync(a.name());
+  ASSERT_TRUE(a.Add("c", 100000).ok());
+  ASSERT_TRUE(Converged({&a, &b}));
+  ASSERT_TRUE(a.Get("c", &v).ok());
+  EXPECT_EQ(v, Le(101011));
+}
+
+// Killed after pull applied another machine's Add and before the state
+// file (which holds the counter bases) was rewritten: on restart, push reads
+// the change again and must not take it for a local Add (it would send the
+// other machine's delta again).
+TEST_F(SyncTest, KilledRightAfterAPulledBatchDoesNotPushItAgain) {
+  KillInPulledBatchAndRestart("pull_applied", 1011);
+}
+
+// Killed with the batch recorded in the state file but not made (the dict's
+// writer lock held): on restart nothing of it counts as made.
+TEST_F(SyncTest, KilledBeforeARecordedPulledBatchIsMadeConverges) {
+  KillInPulledBatchAndRestart("pull_batch_recorded", 11);
 }
 
 // A sync stopped while its dict's small change log wraps: on restart
@@ -626,9 +873,13 @@ TEST_F(SyncTest, ValuesThatCannotBeStoredAreCountedAndSkipped) {
   ASSERT_TRUE(a.Put("after", "still synced").ok());
   absl::Time deadline = absl::Now() + kConverge;
   std::string v;
-  while (absl::Now() < deadline && !b.Get("after", &v).ok()) {
+  // A full push sends the keys in the dict's order, and a reader can see a
+  // pulled batch half applied: wait for both.
+  while (absl::Now() < deadline &&
+         !(b.Get("after", &v).ok() && b.Get("fits", &v).ok())) {
     absl::SleepFor(absl::Milliseconds(20));
   }
+  ASSERT_TRUE(b.Get("after", &v).ok());
   EXPECT_EQ(v, "still synced");
   EXPECT_TRUE(b.Get("fits", &v).ok());
   EXPECT_TRUE(absl::IsNotFound(b.Get("too-big", &v)));
