@@ -66,6 +66,11 @@ constexpr size_t kScriptsInFlight = 8;     // pipelined EVALSHA calls
 constexpr int kReadCount = 1024;           // stream entries per read
 constexpr size_t kSnapshotBatch = 1024;    // snapshot entries per Write
 constexpr absl::Duration kIdleWait = absl::Milliseconds(100);
+// How long push lets changes gather after it was woken from an idle wait:
+// each change a writer makes while push sleeps in WaitForChange costs that
+// writer a futex wake, so a push that came back for every single change
+// would make every Put pay one (docs/SYNC.md, "Performance").
+constexpr absl::Duration kBatchDelay = absl::Microseconds(200);
 constexpr absl::Duration kCommandTimeout = absl::Seconds(2);
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(10);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
@@ -563,6 +568,7 @@ class RedisSync::Impl {
       if (now <= read_pos) {
         absl::StatusOr<uint64_t> w = dict_.WaitForChange(read_pos, kIdleWait);
         if (!w.ok() && !absl::IsDeadlineExceeded(w.status())) return w.status();
+        if (w.ok()) absl::SleepFor(kBatchDelay);  // let a batch gather
         continue;
       }
       {
