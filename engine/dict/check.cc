@@ -131,15 +131,14 @@ absl::Status DictImpl::CheckMigrationLocked() const {
   const layout::Header& h = *header_;
   const uint64_t word = h.migrate_table.load();
   const uint64_t block = h.migrate_block.load();
-  const uint64_t size = alloc_.AllocatedSize(block);
-  const uint64_t offset = layout::TableOffset(word);
-  const uint64_t bytes = sizeof(layout::Slot) << layout::TableLog(word);
-  if (word == 0 || !index_.migrating() || size == 0 || offset < block + 8 ||
-      offset + bytes > block + size) {
+  if (!index_.migrating() ||
+      !layout::TableInBlock(word, block, alloc_.AllocatedSize(block))) {
     return internal::CorruptError(
         absl::StrCat("the table being built (0x", absl::Hex(word),
                      ") is not inside its block ", block));
   }
+  const uint64_t offset = layout::TableOffset(word);
+  const uint64_t bytes = sizeof(layout::Slot) << layout::TableLog(word);
   const uint64_t copied = h.migrate_copied.load();
   if (copied == 0) return absl::OkStatus();
   if (h.migrate_zeroed.load() != bytes || copied > index_.slot_count()) {

@@ -644,12 +644,8 @@ uint64_t DictImpl::TableBlockBytes(uint64_t* blocks) const {
     }
     const uint64_t tag = relaxed::Load64(base_ + block);
     const uint64_t size = tag & ~(layout::kAlign - 1);
-    const uint64_t offset = layout::TableOffset(word);
     if ((tag & alloc::kFreeBit) != 0 || size > end - block ||
-        offset < block + 8 || offset >= block + size ||
-        layout::TableLog(word) > layout::kMaxTableLog ||
-        (sizeof(layout::Slot) << layout::TableLog(word)) >
-            block + size - offset) {
+        !layout::TableInBlock(word, block, size)) {
       continue;
     }
     bytes += size;

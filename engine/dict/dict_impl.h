@@ -296,6 +296,10 @@ class DictImpl {
   absl::Status FinishMigration();
   absl::Status SwitchTable();
   absl::Status AbandonMigration();
+  // Forgets the migration record (reserving the new table's pages not yet
+  // reserved); its block is the caller's to free (AbandonMigration) or the
+  // repair's allocator rebuild's.
+  void DropMigrationRecord();
   // Before an insert: grows the table if it is full (auto_grow), finishing
   // a migration at once if the old table is nearly full (*retable: the
   // table changed, locate the key again).

@@ -91,13 +91,9 @@ absl::Status DictImpl::RefreshView() {
     // The record must name a table inside its own allocated block, apart
     // from the table in use: the migration writes into it.
     const uint64_t block = h.migrate_block.load(std::memory_order_relaxed);
-    const uint64_t block_size = alloc_.AllocatedSize(block);
-    const uint64_t offset = layout::TableOffset(migrate);
     if (!layout::TableInBounds(migrate, geometry_.heap_offset, heap_end) ||
         layout::TableLog(migrate) <= layout::TableLog(table) ||
-        block_size == 0 || offset < block + 8 || offset >= block + block_size ||
-        (sizeof(layout::Slot) << layout::TableLog(migrate)) >
-            block + block_size - offset ||
+        !layout::TableInBlock(migrate, block, alloc_.AllocatedSize(block)) ||
         block == h.table_block.load(std::memory_order_relaxed)) {
       return CorruptError(absl::StrCat(
           "migration table word 0x", absl::Hex(migrate), " is out of bounds"));
@@ -292,19 +288,17 @@ absl::Status DictImpl::SwitchTable() {
   return absl::OkStatus();
 }
 
-absl::Status DictImpl::AbandonMigration() {
+void DictImpl::DropMigrationRecord() {
   layout::Header& h = *header_;
-  const uint64_t block = h.migrate_block.load(std::memory_order_relaxed);
   const uint64_t word = h.migrate_table.load(std::memory_order_relaxed);
-  BeginGrowIntent(Op::kGrowTable, 0,
-                  h.table_block.load(std::memory_order_relaxed), block, 0);
-  index_.EndMigration();
-  // The block may hold pages never reserved (a table is reserved as it is
-  // zeroed): reserve them before the heap reuses them for entries. When
-  // that fails (the file system is full) the pages stay as they are, and a
-  // later write into them may fault; nothing better is possible here.
-  if (word != 0) {
-    const uint64_t zeroed = h.migrate_zeroed.load(std::memory_order_relaxed);
+  const uint64_t zeroed = h.migrate_zeroed.load(std::memory_order_relaxed);
+  // The table's block may hold pages never reserved (a table is reserved
+  // as it is zeroed): reserve them before the heap reuses them for
+  // entries. When that fails (the file system is full) the pages stay as
+  // they are, and a later write into them may fault; nothing better is
+  // possible here.
+  if (word != 0 &&
+      layout::TableInBounds(word, geometry_.heap_offset, alloc_.end())) {
     const uint64_t bytes = sizeof(layout::Slot) << layout::TableLog(word);
     if (zeroed < bytes) {
       platform::ReserveRange(fd_, layout::TableOffset(word) + zeroed,
@@ -312,8 +306,17 @@ absl::Status DictImpl::AbandonMigration() {
           .IgnoreError();
     }
   }
+  index_.EndMigration();
   h.migrate_table.store(0, std::memory_order_relaxed);
   h.migrate_block.store(0, std::memory_order_relaxed);
+}
+
+absl::Status DictImpl::AbandonMigration() {
+  layout::Header& h = *header_;
+  const uint64_t block = h.migrate_block.load(std::memory_order_relaxed);
+  BeginGrowIntent(Op::kGrowTable, 0,
+                  h.table_block.load(std::memory_order_relaxed), block, 0);
+  DropMigrationRecord();
   if (block != 0) {
     absl::Status s = alloc_.Free(block);
     if (!s.ok()) return s;  // DataLoss: the intent stays, repair rebuilds

@@ -68,11 +68,7 @@ absl::Status DictImpl::RebuildAllocatorFromSlots() {
   const uint64_t table_block = header_->table_block.load();
   if (table_block != 0) {
     const uint64_t size = alloc_.AllocatedSize(table_block);
-    const uint64_t table = header_->table.load();
-    if (size == 0 || layout::TableOffset(table) < table_block + 8 ||
-        layout::TableOffset(table) +
-                (sizeof(layout::Slot) << layout::TableLog(table)) >
-            table_block + size) {
+    if (!layout::TableInBlock(header_->table.load(), table_block, size)) {
       return internal::CorruptError(absl::StrCat(
           "the table's block ", table_block, " does not hold the table"));
     }
@@ -238,21 +234,7 @@ absl::Status DictImpl::Repair() {
   // starts another): its table may miss what the dead writer did.
   if (index_.migrating() || header_->migrate_table.load() != 0 ||
       header_->migrate_block.load() != 0) {
-    const uint64_t word = header_->migrate_table.load();
-    const uint64_t zeroed = header_->migrate_zeroed.load();
-    if (word != 0 &&
-        layout::TableInBounds(word, geometry_.heap_offset, alloc_.end())) {
-      const uint64_t bytes = sizeof(layout::Slot) << layout::TableLog(word);
-      if (zeroed < bytes) {
-        // Its unzeroed pages may be unreserved (docs/DESIGN.md).
-        platform::ReserveRange(fd_, layout::TableOffset(word) + zeroed,
-                               bytes - zeroed, "reserve an abandoned table")
-            .IgnoreError();
-      }
-    }
-    index_.EndMigration();
-    header_->migrate_table.store(0, std::memory_order_relaxed);
-    header_->migrate_block.store(0, std::memory_order_relaxed);
+    DropMigrationRecord();  // the rebuild below frees its block
   }
   {
     // Capacity follows from the table in use.

@@ -201,11 +201,7 @@ class Index {
   // is a cache miss, that is a second miss in series. A prefetch never
   // faults; it is issued only for an offset inside the heap all the same.
   void PrefetchEntry(uint64_t block, const View& v) const {
-    if (block - heap_lo_ <= v.heap_last) {
-      const char* p = base_ + block;
-      __builtin_prefetch(p + layout::kCacheLineSize);
-      __builtin_prefetch(p + 2 * layout::kCacheLineSize);
-    }
+    PrefetchEntry(block, v.heap_last);
   }
   // The same on the read path, where the view's bounds are in registers.
   void PrefetchEntry(uint64_t block, uint64_t heap_last) const {

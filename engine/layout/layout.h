@@ -378,6 +378,16 @@ inline bool TableWordValid(uint64_t word, uint64_t slots_offset,
   }
   return TableInBounds(word, heap_offset, hi);
 }
+// Whether the table `word` names lies inside the allocated heap block at
+// `block` of `block_size` bytes (0: not a block), after the block's tag.
+inline bool TableInBlock(uint64_t word, uint64_t block, uint64_t block_size) {
+  const uint64_t log = TableLog(word), offset = TableOffset(word);
+  if (block_size == 0 || log < 1 || log > kMaxTableLog || offset < block + 8 ||
+      offset >= block + block_size) {
+    return false;
+  }
+  return (uint64_t{32} << log) <= block + block_size - offset;
+}
 // The capacity of a table of `slot_count` slots (load factor 3/4).
 inline uint64_t CapacityOf(uint64_t slot_count) {
   return slot_count * kMaxLoadNum / kMaxLoadDen;

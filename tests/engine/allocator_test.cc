@@ -75,7 +75,8 @@ TEST_F(AllocatorTest, ClassRangesTileTheSizes) {
 TEST_F(AllocatorTest, ReusedBlocksAreNeverSmallerThanTheRequest) {
   Init(1 << 20);
   std::vector<uint64_t> blocks;
-  for (uint64_t size : {48ull, 64ull, 256ull, 272ull, 1024ull, 4096ull, 4992ull}) {
+  for (uint64_t size :
+       {48ull, 64ull, 256ull, 272ull, 1024ull, 4096ull, 4992ull}) {
     absl::StatusOr<uint64_t> b = alloc_->Allocate(size);
     ASSERT_TRUE(b.ok());
     blocks.push_back(*b);

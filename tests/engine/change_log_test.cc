@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "engine/dict/dict_impl.h"
 #include "gtest/gtest.h"
+#include "tests/engine/kill_at.h"
 #include "tests/test_util.h"
 #include "zcipc/zero_copy_dict.h"
 
@@ -359,14 +360,6 @@ TEST(ChangeLogTest, ATailPastTheHeadIsResetByTheNextWrite) {
 // A writer process killed at every step of every operation (and at the log's
 // own steps): after repair, the log holds the change exactly when the
 // operation took effect, and replaying it gives the dict's keys.
-const char* g_kill_at = nullptr;
-int g_kill_occurrence = 1;
-void KillAt(const char* step) {
-  if (std::strcmp(step, g_kill_at) == 0 && --g_kill_occurrence == 0) {
-    raise(SIGKILL);
-  }
-}
-
 TEST(ChangeLogTest, KilledAtEveryStepTheLogMatchesTheDict) {
   struct Case {
     const char* step;
@@ -417,9 +410,7 @@ TEST(ChangeLogTest, KilledAtEveryStepTheLogMatchesTheDict) {
       pid_t victim = StartChild([&]() {
         absl::StatusOr<ZeroCopyDict> h = ZeroCopyDict::Attach(name.name());
         if (!h.ok()) return 2;
-        g_kill_at = c.step;
-        g_kill_occurrence = c.occurrence;
-        internal::SetCrashHookForTesting(&KillAt);
+        zcipc_test::KillAtStep(c.step, c.occurrence);
         absl::Status s =
             c.value.empty() ? h->Erase(c.key) : h->Put(c.key, c.value);
         return s.ok() ? 4 : 3;  // killed before this

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "engine/dict/dict_impl.h"
 #include "gtest/gtest.h"
+#include "tests/engine/kill_at.h"
 #include "tests/test_util.h"
 #include "zcipc/zero_copy_dict.h"
 
@@ -194,11 +195,6 @@ TEST(ChangeSeqTest, WaiterRearmingAgainstAWriterLosesNoWakeUp) {
             << " times, " << waits[1].load() << " lost wake-ups\n";
 }
 
-const char* g_kill_at = nullptr;
-void KillAt(const char* step) {
-  if (std::strcmp(step, g_kill_at) == 0) raise(SIGKILL);
-}
-
 // Killed at every step of every operation: after the repair, the change
 // number moved by one exactly when the operation took effect.
 TEST(ChangeSeqTest, KilledAtEveryStepTheNumberMatchesTheDict) {
@@ -230,8 +226,7 @@ TEST(ChangeSeqTest, KilledAtEveryStepTheNumberMatchesTheDict) {
     pid_t victim = StartChild([&]() {
       absl::StatusOr<ZeroCopyDict> h = ZeroCopyDict::Attach(name.name());
       if (!h.ok()) return 2;
-      g_kill_at = c.step;
-      internal::SetCrashHookForTesting(&KillAt);
+      zcipc_test::KillAtStep(c.step);
       absl::Status s =
           c.value.empty() ? h->Erase(c.key) : h->Put(c.key, c.value);
       return s.ok() ? 4 : 3;  // killed before this

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
 #include "gtest/gtest.h"
+#include "tests/engine/kill_at.h"
 #include "tests/test_util.h"
 #include "zcipc/status.h"
 #include "zcipc/zero_copy_dict.h"
@@ -447,14 +448,6 @@ TEST(GrowTest, WriterProcessesShareTheGrowth) {
   EXPECT_GE(d->GetStats().max_items, 2 * kPerWriter);
 }
 
-const char* g_kill_at = nullptr;
-int g_kill_occurrence = 1;
-void KillAt(const char* step) {
-  if (std::strcmp(step, g_kill_at) == 0 && --g_kill_occurrence == 0) {
-    kill(getpid(), SIGKILL);
-  }
-}
-
 // A writer killed at each step of growth: the next writer repairs, every
 // acknowledged write is there, the change log matches the dict, and growth
 // goes on to completion afterwards.
@@ -483,9 +476,7 @@ TEST(GrowTest, KilledAtEveryStepOfGrowthLosesNoAcknowledgedWrite) {
     pid_t victim = StartChild([&]() {
       absl::StatusOr<ZeroCopyDict> h = ZeroCopyDict::Attach(name.name());
       if (!h.ok()) return 2;
-      g_kill_at = c.step;
-      g_kill_occurrence = c.occurrence;
-      internal::SetCrashHookForTesting(&KillAt);
+      zcipc_test::KillAtStep(c.step, c.occurrence);
       for (uint64_t i = 0; i < 5000; ++i) {
         // Every 50th key gets a value too large for its block (relocate).
         const std::string v =

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/dict/dict_impl.h"
 #include "gtest/gtest.h"
+#include "tests/engine/kill_at.h"
 #include "tests/test_util.h"
 #include "zcipc/zero_copy_dict.h"
 
@@ -144,11 +145,6 @@ TEST(ValueTypeTest, AddStoresInt64AndRefusesOtherTypes) {
 
 // A writer killed while it rewrites a value in place with another type: the
 // journal's redo restores the new value together with its new type.
-const char* g_kill_at = nullptr;
-void KillAt(const char* step) {
-  if (std::strcmp(step, g_kill_at) == 0) raise(SIGKILL);
-}
-
 TEST(ValueTypeTest, RepairOfAnInPlaceUpdateRestoresTheType) {
   for (const char* step : {"update.staged", "update.copied"}) {
     SCOPED_TRACE(step);
@@ -159,8 +155,7 @@ TEST(ValueTypeTest, RepairOfAnInPlaceUpdateRestoresTheType) {
     pid_t victim = StartChild([&]() {
       absl::StatusOr<ZeroCopyDict> h = ZeroCopyDict::Attach(name.name());
       if (!h.ok()) return 2;
-      g_kill_at = step;
-      internal::SetCrashHookForTesting(&KillAt);
+      zcipc_test::KillAtStep(step);
       return h->Put("k", "new", ValueType::kText).ok() ? 4 : 3;
     });
     ChildResult r = WaitChild(victim);
